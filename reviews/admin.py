@@ -1,0 +1,135 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from reviews.models import (
+    ApiKey,
+    CheckResult,
+    CheckRule,
+    Project,
+    ProjectMembership,
+    ReviewItem,
+)
+from reviews.services.projects import api_key_create, api_key_revoke
+
+
+class CheckRuleInline(admin.StackedInline):
+    model = CheckRule
+    extra = 0
+    fields = [
+        ("name", "kind", "severity", "enabled"),
+        "pattern",
+        "keywords",
+        "limit",
+        "json_schema",
+    ]
+
+
+class MembershipInline(admin.TabularInline):
+    model = ProjectMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "slug", "mode", "reviews_required", "confidence_threshold"]
+    list_filter = ["mode", "reviews_required"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [CheckRuleInline, MembershipInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description"]}),
+        (
+            "Review policy",
+            {
+                "fields": [
+                    "mode",
+                    "reviews_required",
+                    "allow_corrections",
+                    "confidence_threshold",
+                    "risk_keywords",
+                    "audit_sample_rate",
+                    "audit_salt",
+                    "reason_codes",
+                    "lease_minutes",
+                ]
+            },
+        ),
+    ]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "project", "prefix", "created_at", "created_by", "active"]
+    list_filter = ["project"]
+    list_select_related = ["project", "created_by"]
+    fields = ["project", "name"]
+    actions = ["revoke"]
+
+    @admin.display(boolean=True)
+    def active(self, key: ApiKey) -> bool:
+        return key.is_active
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project", "name", "prefix", "created_at", "revoked_at"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) if obj else self.fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        key, raw = api_key_create(project=obj.project, name=obj.name, user=request.user)
+        obj.pk = key.pk
+        self.message_user(
+            request,
+            format_html(
+                "API key created. Copy it now, it is not shown again: <code>{}</code>", raw
+            ),
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            api_key_revoke(key=key, user=request.user)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+class CheckResultInline(admin.TabularInline):
+    model = CheckResult
+    extra = 0
+    can_delete = False
+    fields = ["name", "kind", "severity", "passed", "message"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "id",
+        "external_id",
+        "project",
+        "status",
+        "model_version",
+        "confidence",
+        "is_audit",
+        "created_at",
+    ]
+    list_filter = ["status", "project", "is_audit", "in_queue"]
+    search_fields = ["external_id", "model_version"]
+    list_select_related = ["project"]
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    inlines = [CheckResultInline]
+    readonly_fields = [field.name for field in ReviewItem._meta.fields if field.name not in ("id",)]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,193 @@
+"""Input and output shapes of the items API."""
+
+import math
+
+from django.conf import settings
+from rest_framework import serializers
+
+from reviews.models import ItemStatus, ReviewItem
+
+MESSAGE_ROLES = ("system", "user", "assistant", "tool")
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else: numbers and booleans are type errors, not text."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if "\x00" in data:
+            raise serializers.ValidationError("Must not contain NUL characters.")
+        return data
+
+
+class ConfidenceField(serializers.Field):
+    """A finite number in [0, 1]; NaN, infinities, strings and booleans are refused."""
+
+    default_error_messages = {
+        "invalid": "Must be a number between 0 and 1.",
+        "not_finite": "Must be a finite number, not NaN or infinity.",
+        "range": "Must be between 0 and 1.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        value = float(data)
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        if not 0.0 <= value <= 1.0:
+            self.fail("range")
+        return value
+
+    def to_representation(self, value):
+        return value
+
+
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=MESSAGE_ROLES)
+    content = StrictCharField(allow_blank=True, max_length=settings.HITL_MAX_TEXT_CHARS)
+
+
+class ContextDocumentSerializer(serializers.Serializer):
+    """A retrieved document. A bare string is taken as ``{"text": ...}``."""
+
+    text = StrictCharField(allow_blank=True, max_length=settings.HITL_MAX_TEXT_CHARS)
+    source = StrictCharField(required=False, allow_blank=True, max_length=2000)
+    title = StrictCharField(required=False, allow_blank=True, max_length=500)
+    id = StrictCharField(required=False, allow_blank=True, max_length=255)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = {"text": data}
+        return super().to_internal_value(data)
+
+
+class ItemInputSerializer(serializers.Serializer):
+    """One model output to review."""
+
+    external_id = StrictCharField(max_length=255, help_text="Your id; resubmits are idempotent.")
+    project = serializers.SlugField(
+        required=False, help_text="Project slug; defaults to the API key's project."
+    )
+    prompt = StrictCharField(max_length=settings.HITL_MAX_TEXT_CHARS)
+    messages = MessageSerializer(many=True, required=False, help_text="Chat history.")
+    output = StrictCharField(allow_blank=True, max_length=settings.HITL_MAX_TEXT_CHARS)
+    model_name = StrictCharField(max_length=200)
+    model_version = StrictCharField(max_length=200)
+    confidence = ConfidenceField(required=False, allow_null=True)
+    context = ContextDocumentSerializer(many=True, required=False)
+    metadata = serializers.DictField(required=False)
+
+    def validate_external_id(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("Must not be blank.")
+        return value
+
+
+class ItemBatchSerializer(serializers.Serializer):
+    items = serializers.ListField(
+        child=serializers.JSONField(),
+        allow_empty=False,
+        max_length=settings.HITL_MAX_BATCH,
+        help_text=f"Up to {settings.HITL_MAX_BATCH} items, stored all or nothing.",
+    )
+
+
+class CheckResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    severity = serializers.CharField()
+    passed = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class ItemSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=ItemStatus.choices)
+    created = serializers.BooleanField(help_text="False when this was an identical resubmit.")
+
+
+class BatchResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    existing = serializers.IntegerField()
+    items = ItemSummarySerializer(many=True)
+
+
+class DecisionSerializer(serializers.Serializer):
+    verdict = serializers.CharField(allow_blank=True)
+    reason_code = serializers.CharField(allow_blank=True)
+    severity = serializers.CharField(allow_blank=True)
+    adjudicated = serializers.BooleanField()
+    decided_at = serializers.DateTimeField()
+
+
+class ItemOutputSerializer(serializers.ModelSerializer):
+    """An item as its submitter sees it: the released output only once final."""
+
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    checks = CheckResultSerializer(source="check_results", many=True, read_only=True)
+    is_final = serializers.BooleanField(read_only=True)
+    final_output = serializers.SerializerMethodField()
+    decision = serializers.SerializerMethodField()
+    message = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReviewItem
+        fields = [
+            "id",
+            "external_id",
+            "project",
+            "status",
+            "is_final",
+            "model_name",
+            "model_version",
+            "confidence",
+            "is_audit",
+            "review_reasons",
+            "created_at",
+            "checks",
+            "final_output",
+            "decision",
+            "message",
+        ]
+
+    def get_final_output(self, item: ReviewItem) -> str | None:
+        return item.final_output if item.is_final else None
+
+    def get_decision(self, item: ReviewItem) -> dict | None:
+        if not item.is_final:
+            return None
+        return DecisionSerializer(
+            {
+                "verdict": item.final_verdict,
+                "reason_code": item.final_reason_code,
+                "severity": item.final_severity,
+                "adjudicated": item.adjudicated,
+                "decided_at": item.decided_at,
+            }
+        ).data
+
+    def get_message(self, item: ReviewItem) -> str:
+        if item.status == ItemStatus.AUTO_REJECTED:
+            return "Rejected by automated checks."
+        if item.is_final:
+            return "Final."
+        if item.status in (ItemStatus.PENDING_CHECKS, ItemStatus.PENDING_JUDGE):
+            return "Pending automated checks; not released yet."
+        return "Pending expert review; not released yet."
+
+
+class ItemListFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ItemStatus.choices, required=False)
+    model_version = serializers.CharField(required=False, max_length=200)
+    since = serializers.DateTimeField(
+        required=False, help_text="Only items created at or after this ISO 8601 time."
+    )

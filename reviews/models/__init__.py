@@ -1,0 +1,41 @@
+from reviews.models.items import CheckResult, ItemStatus, ReviewItem
+from reviews.models.projects import (
+    DEFAULT_REASON_CODES,
+    ApiKey,
+    CheckKind,
+    CheckRule,
+    CheckSeverity,
+    MemberRole,
+    Project,
+    ProjectMembership,
+    ProjectMode,
+)
+from reviews.models.work import (
+    Assignment,
+    AssignmentState,
+    CorrectionTriplet,
+    Review,
+    Severity,
+    Verdict,
+)
+
+__all__ = [
+    "DEFAULT_REASON_CODES",
+    "ApiKey",
+    "Assignment",
+    "AssignmentState",
+    "CheckKind",
+    "CheckResult",
+    "CheckRule",
+    "CheckSeverity",
+    "CorrectionTriplet",
+    "ItemStatus",
+    "MemberRole",
+    "Project",
+    "ProjectMembership",
+    "ProjectMode",
+    "Review",
+    "ReviewItem",
+    "Severity",
+    "Verdict",
+]

@@ -1,0 +1,160 @@
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from reviews.models.projects import CheckKind, CheckRule, CheckSeverity, Project
+
+
+class ItemStatus(models.TextChoices):
+    PENDING_CHECKS = "pending_checks", "Pending checks"
+    PENDING_JUDGE = "pending_judge", "Pending judge"
+    PENDING_REVIEW = "pending_review", "Pending review"
+    IN_REVIEW = "in_review", "In review"
+    IN_ADJUDICATION = "in_adjudication", "In adjudication"
+    APPROVED = "approved", "Approved"
+    CORRECTED = "corrected", "Corrected"
+    REJECTED = "rejected", "Rejected"
+    AUTO_APPROVED = "auto_approved", "Auto-approved"
+    AUTO_REJECTED = "auto_rejected", "Auto-rejected"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        ItemStatus.APPROVED,
+        ItemStatus.CORRECTED,
+        ItemStatus.REJECTED,
+        ItemStatus.AUTO_APPROVED,
+        ItemStatus.AUTO_REJECTED,
+    }
+)
+
+# Queue priority bands: risk first, then ordinary review, then audit samples.
+PRIORITY_RISK = 200
+PRIORITY_NORMAL = 100
+PRIORITY_AUDIT = 0
+
+
+class ReviewItemQuerySet(models.QuerySet):
+    def for_project(self, project: Project) -> "ReviewItemQuerySet":
+        return self.filter(project=project)
+
+    def final(self) -> "ReviewItemQuerySet":
+        return self.filter(status__in=FINAL_STATUSES)
+
+    def in_queue(self) -> "ReviewItemQuerySet":
+        """Items waiting for a human, in queue order (risk, lowest confidence, oldest)."""
+        return self.filter(in_queue=True).order_by(*ReviewItem.QUEUE_ORDER)
+
+
+class ReviewItem(models.Model):
+    """One model output submitted for review."""
+
+    QUEUE_ORDER = (
+        F("priority").desc(),
+        F("confidence").asc(nulls_first=True),
+        F("created_at").asc(),
+        F("id").asc(),
+    )
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="items")
+    external_id = models.CharField(
+        max_length=255, help_text="The client's id for this output; resubmits are idempotent."
+    )
+    prompt = models.TextField(help_text="The user prompt the model answered.")
+    messages = models.JSONField(
+        default=list, blank=True, help_text="Chat history before the prompt: [{role, content}]."
+    )
+    output = models.TextField(help_text="The model output under review (untrusted text).")
+    model_name = models.CharField(max_length=200)
+    model_version = models.CharField(max_length=200, db_index=True)
+    confidence = models.FloatField(
+        null=True, blank=True, help_text="The model's confidence in [0, 1], if known."
+    )
+    context = models.JSONField(
+        default=list, blank=True, help_text="Retrieved documents: [{text, source, title, id}]."
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    payload_hash = models.CharField(
+        max_length=64, editable=False, help_text="sha256 of the submitted fields."
+    )
+
+    status = models.CharField(
+        max_length=20, choices=ItemStatus.choices, default=ItemStatus.PENDING_CHECKS
+    )
+    priority = models.SmallIntegerField(default=PRIORITY_NORMAL)
+    in_queue = models.BooleanField(
+        default=False, help_text="Waiting for a human review (including audit samples)."
+    )
+    is_audit = models.BooleanField(
+        default=False, help_text="Released automatically and sampled for an audit review."
+    )
+    review_reasons = models.JSONField(
+        default=list, blank=True, help_text="Why this item was sent to a human."
+    )
+    final_output = models.TextField(
+        null=True, blank=True, help_text="The released output once final (None if rejected)."
+    )
+    final_verdict = models.CharField(
+        max_length=10, blank=True, help_text="approve / reject / correct once a human decided."
+    )
+    final_reason_code = models.CharField(max_length=50, blank=True)
+    final_severity = models.CharField(max_length=10, blank=True)
+    adjudicated = models.BooleanField(default=False)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+    objects = ReviewItemQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="unique_item_external_id"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True)
+                | (Q(confidence__gte=0.0) & Q(confidence__lte=1.0)),
+                name="item_confidence_in_unit_interval",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                "project",
+                F("priority").desc(),
+                F("confidence").asc(nulls_first=True),
+                "created_at",
+                "id",
+                condition=Q(in_queue=True),
+                name="item_queue_idx",
+            ),
+            models.Index(fields=["project", "status", "id"], name="item_project_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.external_id}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class CheckResult(models.Model):
+    """The outcome of one tier-1 check on one item. Written once, never changed."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="check_results")
+    rule = models.ForeignKey(
+        CheckRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=CheckKind.choices)
+    severity = models.CharField(max_length=10, choices=CheckSeverity.choices)
+    passed = models.BooleanField()
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'pass' if self.passed else 'fail'}"

@@ -1,0 +1,112 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from reviews.models.items import ReviewItem
+
+
+class AssignmentState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUBMITTED = "submitted", "Submitted"
+    RELEASED = "released", "Released"
+    SKIPPED = "skipped", "Skipped"
+    EXPIRED = "expired", "Expired"
+
+
+class Assignment(models.Model):
+    """A reviewer's claim on an item, valid until its lease expires."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="assignments")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+    )
+    state = models.CharField(
+        max_length=10, choices=AssignmentState.choices, default=AssignmentState.ACTIVE
+    )
+    claimed_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "reviewer"],
+                condition=Q(state="active"),
+                name="one_active_assignment_per_item_reviewer",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["reviewer", "state"], name="assignment_reviewer_state_idx"),
+            models.Index(fields=["state", "lease_expires_at"], name="assignment_lease_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} on {self.item_id} ({self.state})"
+
+
+class Verdict(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+    CORRECT = "correct", "Correct"
+
+
+class Severity(models.TextChoices):
+    NONE = "none", "None"
+    MINOR = "minor", "Minor"
+    MAJOR = "major", "Major"
+    CRITICAL = "critical", "Critical"
+
+
+SEVERITY_RANK = {Severity.NONE: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
+
+
+class Review(models.Model):
+    """One reviewer's decision on one item."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="review"
+    )
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    corrected_output = models.TextField(null=True, blank=True)
+    reason_code = models.CharField(max_length=50, blank=True)
+    note = models.TextField(blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.NONE)
+    seconds_spent = models.FloatField(default=0)
+    is_audit = models.BooleanField(
+        default=False, help_text="An audit review of an auto-approved item."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "reviewer"], name="one_review_per_reviewer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer}: {self.verdict} on {self.item_id}"
+
+
+class CorrectionTriplet(models.Model):
+    """One changed attribute of a corrected output (entity, attribute, old, new)."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="triplets")
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="triplets")
+    attribute = models.CharField(
+        max_length=500, help_text="JSON pointer for JSON outputs, else a text span 'chars a-b'."
+    )
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} {self.attribute}"

@@ -1,0 +1,221 @@
+"""Ingest: store submitted outputs, run tier-1 checks and route them, in one transaction."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from reviews.checks import CompiledCheck, compile_checks, run_checks
+from reviews.errors import Conflict, DomainError
+from reviews.models import CheckResult, ItemStatus, Project, ReviewItem
+from reviews.services.routing import RiskMatcher, route, trigger_reasons
+from reviews.services.transitions import check_transition
+
+INGEST_FIELDS = (
+    "external_id",
+    "prompt",
+    "messages",
+    "output",
+    "model_name",
+    "model_version",
+    "confidence",
+    "context",
+    "metadata",
+)
+MAX_ATTEMPTS = 3
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    """A stable fingerprint of the submitted fields, to tell a resubmit from a conflict."""
+    canonical = json.dumps(
+        {name: payload.get(name) for name in INGEST_FIELDS},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class IngestOutcome:
+    items: list[ReviewItem]
+    """The stored items, in the order they were submitted."""
+    created: list[bool]
+    """Whether each item was created by this call (False: an identical resubmit)."""
+
+    @property
+    def created_count(self) -> int:
+        return sum(self.created)
+
+
+def item_ingest(
+    *, project: Project, payloads: list[dict[str, Any]], user=None, via: str = ""
+) -> IngestOutcome:
+    """Store a batch of validated payloads for ``project``, all or nothing.
+
+    Idempotent on ``(project, external_id)``: an identical resubmit returns the
+    stored item, a resubmit with different content raises ``Conflict`` and
+    stores nothing of the batch. ``user`` (a Django user or None) and ``via``
+    (e.g. "API key 1a2b3c4d") go into the history rows. New items run the
+    project's tier-1 checks and are routed before they are inserted, so each
+    lands in its post-check status with one history row. Two concurrent batches with the same ids
+    cannot both insert: the loser hits the unique constraint, rolls back and
+    retries, then finds the winner's rows.
+    """
+    hashes: dict[str, str] = {}
+    unique: list[dict[str, Any]] = []
+    for index, payload in enumerate(payloads):
+        digest = payload_hash(payload)
+        known = hashes.get(payload["external_id"])
+        if known is None:
+            hashes[payload["external_id"]] = digest
+            unique.append(payload)
+        elif known != digest:
+            raise DomainError(
+                "The batch holds one external_id twice with different content.",
+                detail={"items": {str(index): {"external_id": ["Duplicated in this batch."]}}},
+            )
+
+    checks = compile_checks(list(project.check_rules.all()))
+    risk = RiskMatcher(project.risk_keywords)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            by_external_id = _insert_new(
+                project=project,
+                payloads=unique,
+                hashes=hashes,
+                checks=checks,
+                risk=risk,
+                user=user,
+                via=via,
+            )
+            break
+        except IntegrityError:
+            # A concurrent batch inserted some of these ids first; its rows are
+            # committed now, so the next attempt sees them as resubmits.
+            if attempt == MAX_ATTEMPTS:
+                raise
+    items, created = [], []
+    for payload in payloads:
+        item, is_new = by_external_id[payload["external_id"]]
+        items.append(item)
+        created.append(is_new)
+    return IngestOutcome(items=items, created=created)
+
+
+def _insert_new(
+    *,
+    project: Project,
+    payloads: list[dict[str, Any]],
+    hashes: dict[str, str],
+    checks: list[CompiledCheck],
+    risk: RiskMatcher,
+    user,
+    via: str,
+) -> dict[str, tuple[ReviewItem, bool]]:
+    with transaction.atomic():
+        existing = {
+            item.external_id: item
+            for item in ReviewItem.objects.filter(project=project, external_id__in=list(hashes))
+        }
+        conflicts = sorted(
+            ext for ext, item in existing.items() if item.payload_hash != hashes[ext]
+        )
+        if conflicts:
+            raise Conflict(
+                "Items with these external_ids exist with different content.",
+                detail={"conflicting_external_ids": conflicts[:100]},
+            )
+        now = timezone.now()
+        new_items: list[ReviewItem] = []
+        outcomes_per_item = []
+        for payload in payloads:
+            if payload["external_id"] in existing:
+                continue
+            item, outcomes = _build_item(
+                project=project,
+                payload=payload,
+                digest=hashes[payload["external_id"]],
+                checks=checks,
+                risk=risk,
+                now=now,
+                user=user,
+                via=via,
+            )
+            new_items.append(item)
+            outcomes_per_item.append(outcomes)
+        if new_items:
+            bulk_create_with_history(
+                new_items, ReviewItem, batch_size=1000, default_user=user, default_date=now
+            )
+            results = [
+                CheckResult(
+                    item_id=item.pk,
+                    rule_id=outcome.rule.pk,
+                    name=outcome.rule.name,
+                    kind=outcome.rule.kind,
+                    severity=outcome.rule.severity,
+                    passed=outcome.passed,
+                    message=outcome.message,
+                    created_at=now,
+                )
+                for item, outcomes in zip(new_items, outcomes_per_item, strict=True)
+                for outcome in outcomes
+            ]
+            CheckResult.objects.bulk_create(results, batch_size=2000)
+    stored = {ext: (item, False) for ext, item in existing.items()}
+    stored.update({item.external_id: (item, True) for item in new_items})
+    return stored
+
+
+def _build_item(
+    *,
+    project: Project,
+    payload: dict[str, Any],
+    digest: str,
+    checks: list[CompiledCheck],
+    risk: RiskMatcher,
+    now,
+    user,
+    via: str,
+):
+    item = ReviewItem(
+        project=project,
+        payload_hash=digest,
+        created_at=now,
+        **{name: payload[name] for name in INGEST_FIELDS if name in payload},
+    )
+    # Set explicitly: an API key is not a user the history table can point at.
+    item._history_user = user
+    ingested = f"Ingested via {via}" if via else "Ingested"
+    outcomes = run_checks(checks, item.output)
+    blocking = [o.rule.name for o in outcomes if o.blocking_failure]
+    if blocking:
+        item.status = ItemStatus.AUTO_REJECTED
+        item.review_reasons = [f"check_failed:{name}" for name in blocking]
+        item.decided_at = now
+        item._change_reason = f"{ingested}; auto-rejected by checks: {', '.join(blocking)}"
+    else:
+        reasons = trigger_reasons(
+            project=project,
+            confidence=item.confidence,
+            risk_hits=risk.find(item.prompt, item.output),
+            warnings=[o.rule.name for o in outcomes if o.warning],
+        )
+        decision = route(project=project, external_id=item.external_id, reasons=reasons)
+        item.status = decision.status
+        item.in_queue = decision.in_queue
+        item.priority = decision.priority
+        item.is_audit = decision.is_audit
+        item.review_reasons = decision.reasons
+        if decision.status == ItemStatus.AUTO_APPROVED:
+            item.final_output = item.output
+            item.decided_at = now
+        why = ", ".join(decision.reasons) or "no trigger"
+        item._change_reason = f"{ingested}; checks passed; routed to {decision.status} ({why})"
+    check_transition(ItemStatus.PENDING_CHECKS, item.status)
+    return item, outcomes

@@ -1,0 +1,31 @@
+"""Project configuration writes: API keys."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from reviews.models import ApiKey, Project
+
+
+@transaction.atomic
+def api_key_create(*, project: Project, name: str, user=None) -> tuple[ApiKey, str]:
+    """Create a key for ``project``; returns the row and the raw key, shown only this once."""
+    raw, prefix, hashed = ApiKey.generate()
+    key = ApiKey(project=project, name=name, prefix=prefix, hashed_key=hashed, created_by=user)
+    key._change_reason = "API key created"
+    if user is not None:
+        key._history_user = user
+    key.save()
+    return key, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, user=None) -> ApiKey:
+    """Revoke ``key`` at once; requests with it fail from now on. Revoking twice is a no-op."""
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key._change_reason = "API key revoked"
+        if user is not None:
+            key._history_user = user
+        key.save(update_fields=["revoked_at"])
+    return key
