@@ -1,4 +1,5 @@
 from reviews.models.items import CheckResult, ItemStatus, ReviewItem
+from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVerdict
 from reviews.models.projects import (
     DEFAULT_REASON_CODES,
     ApiKey,
@@ -30,6 +31,10 @@ __all__ = [
     "CheckSeverity",
     "CorrectionTriplet",
     "ItemStatus",
+    "JudgeBackend",
+    "JudgeConfig",
+    "JudgeLabel",
+    "JudgeVerdict",
     "MemberRole",
     "Project",
     "ProjectMembership",
