@@ -1,5 +1,12 @@
 from reviews.models.items import CheckResult, ItemStatus, ReviewItem
 from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVerdict
+from reviews.models.monitoring import (
+    DeliveryStatus,
+    DriftAlert,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+)
 from reviews.models.projects import (
     DEFAULT_REASON_CODES,
     ApiKey,
@@ -30,6 +37,8 @@ __all__ = [
     "CheckRule",
     "CheckSeverity",
     "CorrectionTriplet",
+    "DeliveryStatus",
+    "DriftAlert",
     "ItemStatus",
     "JudgeBackend",
     "JudgeConfig",
@@ -43,4 +52,7 @@ __all__ = [
     "ReviewItem",
     "Severity",
     "Verdict",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
 ]

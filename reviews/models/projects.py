@@ -29,6 +29,10 @@ def new_audit_salt() -> str:
     return secrets.token_hex(8)
 
 
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class ProjectMode(models.TextChoices):
     GATE = "gate", "Gate (HITL): every output is reviewed"
     MONITOR = "monitor", "Monitor (HOTL): only triggered or sampled outputs are reviewed"
@@ -81,8 +85,55 @@ class Project(models.Model):
     lease_minutes = models.PositiveIntegerField(
         default=30, help_text="How long a reviewer's claim on an item lasts."
     )
+    # --- Webhooks and monitoring (reviews/services/webhooks.py, monitoring.py) ---
+    webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="POST each final result here (JSON, signed with the secret). Empty: no webhook.",
+    )
+    webhook_secret = models.CharField(
+        max_length=200,
+        blank=True,
+        default=new_webhook_secret,
+        help_text="HMAC-SHA256 key for the X-HITL-Signature header. Share it with the receiver.",
+    )
+    accuracy_target = models.FloatField(
+        default=0.95,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Accuracy the model must reach (lower 95% bound) before monitor mode is advised.",
+    )
+    max_intervention_rate = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Monitor mode is advised only while reviewers change fewer outputs than this.",
+    )
+    advice_min_reviews = models.PositiveIntegerField(
+        default=200,
+        validators=[MinValueValidator(1)],
+        help_text="Human decisions needed in the window before any mode advice is given.",
+    )
+    monitoring_window_days = models.PositiveIntegerField(
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="The recent window for mode advice and drift detection (days).",
+    )
+    drift_margin = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Alert when a model version's audited accuracy in the window is below its "
+        "baseline by more than this, with 95% confidence.",
+    )
+    drift_min_samples = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="Audit reviews needed in both the window and the baseline to judge drift.",
+    )
+    drift_auto_gate = models.BooleanField(
+        default=False,
+        help_text="On a drift alert, switch a monitor-mode project back to gate mode.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["webhook_secret"])
 
     class Meta:
         ordering = ["name"]

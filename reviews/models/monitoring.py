@@ -1,0 +1,142 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from reviews.models.items import ReviewItem
+from reviews.models.projects import Project
+
+
+class WebhookEvent(models.TextChoices):
+    ITEM_FINAL = "item.final", "Item became final"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class WebhookDeliveryQuerySet(models.QuerySet):
+    def due(self, *, now) -> "WebhookDeliveryQuerySet":
+        """Pending deliveries whose next attempt time has come."""
+        return self.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+
+
+class WebhookDelivery(models.Model):
+    """One event to POST to a project's webhook: the outbox row, written in the
+    transaction that made the item final, so it survives Redis or the receiver being down."""
+
+    id = models.UUIDField(
+        primary_key=True,
+        default=uuid.uuid4,
+        editable=False,
+        help_text="Sent as X-HITL-Delivery; the same on every retry and re-send.",
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    item = models.ForeignKey(
+        ReviewItem, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    event = models.CharField(max_length=30, choices=WebhookEvent.choices)
+    payload = models.JSONField(help_text="The event body, fixed when the event happened.")
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        help_text="When the next attempt is due (pending deliveries only)."
+    )
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    objects = WebhookDeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_due_idx",
+            ),
+            models.Index(fields=["project", "-created_at"], name="webhook_delivery_project_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} for item {self.item_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: the delivery log shown in the admin."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    url = models.URLField(max_length=500)
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who asked for a re-send, if one did.",
+    )
+
+    class Meta:
+        ordering = ["-attempted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.status_code or self.error}"
+
+
+class DriftAlert(models.Model):
+    """A model version whose audited accuracy dropped below its baseline with confidence."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="drift_alerts")
+    model_version = models.CharField(max_length=200)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    baseline_correct = models.PositiveIntegerField()
+    baseline_total = models.PositiveIntegerField()
+    window_correct = models.PositiveIntegerField()
+    window_total = models.PositiveIntegerField()
+    margin = models.FloatField(help_text="The project's drift margin when the alert was raised.")
+    switched_to_gate = models.BooleanField(
+        default=False, help_text="The project was switched back to gate mode by this alert."
+    )
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "model_version"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_drift_alert_per_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Drift in {self.project} {self.model_version}"
+
+    @property
+    def baseline_accuracy(self) -> float:
+        return self.baseline_correct / self.baseline_total if self.baseline_total else 0.0
+
+    @property
+    def window_accuracy(self) -> float:
+        return self.window_correct / self.window_total if self.window_total else 0.0
