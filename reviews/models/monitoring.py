@@ -34,7 +34,9 @@ class WebhookDelivery(models.Model):
         editable=False,
         help_text="Sent as X-HITL-Delivery; the same on every retry and re-send.",
     )
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
     item = models.ForeignKey(
         ReviewItem, on_delete=models.CASCADE, related_name="webhook_deliveries"
     )
