@@ -1,0 +1,45 @@
+"""Adjudication reads: who may adjudicate, the senior queue, the case page."""
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from adjudication.models import AdjudicationCase, CaseClaim, ClaimState
+from reviews.models import MemberRole, Project
+
+SENIOR_ROLES = (MemberRole.SENIOR, MemberRole.ADMIN)
+
+
+def projects_adjudicated_by(user) -> QuerySet[Project]:
+    """Projects where ``user`` is a senior reviewer: role senior or admin, or a superuser."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(
+        memberships__user=user, memberships__role__in=SENIOR_ROLES
+    ).distinct()
+
+
+def senior_may_adjudicate(*, user, case: AdjudicationCase) -> bool:
+    """A senior of the case's project who wrote neither of its reviews."""
+    reviewers = {r.reviewer_id for r in (case.review_a, case.review_b) if r is not None}
+    if user.pk in reviewers:
+        return False
+    return projects_adjudicated_by(user).filter(pk=case.project_id).exists()
+
+
+def case_queue_for(user, *, now, project: Project | None = None) -> QuerySet[AdjudicationCase]:
+    """Open cases ``user`` may decide, in queue order, with who holds a live claim."""
+    live = CaseClaim.objects.filter(
+        case=OuterRef("pk"), state=ClaimState.ACTIVE, lease_expires_at__gt=now
+    )
+    cases = (
+        AdjudicationCase.objects.open()
+        .filter(project__in=projects_adjudicated_by(user))
+        .not_reviewed_by(user)
+        .annotate(claimed=Exists(live))
+        .select_related("project", "item", "review_a__reviewer", "review_b__reviewer", "opened_by")
+        .in_queue_order()
+    )
+    if project is not None:
+        cases = cases.filter(project=project)
+    return cases
