@@ -205,6 +205,22 @@ HITL_MAX_TEXT_CHARS = env_int("HITL_MAX_TEXT_CHARS", 200_000)
 HITL_MAX_BATCH = env_int("HITL_MAX_BATCH", 1000)
 HITL_DEFAULT_LEASE_MINUTES = env_int("HITL_LEASE_MINUTES", 30)
 
+# --- Webhooks (reviews/services/webhooks.py) -----------------------------------
+# Private, loopback and link-local receivers are refused unless this is on.
+HITL_WEBHOOK_ALLOW_PRIVATE = env_bool("HITL_WEBHOOK_ALLOW_PRIVATE", default=False)
+HITL_WEBHOOK_TIMEOUT = env_int("HITL_WEBHOOK_TIMEOUT", 10)  # seconds per attempt
+HITL_WEBHOOK_MAX_ATTEMPTS = env_int("HITL_WEBHOOK_MAX_ATTEMPTS", 12)
+# Retry n waits BACKOFF * 2**(n-1) seconds, capped at BACKOFF_MAX.
+HITL_WEBHOOK_BACKOFF_SECONDS = env_int("HITL_WEBHOOK_BACKOFF_SECONDS", 15)
+HITL_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("HITL_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)
+# The sweep re-enqueues pending deliveries this long past due (their job was lost).
+HITL_WEBHOOK_SWEEP_GRACE_SECONDS = env_int("HITL_WEBHOOK_SWEEP_GRACE_SECONDS", 60)
+
+# --- Dataset exports (datasets/) ------------------------------------------------
+HITL_EXPORT_DIR = Path(env_str("HITL_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
+HITL_EXPORT_CHUNK_SIZE = env_int("HITL_EXPORT_CHUNK_SIZE", 5000)  # rows per database fetch
+HITL_EXPORT_JOB_TIMEOUT = env_int("HITL_EXPORT_JOB_TIMEOUT", 6 * 3600)  # seconds
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
