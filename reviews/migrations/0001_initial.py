@@ -2,6 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
+import django.db.models.functions.comparison
 import reviews.models.projects
 import simple_history.models
 from django.conf import settings
@@ -387,7 +388,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='reviewitem',
-            index=models.Index(models.F('project'), models.OrderBy(models.F('priority'), descending=True), models.OrderBy(models.F('confidence'), nulls_first=True), models.F('created_at'), models.F('id'), condition=models.Q(('in_queue', True)), name='item_queue_idx'),
+            index=models.Index(models.F('project'), models.OrderBy(models.F('priority'), descending=True), models.OrderBy(django.db.models.functions.comparison.Coalesce('confidence', models.Value(-1.0))), models.F('created_at'), models.F('id'), condition=models.Q(('in_queue', True)), name='item_queue_idx'),
         ),
         migrations.AddIndex(
             model_name='reviewitem',

@@ -1,5 +1,6 @@
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from simple_history.models import HistoricalRecords
 
 from reviews.models.projects import CheckKind, CheckRule, CheckSeverity, Project
@@ -49,9 +50,11 @@ class ReviewItemQuerySet(models.QuerySet):
 class ReviewItem(models.Model):
     """One model output submitted for review."""
 
+    # Unknown confidence sorts as the lowest. Coalesce instead of NULLS FIRST
+    # because SQLite cannot put NULLS FIRST in an index.
     QUEUE_ORDER = (
         F("priority").desc(),
-        F("confidence").asc(nulls_first=True),
+        Coalesce("confidence", Value(-1.0)).asc(),
         F("created_at").asc(),
         F("id").asc(),
     )
@@ -122,7 +125,7 @@ class ReviewItem(models.Model):
             models.Index(
                 "project",
                 F("priority").desc(),
-                F("confidence").asc(nulls_first=True),
+                Coalesce("confidence", Value(-1.0)).asc(),
                 "created_at",
                 "id",
                 condition=Q(in_queue=True),
