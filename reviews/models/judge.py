@@ -11,6 +11,14 @@ class JudgeBackend(models.TextChoices):
     ANTHROPIC = "anthropic", "Anthropic messages"
 
 
+class ResponseFormat(models.TextChoices):
+    """How an OpenAI-compatible server is asked for JSON (Anthropic always uses a tool)."""
+
+    JSON_SCHEMA = "json_schema", "Structured output (JSON Schema): OpenAI, vLLM, Ollama, llama.cpp"
+    JSON_OBJECT = "json_object", "JSON mode: any JSON object, checked against the schema after"
+    PROMPT = "prompt", "Instructions only: for servers without JSON mode"
+
+
 class JudgeConfig(models.Model):
     """A project's tier-2 LLM judge: which model grades outputs against which rubric."""
 
@@ -44,11 +52,34 @@ class JudgeConfig(models.Model):
     max_concurrency = models.PositiveIntegerField(
         default=50, help_text="Judge requests in flight at once per worker job."
     )
-    max_retries = models.PositiveSmallIntegerField(default=3)
+    max_retries = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MaxValueValidator(10)],
+        help_text="Retries (exponential backoff) after a timeout, 429 or 5xx before the item "
+        "goes to a human with a judge error.",
+    )
+    response_format = models.CharField(
+        max_length=20,
+        choices=ResponseFormat.choices,
+        default=ResponseFormat.JSON_SCHEMA,
+        help_text="OpenAI-compatible backends: how the reply is constrained to the verdict JSON.",
+    )
+    max_tokens = models.PositiveIntegerField(
+        default=1024,
+        validators=[MinValueValidator(64)],
+        help_text="Upper bound on the judge's reply length (tokens).",
+    )
     history = HistoricalRecords(excluded_fields=["api_key_encrypted"])
+
+    class Meta:
+        verbose_name = "judge configuration"
 
     def __str__(self) -> str:
         return f"Judge for {self.project} ({self.model})"
+
+    @property
+    def has_stored_api_key(self) -> bool:
+        return bool(self.api_key_encrypted)
 
 
 class JudgeLabel(models.TextChoices):
@@ -69,18 +100,31 @@ class JudgeVerdict(models.Model):
     label = models.CharField(max_length=10, choices=JudgeLabel.choices)
     rationale = models.TextField(blank=True)
     error_categories = models.JSONField(default=list, blank=True)
+    flagged = models.BooleanField(
+        default=True,
+        help_text="Sent the item to a human: label flag/fail/error, or a score below the "
+        "threshold in force when it was judged.",
+    )
+    threshold = models.FloatField(null=True, blank=True, help_text="The threshold applied.")
     error = models.TextField(blank=True, help_text="Why the judge call failed, if it did.")
+    raw_reply = models.TextField(
+        blank=True, help_text="The judge's reply when it could not be parsed (untrusted text)."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=1, help_text="Calls made, retries included."
+    )
     latency_ms = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # An item passes through pending_judge once, so it is judged once; the
+            # constraint backs the row-lock idempotency of the judge job.
+            models.UniqueConstraint(fields=["item"], name="one_judge_verdict_per_item")
+        ]
 
     def __str__(self) -> str:
         return f"{self.label} ({self.score}) on {self.item_id}"
-
-    @property
-    def flagged(self) -> bool:
-        return self.label != JudgeLabel.PASS
