@@ -144,6 +144,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 LOGIN_URL = "admin:login"
 
+# Change reasons carry reviewer notes and routing explanations: no 100-char cap.
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
 # --- Redis and RQ ------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 # Without REDIS_URL jobs run inline, in the web process, right after the
@@ -204,6 +207,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HITL_MAX_REQUEST_BYTES", 20 * 1024 * 1024
 HITL_MAX_TEXT_CHARS = env_int("HITL_MAX_TEXT_CHARS", 200_000)
 HITL_MAX_BATCH = env_int("HITL_MAX_BATCH", 1000)
 HITL_DEFAULT_LEASE_MINUTES = env_int("HITL_LEASE_MINUTES", 30)
+
+# --- LLM judge (reviews/services/judging.py) -----------------------------------
+# Fernet keys (comma-separated, first encrypts) for stored secrets such as judge
+# API keys; unset: a key derived from SECRET_KEY.
+HITL_FIELD_ENCRYPTION_KEY = env_list("HITL_FIELD_ENCRYPTION_KEY", [])
+HITL_JUDGE_CHUNK_SIZE = env_int("HITL_JUDGE_CHUNK_SIZE", 100)  # items per judge job
+HITL_JUDGE_RETRY_BACKOFF = env_int("HITL_JUDGE_RETRY_BACKOFF", 10)  # s; doubles per retry
+HITL_JUDGE_STUCK_MINUTES = env_int("HITL_JUDGE_STUCK_MINUTES", 15)  # reconcile re-enqueues
+HITL_RECONCILE_INTERVAL = env_int("HITL_RECONCILE_INTERVAL", 300)  # s between cron sweeps
 
 # --- Webhooks (reviews/services/webhooks.py) -----------------------------------
 # Private, loopback and link-local receivers are refused unless this is on.
