@@ -1,0 +1,142 @@
+"""Read paths: who sees which exports, and the rows an export reads."""
+
+from typing import Any
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from datasets.models import DatasetExport, DatasetExportItem, ExportFormat
+from reviews.models import CorrectionTriplet, Review, ReviewItem
+from reviews.models.work import SEVERITY_RANK
+from reviews.selectors import projects_visible_to
+
+SFT_FIELDS = ("id", "prompt", "messages", "final_output", "history_id")
+DPO_FIELDS = ("id", "prompt", "messages", "output", "final_output", "history_id")
+REVIEW_LOG_FIELDS = (
+    "id",
+    "external_id",
+    "project__slug",
+    "model_name",
+    "model_version",
+    "confidence",
+    "prompt",
+    "messages",
+    "output",
+    "status",
+    "final_verdict",
+    "final_output",
+    "final_reason_code",
+    "final_severity",
+    "adjudicated",
+    "is_audit",
+    "decided_at",
+    "history_id",
+)
+# Order matches datasets.formats.TRIPLET_COLUMNS, then the item's history row.
+TRIPLET_FIELDS = (
+    "item_id",
+    "item__external_id",
+    "item__project__slug",
+    "attribute",
+    "old_value",
+    "new_value",
+    "review__reason_code",
+    "review__severity",
+    "review__reviewer__username",
+    "created_at",
+    "history_id",
+)
+REVIEW_LOG_REVIEW_FIELDS = (
+    "item_id",
+    "reviewer__username",
+    "verdict",
+    "corrected_output",
+    "reason_code",
+    "severity",
+    "note",
+    "seconds_spent",
+    "is_audit",
+    "created_at",
+)
+
+REVIEW_LOG_REVIEW_KEYS = ("reviewer", *REVIEW_LOG_REVIEW_FIELDS[2:])
+
+
+def exports_visible_to(principal) -> QuerySet[DatasetExport]:
+    """Exports whose every project the principal may see (an API key: its own project)."""
+    return DatasetExport.objects.for_projects(projects_visible_to(principal))
+
+
+def export_entries_visible_to(principal) -> QuerySet[DatasetExportItem]:
+    return DatasetExportItem.objects.filter(export__in=exports_visible_to(principal))
+
+
+def _latest_history_id(item_ref: str) -> Subquery:
+    history = ReviewItem.history.model
+    return Subquery(
+        history.objects.filter(id=OuterRef(item_ref))
+        .order_by("-history_id")
+        .values("history_id")[:1]
+    )
+
+
+def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
+    """The final items an export's filters select (see datasets.services.export_filters)."""
+    filters: dict[str, Any] = export.filters
+    items = ReviewItem.objects.filter(
+        project__in=export.projects.all(), status__in=filters["statuses"]
+    )
+    if filters.get("decided_after"):
+        items = items.filter(decided_at__gte=filters["decided_after"])
+    if filters.get("decided_before"):
+        items = items.filter(decided_at__lt=filters["decided_before"])
+    if filters.get("model_names"):
+        items = items.filter(model_name__in=filters["model_names"])
+    if filters.get("model_versions"):
+        items = items.filter(model_version__in=filters["model_versions"])
+    if filters.get("min_severity"):
+        rank = SEVERITY_RANK[filters["min_severity"]]
+        items = items.filter(
+            final_severity__in=[str(s) for s, r in SEVERITY_RANK.items() if r >= rank]
+        )
+    if filters.get("reason_codes"):
+        items = items.filter(final_reason_code__in=filters["reason_codes"])
+    if filters.get("adjudicated_only"):
+        items = items.filter(adjudicated=True)
+    if filters.get("exclude_audit"):
+        items = items.filter(is_audit=False)
+    return items
+
+
+def export_source_rows(export: DatasetExport) -> QuerySet:
+    """The rows an export streams, in a stable order (item id, then triplet id).
+
+    Each row carries the id of the item's latest history row, read in the same
+    statement, so the manifest pins exactly the version that was exported.
+    """
+    items = selected_items(export)
+    if export.format in (ExportFormat.TRIPLETS_JSONL, ExportFormat.TRIPLETS_CSV):
+        return (
+            CorrectionTriplet.objects.filter(item__in=items)
+            .annotate(history_id=_latest_history_id("item_id"))
+            .order_by("item_id", "id")
+            .values_list(*TRIPLET_FIELDS)
+        )
+    fields = {
+        ExportFormat.SFT_CHAT: SFT_FIELDS,
+        ExportFormat.DPO_PAIRS: DPO_FIELDS,
+        ExportFormat.REVIEW_LOG: REVIEW_LOG_FIELDS,
+    }[export.format]
+    return items.annotate(history_id=_latest_history_id("pk")).order_by("id").values_list(*fields)
+
+
+def reviews_by_item(item_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Every review of these items, oldest first, keyed by item id (one query)."""
+    grouped: dict[int, list[dict[str, Any]]] = {item_id: [] for item_id in item_ids}
+    rows = (
+        Review.objects.filter(item_id__in=item_ids)
+        .order_by("item_id", "created_at", "id")
+        .values_list(*REVIEW_LOG_REVIEW_FIELDS)
+    )
+    for row in rows:
+        grouped[row[0]].append(dict(zip(REVIEW_LOG_REVIEW_KEYS, row[1:], strict=True)))
+    return grouped

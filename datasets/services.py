@@ -1,0 +1,544 @@
+"""Dataset exports: create one, build it into files, and record what went in.
+
+An export is created with normalised filters and built by an RQ job on the
+``exports`` queue. The build streams rows from the database through a
+server-side cursor, writes each split to a temporary file and renames the files
+into place only when everything succeeded, in the same transaction that records
+the manifest and the exported items. A built export never changes; the same
+filters on the same data give byte-identical files.
+"""
+
+import itertools
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from datasets import formats
+from datasets.models import (
+    FORMAT_STATUSES,
+    DatasetExport,
+    DatasetExportItem,
+    ExportFormat,
+    ExportStatus,
+    Split,
+)
+from datasets.selectors import export_source_rows, reviews_by_item
+from datasets.storage import PendingFile, export_dir, export_path
+from hitlplatform.queues import enqueue_on_commit
+from reviews.models import Project, Severity
+
+logger = logging.getLogger(__name__)
+
+EXPORT_QUEUE = "exports"
+BUILD_JOB = "datasets.jobs.export_build_job"
+MAX_VALIDATION_RATIO = 0.5
+MAX_ERROR_CHARS = 4000
+SPLIT_METHOD = "blake2b-64 of '<seed>:<item id>' / 2**64 < validation_ratio -> validation"
+ENTRY_COLUMNS = ("item_id", "history_id", "split")
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class ExportBuildError(Exception):
+    """The export cannot be built as requested."""
+
+
+def _clean_strings(values: Iterable[Any] | None, field: str, errors: dict) -> list[str]:
+    values = list(values or [])
+    if not all(isinstance(value, str) and value.strip() for value in values):
+        errors[field] = ["Enter non-empty strings."]
+        return []
+    return sorted({value.strip() for value in values})
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value.astimezone(UTC).isoformat()
+
+
+def export_filters_normalise(*, format: str, filters: dict[str, Any]) -> dict[str, Any]:
+    """Validate export filters and return their canonical form.
+
+    Lists come back sorted and de-duplicated, datetimes as UTC ISO 8601, and
+    ``statuses`` defaults to the format's human decisions (SFT: approved and
+    corrected; DPO: corrected only; triplets: corrected; review log: approved,
+    corrected, rejected). The date range is on ``decided_at``, after inclusive,
+    before exclusive. Raises ``ValidationError`` with messages per field.
+    """
+    errors: dict[str, list[str]] = {}
+    if format not in ExportFormat.values:
+        raise ValidationError({"format": [f"Unknown format '{format}'."]})
+    allowed, default = FORMAT_STATUSES[format]
+    statuses = _clean_strings(filters.get("statuses"), "statuses", errors) or sorted(default)
+    unknown = sorted(set(statuses) - allowed)
+    if unknown:
+        errors["statuses"] = [
+            f"Not available for {format}: {', '.join(unknown)}. "
+            f"Choose from {', '.join(sorted(allowed))}."
+        ]
+    min_severity = filters.get("min_severity") or ""
+    if min_severity and min_severity not in Severity.values:
+        errors["min_severity"] = [f"Choose one of {', '.join(Severity.values)}."]
+    after, before = filters.get("decided_after"), filters.get("decided_before")
+    for field, value in (("decided_after", after), ("decided_before", before)):
+        if value is not None and not isinstance(value, datetime):
+            errors[field] = ["Enter a date and time."]
+    if isinstance(after, datetime) and isinstance(before, datetime) and after >= before:
+        errors["decided_before"] = ["Must be later than decided_after."]
+    normalised = {
+        "statuses": statuses,
+        "decided_after": _iso(after) if isinstance(after, datetime) else None,
+        "decided_before": _iso(before) if isinstance(before, datetime) else None,
+        "model_names": _clean_strings(filters.get("model_names"), "model_names", errors),
+        "model_versions": _clean_strings(filters.get("model_versions"), "model_versions", errors),
+        "min_severity": min_severity,
+        "reason_codes": _clean_strings(filters.get("reason_codes"), "reason_codes", errors),
+        "adjudicated_only": bool(filters.get("adjudicated_only", False)),
+        "exclude_audit": bool(filters.get("exclude_audit", False)),
+    }
+    if errors:
+        raise ValidationError(errors)
+    return normalised
+
+
+@transaction.atomic
+def export_create(
+    *,
+    format: str,
+    projects: list[Project],
+    filters: dict[str, Any],
+    seed: int = 0,
+    validation_ratio: float = 0.0,
+    deduplicate: bool = True,
+    name: str = "",
+    user=None,
+    via: str = "",
+    enqueue: bool = True,
+) -> DatasetExport:
+    """Record a new export and (by default) queue its build on the ``exports`` queue.
+
+    The caller checks that it may export every project in ``projects``. The job
+    is enqueued after commit; with ``enqueue=False`` the caller builds it itself
+    (``export_build``), as the ``export_dataset`` command does.
+    """
+    normalised = export_filters_normalise(format=format, filters=filters)
+    errors: dict[str, list[str]] = {}
+    if not projects:
+        errors["projects"] = ["Choose at least one project."]
+    if not 0.0 <= validation_ratio <= MAX_VALIDATION_RATIO:
+        errors["validation_ratio"] = [f"Must be between 0 and {MAX_VALIDATION_RATIO}."]
+    if errors:
+        raise ValidationError(errors)
+    normalised = {"projects": sorted(p.slug for p in projects), **normalised}
+    export = DatasetExport.objects.create(
+        name=name,
+        format=format,
+        filters=normalised,
+        seed=seed,
+        validation_ratio=validation_ratio,
+        deduplicate=deduplicate,
+        created_by=user,
+        created_via=via or (f"user {user}" if user is not None else ""),
+    )
+    export.projects.set(projects)
+    if enqueue:
+        export_enqueue(export=export)
+    return export
+
+
+def export_enqueue(*, export: DatasetExport) -> None:
+    """Queue the build of ``export`` once the current transaction commits."""
+    export.job_id = f"export-{export.pk}"
+    DatasetExport.objects.filter(pk=export.pk).update(job_id=export.job_id)
+    enqueue_on_commit(
+        EXPORT_QUEUE,
+        BUILD_JOB,
+        export.pk,
+        job_id=export.job_id,
+        job_timeout=settings.HITL_EXPORT_JOB_TIMEOUT,
+        result_ttl=86400,
+        failure_ttl=7 * 86400,
+    )
+
+
+@transaction.atomic
+def export_retry(*, export: DatasetExport) -> DatasetExport:
+    """Queue a failed export again. Built or running exports are left alone."""
+    locked = DatasetExport.objects.select_for_update().get(pk=export.pk)
+    if locked.status != ExportStatus.FAILED:
+        raise ValidationError({"status": ["Only a failed export can be retried."]})
+    locked.status = ExportStatus.QUEUED
+    locked.error = ""
+    locked.progress = 0.0
+    locked.rows_done = 0
+    locked.save(update_fields=["status", "error", "progress", "rows_done"])
+    export_enqueue(export=locked)
+    return locked
+
+
+def export_build(*, export_id: int, on_progress: ProgressCallback | None = None) -> DatasetExport:
+    """Build an export's files, manifest and item list; a built export is returned as is.
+
+    Reads through one server-side cursor (one snapshot of the items), writes
+    temporary files in the export directory and publishes them only on success.
+    On any error the temporary files are removed, the export is marked failed
+    with the error, and the exception propagates (so the RQ job fails too).
+    ``on_progress(rows_done, rows_total)`` is called after every chunk.
+    """
+    export = _export_start(export_id)
+    if export.status == ExportStatus.SUCCEEDED:
+        return export
+    build = _Build(export)
+    try:
+        build.stream(on_progress)
+        return _export_finish(export, build)
+    except Exception as exc:
+        build.discard()
+        export_fail(export_id=export_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def export_fail(*, export_id: int, error: str) -> None:
+    """Mark an unbuilt export failed with ``error``. A built export never changes."""
+    with transaction.atomic():
+        export = DatasetExport.objects.select_for_update().get(pk=export_id)
+        if export.status == ExportStatus.SUCCEEDED:
+            return
+        export.status = ExportStatus.FAILED
+        export.error = error[:MAX_ERROR_CHARS]
+        export.finished_at = timezone.now()
+        export.save(update_fields=["status", "error", "finished_at"])
+    logger.warning("Export %s failed: %s", export_id, error)
+
+
+def _export_start(export_id: int) -> DatasetExport:
+    with transaction.atomic():
+        export = DatasetExport.objects.select_for_update().get(pk=export_id)
+        if export.status == ExportStatus.SUCCEEDED:
+            return export
+        export.status = ExportStatus.RUNNING
+        export.started_at = timezone.now()
+        export.progress = 0.0
+        export.rows_done = 0
+        export.error = ""
+        export.save(update_fields=["status", "started_at", "progress", "rows_done", "error"])
+    export.rows_total = export_source_rows(export).count()
+    DatasetExport.objects.filter(pk=export_id).update(rows_total=export.rows_total)
+    return export
+
+
+def _batches(rows: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+class _Build:
+    """The state of one build: pending files, counters and the de-duplication set."""
+
+    def __init__(self, export: DatasetExport) -> None:
+        self.export = export
+        directory = export_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        splits = [Split.TRAIN.value]
+        if export.validation_ratio > 0:
+            splits.append(Split.VALIDATION.value)
+        self.files: dict[str, PendingFile] = {}
+        self.entries: PendingFile | None = None
+        self.manifest: PendingFile | None = None
+        try:
+            for split in splits:
+                self.files[split] = PendingFile(export_path(export.file_name(split)))
+            # Exported items as COPY text rows (export, item, history row, split).
+            self.entries = PendingFile(directory / f"{export.file_stem}-items", hashed=False)
+        except OSError:
+            self.discard()
+            raise
+        self.rows: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.duplicates = 0
+        self.item_count = 0
+        self._seen: set[bytes] = set()
+        if export.format == ExportFormat.TRIPLETS_CSV:
+            for pending in self.files.values():
+                pending.write(formats.csv_header())
+
+    def discard(self) -> None:
+        for pending in [*self.files.values(), self.entries, self.manifest]:
+            if pending is not None:
+                pending.discard()
+
+    def stream(self, on_progress: ProgressCallback | None) -> None:
+        export = self.export
+        handler = {
+            ExportFormat.SFT_CHAT: self._sft,
+            ExportFormat.DPO_PAIRS: self._dpo,
+            ExportFormat.TRIPLETS_JSONL: self._triplets,
+            ExportFormat.TRIPLETS_CSV: self._triplets,
+            ExportFormat.REVIEW_LOG: self._review_log,
+        }[export.format]
+        chunk = settings.HITL_EXPORT_CHUNK_SIZE
+        total = export.rows_total or 0
+        done = 0
+        self._last_item = None
+        for batch in _batches(export_source_rows(export).iterator(chunk_size=chunk), chunk):
+            lines: dict[str, list[bytes]] = {split: [] for split in self.files}
+            entries: list[str] = []
+            handler(batch, lines, entries)
+            for split, chunk_lines in lines.items():
+                if chunk_lines:
+                    self.files[split].write(b"".join(chunk_lines))
+            self.entries.write("".join(entries).encode())
+            self.item_count += len(entries)
+            done += len(batch)
+            DatasetExport.objects.filter(pk=export.pk).update(
+                rows_done=done, progress=min(done / total, 1.0) if total else 1.0
+            )
+            if on_progress is not None:
+                on_progress(done, max(total, done))
+
+    def _split(self, item_id: int) -> str:
+        return formats.split_of(
+            seed=self.export.seed, item_id=item_id, validation_ratio=self.export.validation_ratio
+        )
+
+    def _entry(self, item_id: int, history_id: int | None, split: str) -> str:
+        history = "\\N" if history_id is None else history_id
+        return f"{self.export.pk}\t{item_id}\t{history}\t{split}\n"
+
+    def _is_duplicate(self, prompt: str, messages: list, gold: str | None) -> bytes | None:
+        """The row's fingerprint, or None when an earlier row had the same one."""
+        if not self.export.deduplicate or gold is None:
+            return b""
+        key = formats.dedupe_key(prompt, messages, gold)
+        if key in self._seen:
+            self.duplicates += 1
+            return None
+        return key
+
+    def _keep(self, key: bytes, item_id: int, history_id, line: bytes, lines, entries) -> None:
+        if key:
+            self._seen.add(key)
+        split = self._split(item_id)
+        lines[split].append(line)
+        self.rows[split] += 1
+        entries.append(self._entry(item_id, history_id, split))
+
+    def _sft(self, batch, lines, entries) -> None:
+        for item_id, prompt, messages, gold, history_id in batch:
+            key = self._is_duplicate(prompt, messages, gold)
+            if key is None:
+                continue
+            try:
+                line = formats.sft_line(prompt=prompt, messages=messages, gold=gold)
+            except formats.SkipRow as skip:
+                self.skipped[skip.reason] += 1
+                continue
+            self._keep(key, item_id, history_id, line, lines, entries)
+
+    def _dpo(self, batch, lines, entries) -> None:
+        for item_id, prompt, messages, output, gold, history_id in batch:
+            key = self._is_duplicate(prompt, messages, gold)
+            if key is None:
+                continue
+            try:
+                line = formats.dpo_line(
+                    prompt=prompt, messages=messages, chosen=gold, rejected=output
+                )
+            except formats.SkipRow as skip:
+                self.skipped[skip.reason] += 1
+                continue
+            self._keep(key, item_id, history_id, line, lines, entries)
+
+    def _triplets(self, batch, lines, entries) -> None:
+        by_split: dict[str, list] = {split: [] for split in self.files}
+        for row in batch:
+            item_id, history_id = row[0], row[-1]
+            split = self._split(item_id)
+            by_split[split].append(row[:-1])
+            if item_id != self._last_item:
+                # Rows come ordered by item: each item is entered once.
+                entries.append(self._entry(item_id, history_id, split))
+                self._last_item = item_id
+        for split, rows in by_split.items():
+            if not rows:
+                continue
+            self.rows[split] += len(rows)
+            if self.export.format == ExportFormat.TRIPLETS_CSV:
+                lines[split].append(formats.triplet_csv_lines(rows))
+            else:
+                lines[split].extend(formats.triplet_jsonl_line(row) for row in rows)
+
+    def _review_log(self, batch, lines, entries) -> None:
+        reviews = reviews_by_item([row[0] for row in batch])
+        for row in batch:
+            (item_id, external_id, project, model_name, model_version, confidence) = row[:6]
+            (prompt, messages, output, status, verdict, final_output) = row[6:12]
+            (reason_code, severity, adjudicated, is_audit, decided_at, history_id) = row[12:]
+            record = {
+                "item_id": item_id,
+                "external_id": external_id,
+                "project": project,
+                "model_name": model_name,
+                "model_version": model_version,
+                "confidence": confidence,
+                "messages": messages,
+                "prompt": prompt,
+                "teacher_output": output,
+                "status": status,
+                "verdict": verdict,
+                "final_output": final_output,
+                "reason_code": reason_code,
+                "severity": severity,
+                "adjudicated": adjudicated,
+                "is_audit": is_audit,
+                "decided_at": decided_at,
+            }
+            line = formats.review_log_line(record, reviews[item_id])
+            self._keep(b"", item_id, history_id, line, lines, entries)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "rows": {split: self.rows[split] for split in self.files},
+            "source_rows": self.export.rows_total,
+            "items": self.item_count,
+            "duplicates": self.duplicates,
+            "skipped": dict(sorted(self.skipped.items())),
+        }
+
+    def write_manifest(self, summary: dict[str, Any]) -> None:
+        """The manifest file: the summary, then every exported item, in constant memory."""
+        self.entries.close()
+        self.manifest = PendingFile(export_path(self.export.manifest_name), hashed=False)
+        head = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
+        # Splice the item list in as the last key of the summary object.
+        self.manifest.write(head[:-2] + b',\n  "items": [')
+        first = True
+        with self.entries.tmp.open("rb") as source:
+            for line in source:
+                _export, item_id, history, split = line.rstrip(b"\n").split(b"\t")
+                history = b"null" if history == b"\\N" else history
+                sep = b"" if first else b","
+                self.manifest.write(b'%s\n    [%s,%s,"%s"]' % (sep, item_id, history, split))
+                first = False
+        self.manifest.write(b"\n  ]\n}\n")
+
+    def publish(self) -> None:
+        for pending in [*self.files.values(), self.manifest]:
+            pending.publish()
+
+
+def _insert_entries(path: Path) -> None:
+    """Record the exported items from the COPY text file ``path`` (constant memory)."""
+    table = DatasetExportItem._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor, path.open("rb") as source:
+            sql = f"COPY {table} (export_id, item_id, history_id, split) FROM STDIN"
+            with cursor.copy(sql) as copy:
+                while block := source.read(1024 * 1024):
+                    copy.write(block)
+        return
+    with path.open("r", encoding="utf-8") as source:
+        rows = (line.rstrip("\n").split("\t") for line in source)
+        for batch in _batches(rows, 5000):
+            DatasetExportItem.objects.bulk_create(
+                DatasetExportItem(
+                    export_id=int(export_id),
+                    item_id=int(item_id),
+                    history_id=None if history == "\\N" else int(history),
+                    split=split,
+                )
+                for export_id, item_id, history, split in batch
+            )
+
+
+def _export_finish(export: DatasetExport, build: _Build) -> DatasetExport:
+    with transaction.atomic():
+        locked = DatasetExport.objects.select_for_update().get(pk=export.pk)
+        if locked.status != ExportStatus.RUNNING:
+            raise ExportBuildError(f"Export {export.pk} is {locked.status}, not running.")
+        for pending in build.files.values():
+            pending.close()
+        files = {
+            split: {
+                "name": pending.final.name,
+                "rows": build.rows[split],
+                "bytes": pending.size,
+                "sha256": pending.sha256,
+            }
+            for split, pending in build.files.items()
+        }
+        counts = build.counts()
+        built_at = timezone.now()
+        summary = {
+            "export_id": export.pk,
+            "name": export.name,
+            "format": export.format,
+            "filters": export.filters,
+            "split": {
+                "seed": export.seed,
+                "validation_ratio": export.validation_ratio,
+                "method": SPLIT_METHOD,
+            },
+            "deduplicate": export.deduplicate,
+            "counts": counts,
+            "files": files,
+            "created_by": export.created_by.get_username() if export.created_by else None,
+            "created_via": export.created_via,
+            "created_at": export.created_at.isoformat(),
+            "built_at": built_at.isoformat(),
+            "item_columns": list(ENTRY_COLUMNS),
+        }
+        build.write_manifest(summary)
+        _insert_entries(build.entries.tmp)
+        build.publish()
+        build.entries.discard()
+        locked.status = ExportStatus.SUCCEEDED
+        locked.progress = 1.0
+        locked.files = files
+        locked.counts = counts
+        locked.row_count = sum(build.rows.values())
+        locked.item_count = build.item_count
+        locked.manifest = summary
+        locked.finished_at = built_at
+        locked.save(
+            update_fields=[
+                "status",
+                "progress",
+                "files",
+                "counts",
+                "row_count",
+                "item_count",
+                "manifest",
+                "finished_at",
+            ]
+        )
+    return locked
+
+
+@transaction.atomic
+def export_delete(*, export: DatasetExport) -> None:
+    """Delete an export that is not running: its row, its item list and its files.
+
+    The files go only after the rows are gone for good (on commit), so a failed
+    delete leaves a complete export behind.
+    """
+    locked = DatasetExport.objects.select_for_update().get(pk=export.pk)
+    if locked.status == ExportStatus.RUNNING:
+        raise ValidationError({"status": ["A running export cannot be deleted."]})
+    paths = [export_path(locked.file_name(split)) for split in locked.files]
+    paths.append(export_path(locked.manifest_name))
+    locked.delete()
+    transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in paths])
