@@ -4,6 +4,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from adjudication.models import AdjudicationCase, CaseClaim, ClaimState
 from reviews.models import MemberRole, Project
+from reviews.principals import ApiClient
 
 SENIOR_ROLES = (MemberRole.SENIOR, MemberRole.ADMIN)
 
@@ -43,3 +44,13 @@ def case_queue_for(user, *, now, project: Project | None = None) -> QuerySet[Adj
     if project is not None:
         cases = cases.filter(project=project)
     return cases
+
+
+def projects_with_agreement_visible_to(principal) -> QuerySet[Project]:
+    """Who may read agreement figures: the project's API key, its seniors, superusers.
+
+    Plain reviewers may not: the figures name colleagues and their overturn rates.
+    """
+    if isinstance(principal, ApiClient):
+        return Project.objects.filter(pk=principal.key.project_id)
+    return projects_adjudicated_by(principal)

@@ -1,0 +1,100 @@
+"""Agreement API: ``GET /api/v1/projects/{slug}/agreement/``."""
+
+from datetime import timedelta
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from adjudication.metrics import project_agreement
+from adjudication.selectors import projects_with_agreement_visible_to
+
+DEFAULT_PERIOD = timedelta(days=30)
+
+
+class PeriodSerializer(serializers.Serializer):
+    """A half-open period [start, end); the default is the last 30 days."""
+
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        end = attrs.get("end") or timezone.now()
+        start = attrs.get("start") or end - DEFAULT_PERIOD
+        if start >= end:
+            raise serializers.ValidationError({"start": ["Must be before end."]})
+        return {"start": start, "end": end}
+
+
+class _Figures(serializers.Serializer):
+    items = serializers.IntegerField(help_text="Items with two reviews in the period.")
+    percent_agreement = serializers.FloatField(
+        allow_null=True, help_text="Share of items whose reviews agree (0-100), outputs included."
+    )
+    kappa = serializers.FloatField(
+        allow_null=True, help_text="Cohen's kappa on verdicts; null without pairs."
+    )
+    median_seconds_per_item = serializers.FloatField(allow_null=True)
+
+
+class AgreementSummarySerializer(_Figures):
+    reviewed_items = serializers.IntegerField(help_text="Items with a review in the period.")
+    adjudicated = serializers.IntegerField(help_text="Cases decided in the period.")
+    verdict_agreement_percent = serializers.FloatField(
+        allow_null=True, help_text="Share of pairs with the same verdict (kappa's p_o x 100)."
+    )
+
+
+class PairSerializer(_Figures):
+    reviewer_a = serializers.CharField()
+    reviewer_b = serializers.CharField()
+
+
+class ReviewerSerializer(serializers.Serializer):
+    reviewer = serializers.CharField()
+    reviewer_id = serializers.IntegerField()
+    reviews = serializers.IntegerField(help_text="Reviews written in the period.")
+    paired_items = serializers.IntegerField()
+    percent_agreement = serializers.FloatField(allow_null=True)
+    adjudicated = serializers.IntegerField(help_text="Decided cases with one of their reviews.")
+    overturned = serializers.IntegerField(help_text="Of those, decided against their review.")
+    overturned_percent = serializers.FloatField(allow_null=True)
+    median_seconds_per_item = serializers.FloatField(allow_null=True)
+
+
+class _Period(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class AgreementSerializer(serializers.Serializer):
+    project = serializers.CharField()
+    period = _Period()
+    summary = AgreementSummarySerializer()
+    confusion = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text="Verdict pairs: first review's verdict -> second review's verdict -> count.",
+    )
+    pairs = PairSerializer(many=True)
+    reviewers = ReviewerSerializer(many=True)
+
+
+class AgreementView(APIView):
+    """Agreement between reviewers of one project over a period."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", str, description="ISO 8601; default: 30 days before end."),
+            OpenApiParameter("end", str, description="ISO 8601, exclusive; default: now."),
+        ],
+        responses=AgreementSerializer,
+    )
+    def get(self, request, slug: str):
+        project = get_object_or_404(projects_with_agreement_visible_to(request.user), slug=slug)
+        period = PeriodSerializer(data=request.query_params)
+        period.is_valid(raise_exception=True)
+        figures = project_agreement(project=project, **period.validated_data)
+        return Response(AgreementSerializer(figures).data)
