@@ -3,6 +3,7 @@ from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVer
 from reviews.models.monitoring import (
     DeliveryStatus,
     DriftAlert,
+    MonitoringDashboard,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
@@ -45,6 +46,7 @@ __all__ = [
     "JudgeLabel",
     "JudgeVerdict",
     "MemberRole",
+    "MonitoringDashboard",
     "Project",
     "ProjectMembership",
     "ProjectMode",

@@ -142,3 +142,12 @@ class DriftAlert(models.Model):
     @property
     def window_accuracy(self) -> float:
         return self.window_correct / self.window_total if self.window_total else 0.0
+
+
+class MonitoringDashboard(Project):
+    """The admin's entry for the monitoring dashboard (a proxy: no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "monitoring dashboard"
+        verbose_name_plural = "monitoring dashboard"

@@ -12,8 +12,10 @@ from simple_history.utils import bulk_create_with_history
 from reviews.checks import CompiledCheck, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
 from reviews.models import CheckResult, ItemStatus, Project, ReviewItem
+from reviews.models.items import FINAL_STATUSES
 from reviews.services.routing import RiskMatcher, route, trigger_reasons
 from reviews.services.transitions import check_transition
+from reviews.services.webhooks import webhook_deliveries_create
 
 INGEST_FIELDS = (
     "external_id",
@@ -167,6 +169,12 @@ def _insert_new(
                 for outcome in outcomes
             ]
             CheckResult.objects.bulk_create(results, batch_size=2000)
+            # Auto-approved / auto-rejected items are final at once: webhook outbox rows.
+            webhook_deliveries_create(
+                project=project,
+                items=[item for item in new_items if item.status in FINAL_STATUSES],
+                now=now,
+            )
     stored = {ext: (item, False) for ext, item in existing.items()}
     stored.update({item.external_id: (item, True) for item in new_items})
     return stored

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from reviews.models import ItemStatus, ReviewItem
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.webhooks import webhook_delivery_create_for_item
 
 S = ItemStatus
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -62,4 +63,7 @@ def item_transition(
     if user is not None:
         item._history_user = user
     item.save(update_fields=sorted(fields))
+    if to_status in FINAL_STATUSES:
+        # The webhook outbox row commits with the status change; sent after commit.
+        webhook_delivery_create_for_item(item=item)
     return item

@@ -1,0 +1,376 @@
+"""Webhooks: tell a project's client when an item becomes final.
+
+Deliveries are an outbox. The transaction that makes an item final also writes
+a ``WebhookDelivery`` row, and only after it commits is a job enqueued to send
+it. If Redis is down, the job is lost or the receiver fails, the row stays
+``pending`` with a ``next_attempt_at``; retries back off exponentially and the
+sweep (``manage.py webhooks_sweep``, or the RQ cron job) re-enqueues anything
+past due. Nothing is lost; a receiver may see a delivery twice and should
+de-duplicate on ``X-HITL-Delivery``.
+"""
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from hitlplatform.queues import enqueue_on_commit, get_queue
+from reviews.models import (
+    DeliveryStatus,
+    Project,
+    ReviewItem,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_QUEUE = "webhooks"
+DELIVER_JOB = "reviews.jobs_webhooks.webhook_deliver_job"
+SIGNATURE_HEADER = "X-HITL-Signature"
+DELIVERY_HEADER = "X-HITL-Delivery"
+EVENT_HEADER = "X-HITL-Event"
+USER_AGENT = "hitl-review-webhooks/1"
+ENQUEUE_CHUNK = 200
+RESPONSE_EXCERPT_BYTES = 2000
+
+
+class WebhookRefused(Exception):
+    """The URL points at an address the platform may not call."""
+
+
+@dataclass
+class SendResult:
+    status_code: int | None
+    error: str
+    excerpt: str
+    duration_ms: int
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def retryable(self) -> bool:
+        """5xx, 408, 429, timeouts and connection errors are worth another try."""
+        if self.status_code is None:
+            return True
+        return self.status_code >= 500 or self.status_code in (408, 429)
+
+
+# --- payload and signature ----------------------------------------------------
+
+
+def webhook_payload(*, item: ReviewItem, project: Project, delivery_id: str) -> dict[str, Any]:
+    """The body sent for an item that became final (what the API shows once final)."""
+    decided = item.decided_at.isoformat() if item.decided_at else None
+    return {
+        "event": WebhookEvent.ITEM_FINAL.value,
+        "delivery_id": delivery_id,
+        "project": project.slug,
+        "item": {
+            "id": item.pk,
+            "external_id": item.external_id,
+            "status": item.status,
+            "model_name": item.model_name,
+            "model_version": item.model_version,
+            "is_audit": item.is_audit,
+            "final_output": item.final_output,
+            "decision": {
+                "verdict": item.final_verdict,
+                "reason_code": item.final_reason_code,
+                "severity": item.final_severity,
+                "adjudicated": item.adjudicated,
+                "decided_at": decided,
+            },
+            "metadata": item.metadata,
+        },
+    }
+
+
+def webhook_body(payload: dict[str, Any]) -> bytes:
+    """The exact bytes sent (and signed): compact, key-sorted UTF-8 JSON."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def webhook_signature(*, secret: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of the raw body, keyed with the project's secret>``."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+# --- creating deliveries (called inside the finalising transaction) -------------
+
+
+def webhook_deliveries_create(
+    *, project: Project, items: list[ReviewItem], now: datetime | None = None
+) -> list[WebhookDelivery]:
+    """Write one pending delivery per final item of ``project`` and enqueue them on commit.
+
+    Call inside the transaction that made the items final: the rows commit with
+    the items or not at all. Does nothing when the project has no webhook URL.
+    One bulk insert and one job per ``ENQUEUE_CHUNK`` deliveries, no per-item
+    queries, so bulk ingest stays fast.
+    """
+    if not project.webhook_url or not items:
+        return []
+    now = now or timezone.now()
+    deliveries = []
+    for item in items:
+        delivery = WebhookDelivery(
+            project=project,
+            item=item,
+            event=WebhookEvent.ITEM_FINAL,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        delivery.payload = webhook_payload(item=item, project=project, delivery_id=str(delivery.pk))
+        deliveries.append(delivery)
+    WebhookDelivery.objects.bulk_create(deliveries, batch_size=1000)
+    _enqueue([str(delivery.pk) for delivery in deliveries])
+    return deliveries
+
+
+def webhook_delivery_create_for_item(*, item: ReviewItem) -> WebhookDelivery | None:
+    """The single-item form of ``webhook_deliveries_create`` (used by ``item_transition``)."""
+    created = webhook_deliveries_create(project=item.project, items=[item])
+    return created[0] if created else None
+
+
+def _enqueue(delivery_ids: list[str]) -> None:
+    for start in range(0, len(delivery_ids), ENQUEUE_CHUNK):
+        enqueue_on_commit(WEBHOOK_QUEUE, DELIVER_JOB, delivery_ids[start : start + ENQUEUE_CHUNK])
+
+
+def _enqueue_retry_on_commit(delivery_id: str, delay: timedelta) -> None:
+    def send() -> None:
+        try:
+            get_queue(WEBHOOK_QUEUE).enqueue_in(delay, DELIVER_JOB, [delivery_id])
+        except Exception:
+            # The row holds next_attempt_at; the sweep enqueues it once past due.
+            logger.exception("Could not schedule the retry of delivery %s", delivery_id)
+
+    transaction.on_commit(send)
+
+
+# --- sending -----------------------------------------------------------------
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before retry number ``attempts`` (1-based): base * 2**(n-1), capped."""
+    base = settings.HITL_WEBHOOK_BACKOFF_SECONDS
+    seconds = min(base * 2 ** max(attempts - 1, 0), settings.HITL_WEBHOOK_BACKOFF_MAX_SECONDS)
+    return timedelta(seconds=seconds)
+
+
+def webhook_deliver(*, delivery_id: str, force: bool = False, user=None) -> WebhookDelivery | None:
+    """Send one pending delivery if it is due (``force``: even if not yet due).
+
+    Holds the delivery's row lock (``SKIP LOCKED``) for the attempt, so a
+    retry job, the sweep and a re-send never post the same delivery at once;
+    returns None when another worker holds it. Records the attempt in the log;
+    on 2xx marks it delivered; on 5xx, 408, 429, a timeout or a connection error
+    schedules the next attempt with exponential backoff until
+    ``HITL_WEBHOOK_MAX_ATTEMPTS``; on any other answer, a refused address or
+    a missing URL marks it failed (an admin can re-send it).
+    """
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("project")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None or delivery.status != DeliveryStatus.PENDING:
+            return delivery
+        now = timezone.now()
+        if not force and delivery.next_attempt_at > now:
+            return delivery
+        project = delivery.project
+        url = project.webhook_url
+        if not url:
+            result = SendResult(None, "The project has no webhook URL any more.", "", 0)
+            permanent = True
+        else:
+            body = webhook_body(delivery.payload)
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                SIGNATURE_HEADER: webhook_signature(secret=project.webhook_secret, body=body),
+                DELIVERY_HEADER: str(delivery.pk),
+                EVENT_HEADER: delivery.event,
+            }
+            try:
+                result = _post(url, body, headers)
+                permanent = not result.delivered and not result.retryable
+            except WebhookRefused as exc:
+                result = SendResult(None, str(exc), "", 0)
+                permanent = True
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            url=url,
+            attempted_at=now,
+            status_code=result.status_code,
+            error=result.error,
+            response_excerpt=result.excerpt,
+            duration_ms=result.duration_ms,
+            triggered_by=user,
+        )
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.last_status_code = result.status_code
+        delivery.last_error = result.error
+        if result.delivered:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = timezone.now()
+        elif permanent or delivery.attempts >= settings.HITL_WEBHOOK_MAX_ATTEMPTS:
+            delivery.status = DeliveryStatus.FAILED
+        else:
+            delay = backoff(delivery.attempts)
+            delivery.next_attempt_at = now + delay
+            _enqueue_retry_on_commit(str(delivery.pk), delay)
+        delivery.save()
+        return delivery
+
+
+@transaction.atomic
+def webhook_delivery_resend(*, delivery: WebhookDelivery, user) -> WebhookDelivery:
+    """Queue a delivery again now, with the same id and body (an admin's re-send).
+
+    Resets the attempt count, so a delivery that gave up gets a full set of
+    retries; the attempt log keeps every earlier try.
+    """
+    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+    delivery.status = DeliveryStatus.PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = timezone.now()
+    delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
+    logger.info("Delivery %s re-sent by %s", delivery.pk, user)
+    _enqueue([str(delivery.pk)])
+    return delivery
+
+
+def webhook_deliveries_sweep(*, now: datetime | None = None, send_inline: bool = False) -> int:
+    """Re-enqueue pending deliveries more than the grace period past due; return how many.
+
+    Their job was lost (Redis down at enqueue time, a worker killed mid-job, a
+    scheduler not running). ``send_inline`` sends them from this process
+    instead, for when no queue is reachable.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.HITL_WEBHOOK_SWEEP_GRACE_SECONDS)
+    ids = [
+        str(pk)
+        for pk in WebhookDelivery.objects.due(now=cutoff)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:10_000]
+    ]
+    if send_inline:
+        for delivery_id in ids:
+            webhook_deliver(delivery_id=delivery_id)
+    else:
+        _enqueue(ids)
+    return len(ids)
+
+
+# --- HTTP with address checks --------------------------------------------------
+
+
+def _address_allowed(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def resolve_webhook_address(url: str) -> tuple[str, str, int, str]:
+    """Return (scheme, host, port, address to connect to) or raise ``WebhookRefused``.
+
+    Every address the host resolves to must be public unless
+    ``HITL_WEBHOOK_ALLOW_PRIVATE`` is on. The connection then goes to the
+    checked address, so a second DNS answer cannot point it elsewhere.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookRefused(f"Not an http(s) URL: {url!r}.")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise WebhookRefused(f"Cannot resolve {parts.hostname}: {exc}.") from exc
+    addresses = [info[4][0] for info in infos]
+    if not settings.HITL_WEBHOOK_ALLOW_PRIVATE:
+        blocked = sorted({a for a in addresses if not _address_allowed(a)})
+        if blocked:
+            raise WebhookRefused(
+                f"{parts.hostname} resolves to a private or local address ({', '.join(blocked)}); "
+                "set HITL_WEBHOOK_ALLOW_PRIVATE=1 to allow it."
+            )
+    return parts.scheme, parts.hostname, port, addresses[0]
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    scheme, host, port, address = resolve_webhook_address(url)
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(
+        host, port, address=address, timeout=settings.HITL_WEBHOOK_TIMEOUT
+    )
+    started = time.monotonic()
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        excerpt = response.read(RESPONSE_EXCERPT_BYTES).decode("utf-8", errors="replace")
+        status_code, error = response.status, ""
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code} {response.reason}"
+    except (OSError, http.client.HTTPException) as exc:
+        status_code, excerpt = None, ""
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    finally:
+        connection.close()
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return SendResult(status_code, error, excerpt, duration_ms)
