@@ -1,7 +1,11 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from reviews.admin_access import ProjectScopedAdminMixin, ReviewerUserAdmin
+from reviews.admin_workspace import workspace_urls
+from reviews.admin_monitoring import MonitoringDashboardAdmin  # noqa: F401 (registers)
 from reviews.models import (
     ApiKey,
     CheckResult,
@@ -10,6 +14,7 @@ from reviews.models import (
     ProjectMembership,
     ReviewItem,
 )
+from reviews.services.accounts import user_roles_sync
 from reviews.services.projects import api_key_create, api_key_revoke
 
 
@@ -32,7 +37,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(SimpleHistoryAdmin):
+class ProjectAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
+    project_field = None
     list_display = ["name", "slug", "mode", "reviews_required", "confidence_threshold"]
     list_filter = ["mode", "reviews_required"]
     search_fields = ["name", "slug"]
@@ -56,11 +62,40 @@ class ProjectAdmin(SimpleHistoryAdmin):
                 ]
             },
         ),
+        (
+            "Webhook",
+            {
+                "fields": ["webhook_url", "webhook_secret"],
+                "description": "Each final result is POSTed to the URL, signed with the secret "
+                "(X-HITL-Signature: sha256=HMAC of the body). Deliveries: Webhook deliveries.",
+            },
+        ),
+        (
+            "Monitoring and mode advice",
+            {
+                "fields": [
+                    "accuracy_target",
+                    "max_intervention_rate",
+                    "advice_min_reviews",
+                    "monitoring_window_days",
+                    "drift_margin",
+                    "drift_min_samples",
+                    "drift_auto_gate",
+                ]
+            },
+        ),
     ]
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is ProjectMembership:
+            changed = [*formset.new_objects, *(obj for obj, _fields in formset.changed_objects)]
+            for user in {membership.user for membership in [*changed, *formset.deleted_objects]}:
+                user_roles_sync(user=user)
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(SimpleHistoryAdmin):
+class ApiKeyAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "project", "prefix", "created_at", "created_by", "active"]
     list_filter = ["project"]
     list_select_related = ["project", "created_by"]
@@ -109,7 +144,7 @@ class CheckResultInline(admin.TabularInline):
 
 
 @admin.register(ReviewItem)
-class ReviewItemAdmin(SimpleHistoryAdmin):
+class ReviewItemAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "id",
         "external_id",
@@ -128,8 +163,17 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
     inlines = [CheckResultInline]
     readonly_fields = [field.name for field in ReviewItem._meta.fields if field.name not in ("id",)]
 
+    def get_urls(self):
+        # The reviewer workspace (my queue, review page, timeline) lives under this admin.
+        return workspace_urls(self.admin_site) + super().get_urls()
+
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Reviewer accounts: the user admin with project memberships inline.
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), ReviewerUserAdmin)

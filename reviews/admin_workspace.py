@@ -1,0 +1,260 @@
+"""The reviewer workspace inside the admin: my queue, the review page, an item's timeline.
+
+Thin views: they parse the form, call one service in reviews.services.workspace,
+and render with templates under templates/admin/reviews/workspace/. Hooked into
+the admin through ``ReviewItemAdmin.get_urls`` (see ``workspace_urls``).
+"""
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from reviews.diffing import word_diff
+from reviews.models import AssignmentState, Project, Severity, Verdict
+from reviews.selectors import projects_visible_to
+from reviews.selectors_workspace import (
+    assignment_for_review_page,
+    item_for_timeline,
+    item_timeline,
+    output_view,
+    queue_overview,
+)
+from reviews.services.workspace import (
+    NOTE_MAX_CHARS,
+    OTHER_REASON,
+    ReviewInput,
+    ReviewInvalid,
+    StaleAssignment,
+    assignment_claim_next,
+    assignment_release,
+    review_submit,
+)
+
+ACTION_SKIP = "skip"
+ACTION_RELEASE = "release"
+SHORTCUTS = [
+    ("a", "Approve the output as it is"),
+    ("r", "Reject: pick a reason and a severity, then submit"),
+    ("e", "Edit (correct) the output; the diff updates as you type"),
+    ("n", "Skip this item (someone else will take it)"),
+    ("?", "Show or hide this help"),
+    ("Ctrl+Enter", "Submit the open reject or correct form"),
+    ("Esc", "Close the open form or this help"),
+]
+
+
+class ReviewForm(forms.Form):
+    """The review page's form; the rules themselves live in ``review_validate``."""
+
+    action = forms.ChoiceField(
+        choices=[*Verdict.choices, (ACTION_SKIP, "Skip"), (ACTION_RELEASE, "Release")]
+    )
+    corrected_output = forms.CharField(required=False, strip=False, widget=forms.Textarea)
+    reason_code = forms.CharField(required=False, max_length=50)
+    severity = forms.ChoiceField(required=False, choices=[("", "---"), *Severity.choices])
+    note = forms.CharField(required=False, max_length=NOTE_MAX_CHARS, widget=forms.Textarea)
+    active_seconds = forms.FloatField(required=False, min_value=0)
+
+
+def _context(request: HttpRequest, admin_site, **extra) -> dict:
+    return {**admin_site.each_context(request), **extra}
+
+
+def _queue_url() -> str:
+    return reverse("admin:reviews_workspace_queue")
+
+
+def _review_url(assignment) -> str:
+    return reverse("admin:reviews_workspace_review", args=[assignment.pk])
+
+
+@require_GET
+def queue_view(request: HttpRequest, *, admin_site) -> HttpResponse:
+    rows = queue_overview(user=request.user)
+    return TemplateResponse(
+        request,
+        "admin/reviews/workspace/queue.html",
+        _context(request, admin_site, title="My review queue", rows=rows),
+    )
+
+
+@require_POST
+def claim_view(request: HttpRequest, project_id: int, *, admin_site) -> HttpResponse:
+    project = get_object_or_404(projects_visible_to(request.user), pk=project_id)
+    assignment = assignment_claim_next(reviewer=request.user, project=project)
+    if assignment is None:
+        messages.info(request, f"Nothing left to review in {project.name}. Well done.")
+        return redirect(_queue_url())
+    return redirect(_review_url(assignment))
+
+
+def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> HttpResponse:
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405)
+    assignment = assignment_for_review_page(assignment_id=assignment_id, user=request.user)
+    if assignment is None:
+        raise Http404("No such claim.")
+    if request.method == "GET":
+        if not _usable(assignment):
+            messages.warning(request, _closed_message(assignment))
+            return redirect(_queue_url())
+        return _render_review(request, admin_site, assignment, ReviewForm(), status=200)
+
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        return _render_review(request, admin_site, assignment, form, status=400)
+    data = form.cleaned_data
+    action = data["action"]
+    item = assignment.item
+    try:
+        if action in (ACTION_SKIP, ACTION_RELEASE):
+            assignment_release(
+                assignment_id=assignment.pk, reviewer=request.user, skip=action == ACTION_SKIP
+            )
+        else:
+            review_submit(
+                assignment_id=assignment.pk,
+                reviewer=request.user,
+                data=ReviewInput(
+                    verdict=action,
+                    corrected_output=data["corrected_output"],
+                    reason_code=data["reason_code"],
+                    note=data["note"],
+                    severity=data["severity"],
+                ),
+                active_seconds=data["active_seconds"],
+            )
+    except ReviewInvalid as exc:
+        for name, errors in exc.detail.items():
+            for error in errors:
+                form.add_error(name if name in form.fields else None, error)
+        return _render_review(request, admin_site, assignment, form, status=400)
+    except StaleAssignment as exc:
+        messages.error(request, exc.message)
+        return redirect(_queue_url())
+
+    if action == ACTION_RELEASE:
+        messages.info(request, f"Released {item.external_id}; it is back in the queue.")
+        return redirect(_queue_url())
+    done = "Skipped" if action == ACTION_SKIP else f"{Verdict(action).label}d"
+    next_assignment = assignment_claim_next(reviewer=request.user, project=item.project)
+    if next_assignment is None:
+        messages.success(request, f"{done} {item.external_id}. The queue is empty for now.")
+        return redirect(_queue_url())
+    messages.success(request, f"{done} {item.external_id}. Here is the next item.")
+    return redirect(_review_url(next_assignment))
+
+
+def _usable(assignment) -> bool:
+    return (
+        assignment.state == AssignmentState.ACTIVE and assignment.lease_expires_at > timezone.now()
+    )
+
+
+def _closed_message(assignment) -> str:
+    if assignment.state == AssignmentState.SUBMITTED:
+        return "You already submitted a review for that item; it was recorded once."
+    if assignment.state == AssignmentState.ACTIVE:
+        return "Your claim on that item expired; it went back to the queue."
+    return f"That claim is closed ({assignment.get_state_display().lower()})."
+
+
+def _render_review(request, admin_site, assignment, form, *, status: int) -> TemplateResponse:
+    item = assignment.item
+    project: Project = item.project
+    judge = list(item.judge_verdicts.all())
+    checks = list(item.check_results.all())
+    corrected = form.data.get("corrected_output") if form.is_bound else None
+    context = _context(
+        request,
+        admin_site,
+        title=f"Review {item.external_id}",
+        assignment=assignment,
+        item=item,
+        project=project,
+        output=output_view(item.output),
+        metadata=output_view_json(item.metadata),
+        checks=checks,
+        checks_failed=sum(1 for check in checks if not check.passed),
+        judge=judge[0] if judge else None,
+        form=form,
+        reason_codes=project.reason_codes,
+        other_reason=OTHER_REASON,
+        severities=Severity.choices,
+        editor_text=corrected if corrected is not None else item.output,
+        diff=word_diff(item.output, corrected) if corrected else [],
+        shortcuts=SHORTCUTS,
+        lease_seconds=max(0, int((assignment.lease_expires_at - timezone.now()).total_seconds())),
+        open_panel=form.data.get("action", "") if form.is_bound else "",
+    )
+    return TemplateResponse(request, "admin/reviews/workspace/review.html", context, status=status)
+
+
+def output_view_json(value) -> str:
+    """Metadata as indented JSON text (rendered escaped), or "" when empty."""
+    if not value:
+        return ""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@require_GET
+def timeline_view(request: HttpRequest, item_id: int, *, admin_site) -> HttpResponse:
+    item = item_for_timeline(item_id=item_id, user=request.user)
+    if item is None:
+        raise Http404("No such item.")
+    events = item_timeline(item=item, viewer=request.user)
+    return TemplateResponse(
+        request,
+        "admin/reviews/workspace/timeline.html",
+        _context(
+            request,
+            admin_site,
+            title=f"Timeline of {item.external_id}",
+            item=item,
+            events=events,
+            output=output_view(item.output),
+        ),
+    )
+
+
+def _member_only(view, admin_site):
+    def wrapped(request, *args, **kwargs):
+        if not projects_visible_to(request.user).exists():
+            raise PermissionDenied("You are not a member of any project.")
+        return view(request, *args, admin_site=admin_site, **kwargs)
+
+    return admin_site.admin_view(wrapped)
+
+
+def workspace_urls(admin_site) -> list:
+    """URL patterns of the workspace, wrapped in ``admin_site.admin_view``."""
+    return [
+        path(
+            "workspace/",
+            _member_only(queue_view, admin_site),
+            name="reviews_workspace_queue",
+        ),
+        path(
+            "workspace/claim/<int:project_id>/",
+            _member_only(claim_view, admin_site),
+            name="reviews_workspace_claim",
+        ),
+        path(
+            "workspace/review/<int:assignment_id>/",
+            _member_only(review_view, admin_site),
+            name="reviews_workspace_review",
+        ),
+        path(
+            "<int:item_id>/timeline/",
+            _member_only(timeline_view, admin_site),
+            name="reviews_item_timeline",
+        ),
+    ]

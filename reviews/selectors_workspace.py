@@ -1,0 +1,277 @@
+"""Read paths of the reviewer workspace: my queue, the review page, an item's timeline.
+
+The review page's queries are decided here once, so the page costs the same
+handful of queries whatever the size of the queue.
+"""
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Exists, OuterRef, Prefetch
+from django.utils import timezone
+
+from adjudication.models import AdjudicationCase
+from datasets.models import DatasetExportItem
+from reviews.diffing import pretty_json, word_diff
+from reviews.models import (
+    Assignment,
+    AssignmentState,
+    CheckResult,
+    CorrectionTriplet,
+    ItemStatus,
+    JudgeVerdict,
+    Project,
+    Review,
+    ReviewItem,
+)
+from reviews.models.items import FINAL_STATUSES
+from reviews.selectors import projects_visible_to
+
+
+@dataclass
+class QueueRow:
+    project: Project
+    waiting: int
+    reviewed_today: int
+    median_seconds: float | None
+    held: Assignment | None
+
+
+def queue_overview(*, user) -> list[QueueRow]:
+    """Per visible project: items waiting for this user, their reviews today, median time.
+
+    "Waiting" counts items in the queue that this user has not reviewed yet.
+    The median is over this user's reviews of the project today.
+    """
+    now = timezone.now()
+    day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    projects = list(projects_visible_to(user).order_by("name"))
+    ids = [project.pk for project in projects]
+    waiting = dict(
+        ReviewItem.objects.filter(in_queue=True, project_id__in=ids)
+        .exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=user)))
+        .values_list("project_id")
+        .annotate(n=Count("pk"))
+        .values_list("project_id", "n")
+    )
+    seconds: dict[int, list[float]] = {}
+    for project_id, spent in Review.objects.filter(
+        reviewer=user, created_at__gte=day_start, item__project_id__in=ids
+    ).values_list("item__project_id", "seconds_spent"):
+        seconds.setdefault(project_id, []).append(spent)
+    held = {
+        assignment.item.project_id: assignment
+        for assignment in Assignment.objects.filter(
+            reviewer=user, state=AssignmentState.ACTIVE, lease_expires_at__gt=now
+        ).select_related("item")
+    }
+    return [
+        QueueRow(
+            project=project,
+            waiting=waiting.get(project.pk, 0),
+            reviewed_today=len(seconds.get(project.pk, [])),
+            median_seconds=(
+                statistics.median(seconds[project.pk]) if seconds.get(project.pk) else None
+            ),
+            held=held.get(project.pk),
+        )
+        for project in projects
+    ]
+
+
+def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None:
+    """The user's claim with its item and everything the review page shows, or None.
+
+    Three queries whatever the queue size: the claim with its item and project,
+    the item's check results, its judge verdicts (newest first).
+    """
+    return (
+        Assignment.objects.filter(pk=assignment_id, reviewer=user)
+        .select_related("item__project")
+        .prefetch_related(
+            Prefetch("item__check_results", queryset=CheckResult.objects.order_by("id")),
+            Prefetch(
+                "item__judge_verdicts",
+                queryset=JudgeVerdict.objects.order_by("-created_at", "-id"),
+            ),
+        )
+        .first()
+    )
+
+
+@dataclass
+class OutputView:
+    """How to show a model output: pretty JSON when it is JSON, else the raw text."""
+
+    text: str
+    is_json: bool
+
+
+def output_view(text: str) -> OutputView:
+    pretty = pretty_json(text)
+    return OutputView(text=pretty, is_json=True) if pretty is not None else OutputView(text, False)
+
+
+def reviews_are_visible(item: ReviewItem) -> bool:
+    """Blind review: others' decisions show only once no review is still awaited."""
+    return item.status in FINAL_STATUSES or item.status == ItemStatus.IN_ADJUDICATION
+
+
+@dataclass
+class TimelineEvent:
+    at: datetime
+    kind: str
+    title: str
+    actor: str = ""
+    detail: str = ""
+    diff: list = field(default_factory=list)
+    triplets: list = field(default_factory=list)
+    hidden: bool = False
+
+
+def _actor(user) -> str:
+    return user.get_username() if user is not None else ""
+
+
+def item_for_timeline(*, item_id: int, user) -> ReviewItem | None:
+    return (
+        ReviewItem.objects.filter(pk=item_id, project__in=projects_visible_to(user))
+        .select_related("project")
+        .first()
+    )
+
+
+def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
+    """Everything that happened to ``item``, oldest first, blind where it must be.
+
+    Ingest and every status change (from the item's history, with who and
+    why), check results, judge verdicts, claims and their ends, reviews,
+    adjudication cases, and the dataset exports that included the item. While
+    a review is still awaited, other reviewers' reviews show that they exist
+    but not what they said.
+    """
+    visible = reviews_are_visible(item)
+    events: list[TimelineEvent] = []
+    for row in item.history.select_related("history_user").order_by("history_date", "history_id"):
+        title = {"+": "Ingested", "~": "Updated", "-": "Deleted"}[row.history_type]
+        if row.history_type == "~":
+            title = f"Status: {ItemStatus(row.status).label}"
+        events.append(
+            TimelineEvent(
+                at=row.history_date,
+                kind="item",
+                title=title,
+                actor=_actor(row.history_user),
+                detail=row.history_change_reason or "",
+            )
+        )
+    checks = list(item.check_results.order_by("id"))
+    if checks:
+        failed = [c for c in checks if not c.passed]
+        events.append(
+            TimelineEvent(
+                at=checks[0].created_at,
+                kind="checks",
+                title=f"Checks: {len(checks) - len(failed)} passed, {len(failed)} failed",
+                detail="; ".join(f"{c.name}: {c.message or 'failed'}" for c in failed),
+            )
+        )
+    for verdict in item.judge_verdicts.order_by("created_at", "id"):
+        score = "" if verdict.score is None else f" (score {verdict.score:.2f})"
+        events.append(
+            TimelineEvent(
+                at=verdict.created_at,
+                kind="judge",
+                title=f"Judge {verdict.model}: {verdict.get_label_display()}{score}",
+                detail=verdict.error or verdict.rationale,
+            )
+        )
+    for row in (
+        Assignment.history.filter(item_id=item.pk)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    ):
+        if row.history_type == "+":
+            title = "Claimed"
+        else:
+            title = f"Claim {AssignmentState(row.state).label.lower()}"
+        events.append(
+            TimelineEvent(
+                at=row.history_date,
+                kind="claim",
+                title=title,
+                actor=_actor(row.history_user) or str(row.reviewer_id),
+                detail=row.history_change_reason or "",
+            )
+        )
+    reviews = (
+        Review.objects.filter(item=item)
+        .select_related("reviewer")
+        .prefetch_related(Prefetch("triplets", queryset=CorrectionTriplet.objects.order_by("id")))
+        .order_by("created_at", "id")
+    )
+    for review in reviews:
+        if not visible and review.reviewer_id != viewer.pk:
+            events.append(
+                TimelineEvent(
+                    at=review.created_at,
+                    kind="review",
+                    title="Review submitted",
+                    actor=_actor(review.reviewer),
+                    detail="Hidden until every required review is in (blind review).",
+                    hidden=True,
+                )
+            )
+            continue
+        title = f"Review: {review.get_verdict_display()}"
+        if review.is_audit:
+            title = f"Audit review: {review.get_verdict_display()}"
+        if review.reason_code:
+            title += f" — {review.reason_code}, {review.get_severity_display().lower()}"
+        event = TimelineEvent(
+            at=review.created_at,
+            kind="review",
+            title=title,
+            actor=_actor(review.reviewer),
+            detail=review.note,
+        )
+        if review.corrected_output is not None:
+            event.diff = word_diff(item.output, review.corrected_output)
+            event.triplets = list(review.triplets.all())
+        events.append(event)
+    for case in AdjudicationCase.objects.filter(item=item).select_related(
+        "decided_by", "opened_by"
+    ):
+        events.append(
+            TimelineEvent(
+                at=case.opened_at,
+                kind="adjudication",
+                title=f"Adjudication case opened ({case.get_kind_display()})",
+                actor=_actor(case.opened_by),
+                detail=case.open_reason,
+            )
+        )
+        if case.decided_at is not None:
+            events.append(
+                TimelineEvent(
+                    at=case.decided_at,
+                    kind="adjudication",
+                    title=f"Adjudicated: {case.final_verdict}"
+                    + (f" (upheld {case.get_upheld_display()})" if case.upheld else ""),
+                    actor=_actor(case.decided_by),
+                    detail=case.rationale,
+                )
+            )
+    for entry in DatasetExportItem.objects.filter(item=item).select_related("export"):
+        export = entry.export
+        events.append(
+            TimelineEvent(
+                at=export.finished_at or export.created_at,
+                kind="export",
+                title=f"Exported in {export} ({entry.get_split_display().lower()} split)",
+                detail=export.get_status_display(),
+            )
+        )
+    events.sort(key=lambda event: event.at)
+    return events

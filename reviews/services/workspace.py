@@ -1,0 +1,444 @@
+"""The reviewer workspace: claims with leases, release, skip, expiry and review submission.
+
+Locking contract: every writer of an item's review state locks the item row
+(``SELECT … FOR UPDATE``) before it reads assignments or reviews of that item,
+and a submit locks its assignment row first. Claims lock with ``SKIP LOCKED``,
+so concurrent reviewers walk past each other's candidates instead of waiting.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from adjudication.services import reviews_reconcile
+from reviews.diffing import correction_triplets
+from reviews.errors import Conflict, DomainError, NotAllowed
+from reviews.models import (
+    Assignment,
+    AssignmentState,
+    CorrectionTriplet,
+    ItemStatus,
+    Project,
+    Review,
+    ReviewItem,
+    Severity,
+    Verdict,
+)
+from reviews.selectors import projects_visible_to
+from reviews.services.decisions import item_finalize
+from reviews.services.transitions import item_transition
+
+# How long a skipped item stays out of the skipping reviewer's queue.
+SKIP_HIDES_FOR = timedelta(hours=24)
+# Candidates re-checked per claim before giving up (each one was taken by a
+# concurrent claim between the candidate scan and the row lock).
+CLAIM_ATTEMPTS = 20
+OTHER_REASON = "other"
+NOTE_MAX_CHARS = 5000
+
+
+class StaleAssignment(Conflict):
+    """A submit, release or skip on a claim that is no longer the caller's to use."""
+
+    code = "stale_assignment"
+
+
+class ReviewInvalid(DomainError):
+    """A review the rules refuse; ``detail`` holds messages per form field."""
+
+
+@dataclass(frozen=True)
+class ReviewInput:
+    verdict: str
+    corrected_output: str | None = None
+    reason_code: str = ""
+    note: str = ""
+    severity: str = Severity.NONE
+
+
+def reviews_needed(item: ReviewItem, project: Project) -> int:
+    """Audit samples take one review; other items what their project requires."""
+    return 1 if item.is_audit else project.reviews_required
+
+
+def user_can_review(*, user, project: Project) -> bool:
+    return projects_visible_to(user).filter(pk=project.pk).exists()
+
+
+def _history(obj, *, user, reason: str) -> None:
+    obj._history_user = user
+    obj._change_reason = reason
+
+
+def _close(assignment: Assignment, *, state: str, user, reason: str, now) -> None:
+    assignment.state = state
+    assignment.closed_at = now
+    _history(assignment, user=user, reason=reason)
+    assignment.save(update_fields=["state", "closed_at"])
+
+
+def _active_claims(item: ReviewItem, now):
+    return Assignment.objects.filter(
+        item=item, state=AssignmentState.ACTIVE, lease_expires_at__gt=now
+    )
+
+
+def _expire_on_item(item: ReviewItem, *, now, user) -> None:
+    """Close the item's active claims whose lease ran out. Call holding the item lock."""
+    expired = Assignment.objects.filter(
+        item=item, state=AssignmentState.ACTIVE, lease_expires_at__lte=now
+    )
+    for assignment in expired:
+        _close(
+            assignment,
+            state=AssignmentState.EXPIRED,
+            user=user,
+            reason=f"Lease expired at {assignment.lease_expires_at.isoformat()}",
+            now=now,
+        )
+
+
+def _return_if_unclaimed(item: ReviewItem, *, now, user, reason: str) -> None:
+    """An in-review item nobody holds any more goes back to pending review."""
+    if item.status == ItemStatus.IN_REVIEW and not _active_claims(item, now).exists():
+        item_transition(item=item, to_status=ItemStatus.PENDING_REVIEW, reason=reason, user=user)
+
+
+def claimable_items(*, reviewer, project: Project, now=None):
+    """Items of ``project`` that ``reviewer`` may claim now, in queue order.
+
+    In the queue; never reviewed by this reviewer; not held by them; not
+    skipped by them in the last 24 hours; and fewer unexpired claims plus
+    reviews than the item needs (one for audit samples).
+    """
+    now = now or timezone.now()
+    queryset = (
+        ReviewItem.objects.in_queue()
+        .filter(project=project)
+        .exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=reviewer)))
+        .exclude(
+            Exists(
+                Assignment.objects.filter(item=OuterRef("pk"), reviewer=reviewer).filter(
+                    Q(state=AssignmentState.ACTIVE, lease_expires_at__gt=now)
+                    | Q(state=AssignmentState.SKIPPED, closed_at__gt=now - SKIP_HIDES_FOR)
+                )
+            )
+        )
+    )
+    active = Assignment.objects.filter(
+        item=OuterRef("pk"), state=AssignmentState.ACTIVE, lease_expires_at__gt=now
+    )
+    reviews = Review.objects.filter(item=OuterRef("pk"))
+    if project.reviews_required == 1:
+        return queryset.exclude(Exists(active)).exclude(Exists(reviews))
+    # Two reviews: room while unexpired claims plus reviews stay below what the
+    # item needs (audit samples need one).
+    taken = Coalesce(_count(active), 0) + Coalesce(_count(reviews), 0)
+    return queryset.annotate(taken=taken).filter(
+        Q(is_audit=True, taken__lt=1) | Q(is_audit=False, taken__lt=project.reviews_required)
+    )
+
+
+def _count(queryset) -> Subquery:
+    return Subquery(
+        queryset.order_by().values("item").annotate(n=Count("pk")).values("n"),
+        output_field=IntegerField(),
+    )
+
+
+def _lease(project: Project) -> timedelta:
+    return timedelta(minutes=project.lease_minutes or settings.HITL_DEFAULT_LEASE_MINUTES)
+
+
+@transaction.atomic
+def assignment_claim_next(*, reviewer, project: Project) -> Assignment | None:
+    """Claim the next item of ``project`` for ``reviewer``; None when nothing is left.
+
+    A reviewer holds one claim per project at a time: an unexpired claim is
+    returned again instead of taking a second item. Otherwise the first
+    claimable item in queue order is locked with ``FOR UPDATE SKIP LOCKED``
+    (concurrent claims never wait on or share a candidate), re-checked in a
+    fresh statement (a claim committed after our scan began is visible then),
+    and claimed for the project's lease. Expired claims on it are closed on the
+    way; the first claim moves it from pending_review to in_review.
+    """
+    if not user_can_review(user=reviewer, project=project):
+        raise NotAllowed("You are not a member of this project.")
+    now = timezone.now()
+    held = (
+        Assignment.objects.filter(
+            reviewer=reviewer,
+            item__project=project,
+            state=AssignmentState.ACTIVE,
+            lease_expires_at__gt=now,
+        )
+        .order_by("claimed_at")
+        .first()
+    )
+    if held is not None:
+        return held
+    tried: list[int] = []
+    for _attempt in range(CLAIM_ATTEMPTS):
+        item = (
+            claimable_items(reviewer=reviewer, project=project, now=now)
+            .exclude(pk__in=tried)
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if item is None:
+            return None
+        if claimable_items(reviewer=reviewer, project=project, now=now).filter(pk=item.pk).exists():
+            return _claim(item=item, project=project, reviewer=reviewer, now=now)
+        tried.append(item.pk)
+    return None
+
+
+def _claim(*, item: ReviewItem, project: Project, reviewer, now) -> Assignment:
+    _expire_on_item(item, now=now, user=reviewer)
+    assignment = Assignment(
+        item=item, reviewer=reviewer, claimed_at=now, lease_expires_at=now + _lease(project)
+    )
+    _history(assignment, user=reviewer, reason="Claimed from the queue")
+    assignment.save()
+    if item.status == ItemStatus.PENDING_REVIEW:
+        item_transition(
+            item=item,
+            to_status=ItemStatus.IN_REVIEW,
+            reason=f"Claimed by {reviewer.get_username()}",
+            user=reviewer,
+        )
+    return assignment
+
+
+def _lock_claim(*, assignment_id: int, reviewer, now) -> tuple[ReviewItem, Assignment]:
+    """Lock the claim's item, then the claim, and check it is still the caller's to use.
+
+    Items are always locked before assignments (claims do the same), so a
+    submit and a claim on one item cannot deadlock.
+    """
+    item_id = Assignment.objects.filter(pk=assignment_id).values_list("item_id", flat=True).first()
+    if item_id is None:
+        raise StaleAssignment("This claim does not exist.")
+    item = (
+        ReviewItem.objects.select_for_update(of=("self",)).select_related("project").get(pk=item_id)
+    )
+    assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+    if assignment.reviewer_id != reviewer.pk:
+        raise StaleAssignment("This item is claimed by another reviewer; nothing was recorded.")
+    if assignment.state == AssignmentState.SUBMITTED:
+        raise StaleAssignment(
+            "You already submitted a review for this item (another tab or the back button?). "
+            "It was recorded once; this second submit was ignored."
+        )
+    if assignment.state in (AssignmentState.RELEASED, AssignmentState.SKIPPED):
+        raise StaleAssignment(
+            "You released this item earlier, so it is no longer yours; nothing was recorded."
+        )
+    if assignment.state == AssignmentState.EXPIRED or assignment.lease_expires_at <= now:
+        local = timezone.localtime(assignment.lease_expires_at)
+        raise StaleAssignment(
+            f"Your claim on this item expired at {local:%H:%M} and the item went back to the "
+            "queue; nothing was recorded. Start reviewing to claim an item again."
+        )
+    return item, assignment
+
+
+@transaction.atomic
+def assignment_release(*, assignment_id: int, reviewer, skip: bool = False) -> Assignment:
+    """Give a claimed item back to the queue at once.
+
+    ``skip`` also keeps it out of this reviewer's queue for 24 hours (someone
+    else takes it); a plain release may come back to them. An in-review item
+    nobody else holds returns to pending_review.
+    """
+    now = timezone.now()
+    item, assignment = _lock_claim(assignment_id=assignment_id, reviewer=reviewer, now=now)
+    state = AssignmentState.SKIPPED if skip else AssignmentState.RELEASED
+    verb = "Skipped" if skip else "Released"
+    _close(assignment, state=state, user=reviewer, reason=f"{verb} by the reviewer", now=now)
+    _return_if_unclaimed(
+        item, now=now, user=reviewer, reason=f"{verb} by {reviewer.get_username()}"
+    )
+    return assignment
+
+
+def assignment_expire_stale(*, now=None) -> int:
+    """Close every active claim whose lease ran out; returns how many were closed.
+
+    Claims never depend on this (they ignore expired leases and close them
+    lazily); it tidies the records and returns orphaned in-review items to
+    pending_review. One short transaction per item, holding its row lock.
+    """
+    now = now or timezone.now()
+    item_ids = list(
+        Assignment.objects.filter(state=AssignmentState.ACTIVE, lease_expires_at__lte=now)
+        .values_list("item_id", flat=True)
+        .distinct()
+    )
+    closed = 0
+    for item_id in item_ids:
+        with transaction.atomic():
+            item = ReviewItem.objects.select_for_update().get(pk=item_id)
+            stale = Assignment.objects.filter(
+                item=item, state=AssignmentState.ACTIVE, lease_expires_at__lte=now
+            ).count()
+            _expire_on_item(item, now=now, user=None)
+            _return_if_unclaimed(item, now=now, user=None, reason="Lease expired")
+            closed += stale
+    return closed
+
+
+def review_validate(*, project: Project, item: ReviewItem, data: ReviewInput) -> dict:
+    """Messages per field for a review the rules refuse; empty when it is acceptable."""
+    errors: dict[str, list[str]] = {}
+    if data.verdict not in Verdict.values:
+        return {"verdict": ["Choose approve, reject or correct."]}
+    if data.verdict == Verdict.CORRECT:
+        if not project.allow_corrections:
+            errors["verdict"] = ["This project does not accept corrections."]
+        elif data.corrected_output is None or not data.corrected_output.strip():
+            errors["corrected_output"] = ["Enter the corrected output."]
+        elif data.corrected_output == item.output:
+            errors["corrected_output"] = [
+                "The correction is identical to the model output; approve it instead."
+            ]
+        elif len(data.corrected_output) > settings.HITL_MAX_TEXT_CHARS:
+            errors["corrected_output"] = [f"At most {settings.HITL_MAX_TEXT_CHARS} characters."]
+    if data.verdict in (Verdict.REJECT, Verdict.CORRECT):
+        if not data.reason_code:
+            errors["reason_code"] = ["Choose a reason."]
+        elif data.reason_code not in project.reason_codes:
+            errors["reason_code"] = [f"'{data.reason_code}' is not one of this project's reasons."]
+        if data.severity not in Severity.values:
+            errors["severity"] = ["Choose a severity."]
+        if data.reason_code == OTHER_REASON and not data.note.strip():
+            errors["note"] = ["Describe the problem when the reason is 'other'."]
+    if len(data.note) > NOTE_MAX_CHARS:
+        errors["note"] = [f"At most {NOTE_MAX_CHARS} characters."]
+    return errors
+
+
+def _describe(data: ReviewInput) -> str:
+    text = Verdict(data.verdict).label
+    if data.verdict != Verdict.APPROVE:
+        text += f": {data.reason_code} ({data.severity})"
+    if data.note.strip():
+        text += f" — {data.note.strip()}"
+    return text[:100]
+
+
+@transaction.atomic
+def review_submit(
+    *, assignment_id: int, reviewer, data: ReviewInput, active_seconds: float | None = None
+) -> Review:
+    """Record ``reviewer``'s decision on the item of their claim, exactly once.
+
+    Refused (``StaleAssignment``) unless the claim is active, the caller's own
+    and unexpired: a double submit, a submit from an old tab or on an expired
+    or stolen lease records nothing. Refused (``ReviewInvalid``, messages per
+    field) when the review breaks the rules: reject and correct need a reason
+    from the project's taxonomy and a severity, "other" needs a note, a
+    correction must change the output. Time spent is the claim's age, or the
+    page's active time when given (never more than the claim's age).
+
+    Then: an audit sample leaves the queue with its status untouched; with one
+    review required the decision is made final; with two, the first review
+    waits blind for the second, and the second hands both to
+    ``adjudication.services.reviews_reconcile`` (final on agreement, a case on
+    disagreement). Holds the item's row lock throughout.
+    """
+    now = timezone.now()
+    item, assignment = _lock_claim(assignment_id=assignment_id, reviewer=reviewer, now=now)
+    project = item.project
+    audit = item.is_audit and item.status == ItemStatus.AUTO_APPROVED
+    if item.is_final and not audit:
+        raise StaleAssignment("This item was already decided; nothing was recorded.")
+    errors = review_validate(project=project, item=item, data=data)
+    if errors:
+        raise ReviewInvalid("Please correct the errors below.", detail=errors)
+
+    elapsed = max(0.0, (now - assignment.claimed_at).total_seconds())
+    if active_seconds is not None and active_seconds >= 0:
+        elapsed = min(elapsed, float(active_seconds))
+    correcting = data.verdict == Verdict.CORRECT
+    approving = data.verdict == Verdict.APPROVE
+    reason = _describe(data)
+    review = Review(
+        item=item,
+        reviewer=reviewer,
+        assignment=assignment,
+        verdict=data.verdict,
+        corrected_output=data.corrected_output if correcting else None,
+        reason_code="" if approving else data.reason_code,
+        note=data.note.strip(),
+        severity=Severity.NONE if approving else data.severity,
+        seconds_spent=round(elapsed, 1),
+        is_audit=audit,
+    )
+    _history(review, user=reviewer, reason=reason)
+    try:
+        with transaction.atomic():
+            review.save()
+    except IntegrityError as exc:
+        raise StaleAssignment(
+            "You already reviewed this item; it was recorded once and this submit was ignored."
+        ) from exc
+    if correcting:
+        CorrectionTriplet.objects.bulk_create(
+            CorrectionTriplet(
+                review=review,
+                item=item,
+                attribute=triplet.attribute[:500],
+                old_value=triplet.old_value,
+                new_value=triplet.new_value,
+                created_at=now,
+            )
+            for triplet in correction_triplets(item.output, review.corrected_output)
+        )
+    # Blind: the claim's history says a review came in, never what it said.
+    _close(
+        assignment,
+        state=AssignmentState.SUBMITTED,
+        user=reviewer,
+        reason="Review submitted",
+        now=now,
+    )
+
+    if audit:
+        item.in_queue = False
+        _history(item, user=reviewer, reason=f"Audit review recorded: {reason}"[:100])
+        item.save(update_fields=["in_queue", "updated_at"])
+        return review
+    if item.status == ItemStatus.PENDING_REVIEW:
+        item_transition(
+            item=item, to_status=ItemStatus.IN_REVIEW, reason="Review submitted", user=reviewer
+        )
+    reviews = list(Review.objects.filter(item=item).order_by("created_at", "pk"))
+    required = reviews_needed(item, project)
+    if len(reviews) < required:
+        # Blind: the item's history says a review came in, never what it said.
+        _return_if_unclaimed(
+            item,
+            now=now,
+            user=reviewer,
+            reason=f"Review {len(reviews)} of {required} submitted; waiting for another reviewer",
+        )
+        return review
+    if required == 1:
+        item_finalize(
+            item=item,
+            verdict=review.verdict,
+            corrected_output=review.corrected_output,
+            reason_code=review.reason_code,
+            severity=review.severity,
+            user=reviewer,
+            reason=reason,
+        )
+    else:
+        reviews_reconcile(item=item, reviews=reviews[:2], user=reviewer)
+    return review
