@@ -4,8 +4,8 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from reviews.admin_access import ProjectScopedAdminMixin, ReviewerUserAdmin
-from reviews.admin_workspace import workspace_urls
 from reviews.admin_monitoring import MonitoringDashboardAdmin  # noqa: F401 (registers)
+from reviews.admin_workspace import workspace_urls
 from reviews.models import (
     ApiKey,
     CheckResult,
