@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from reviews.models import Project, Review, ReviewItem
+from reviews.models import Project, Review, ReviewItem, Severity
 
 
 class CaseStatus(models.TextChoices):
@@ -144,6 +144,11 @@ class AdjudicationCase(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == CaseStatus.OPEN
+
+    @property
+    def severity_label(self) -> str:
+        labels = Severity.labels
+        return labels[min(self.severity_rank, len(labels) - 1)]
 
 
 class ClaimState(models.TextChoices):

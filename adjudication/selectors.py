@@ -1,9 +1,9 @@
 """Adjudication reads: who may adjudicate, the senior queue, the case page."""
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from adjudication.models import AdjudicationCase, CaseClaim, ClaimState
-from reviews.models import MemberRole, Project
+from reviews.models import CheckResult, MemberRole, Project
 from reviews.principals import ApiClient
 
 SENIOR_ROLES = (MemberRole.SENIOR, MemberRole.ADMIN)
@@ -37,7 +37,10 @@ def case_queue_for(user, *, now, project: Project | None = None) -> QuerySet[Adj
         AdjudicationCase.objects.open()
         .filter(project__in=projects_adjudicated_by(user))
         .not_reviewed_by(user)
-        .annotate(claimed=Exists(live))
+        .annotate(
+            claimed=Exists(live),
+            claimed_by=Subquery(live.values("senior__username")[:1]),
+        )
         .select_related("project", "item", "review_a__reviewer", "review_b__reviewer", "opened_by")
         .in_queue_order()
     )
@@ -54,3 +57,33 @@ def projects_with_agreement_visible_to(principal) -> QuerySet[Project]:
     if isinstance(principal, ApiClient):
         return Project.objects.filter(pk=principal.key.project_id)
     return projects_adjudicated_by(principal)
+
+
+def case_for_page(*, case_id: int) -> AdjudicationCase:
+    """One case with its item, reviews, checks and people, for the case page."""
+    return (
+        AdjudicationCase.objects.select_related(
+            "project",
+            "item",
+            "review_a__reviewer",
+            "review_b__reviewer",
+            "decided_by",
+            "opened_by",
+        )
+        .prefetch_related(
+            Prefetch("item__check_results", queryset=CheckResult.objects.order_by("id"))
+        )
+        .get(pk=case_id)
+    )
+
+
+def live_claim(*, case: AdjudicationCase, now) -> CaseClaim | None:
+    return (
+        CaseClaim.objects.select_related("senior")
+        .filter(case=case, state=ClaimState.ACTIVE, lease_expires_at__gt=now)
+        .first()
+    )
+
+
+def cases_of_item(*, item_id: int) -> QuerySet[AdjudicationCase]:
+    return AdjudicationCase.objects.filter(item_id=item_id).select_related("decided_by")

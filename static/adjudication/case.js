@@ -1,0 +1,71 @@
+/* Case page: show the own-decision fields only for "neither", fill the editor
+   from a review, keyboard shortcuts, one submit only, and the lease clock. */
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("adj-form");
+    if (!form) { return; }
+    var own = document.getElementById("adj-own");
+    var editor = form.querySelector("textarea[name=final_output]");
+    var rationale = form.querySelector("textarea[name=rationale]");
+    var radios = form.querySelectorAll("input[name=upheld]");
+
+    function sync() {
+      var chosen = form.querySelector("input[name=upheld]:checked");
+      own.hidden = !(chosen && chosen.value === "neither");
+    }
+    radios.forEach(function (radio) { radio.addEventListener("change", sync); });
+    sync();
+
+    form.querySelectorAll(".adj-start-from").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var source = document.getElementById("adj-source-" + button.dataset.source);
+        if (source) {
+          editor.value = JSON.parse(source.textContent);
+          editor.focus();
+        }
+      });
+    });
+
+    function typing(target) {
+      return target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT" ||
+        target.tagName === "SELECT" || target.isContentEditable);
+    }
+    document.addEventListener("keydown", function (event) {
+      if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+        event.preventDefault();
+        form.requestSubmit();
+        return;
+      }
+      if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) { return; }
+      var index = ["1", "2", "3"].indexOf(event.key);
+      if (index >= 0 && radios[index]) {
+        radios[index].checked = true;
+        sync();
+        (radios[index].value === "neither" ? editor : rationale).focus();
+        event.preventDefault();
+      }
+    });
+
+    form.addEventListener("submit", function () {
+      // One decision per claim: the server refuses a second, this avoids sending it.
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+    });
+
+    var lease = document.getElementById("adj-lease");
+    if (lease && lease.dataset.expires) {
+      var expires = new Date(lease.dataset.expires).getTime();
+      var tick = function () {
+        var left = Math.round((expires - Date.now()) / 1000);
+        if (left <= 0) {
+          lease.textContent = "expired: claim the case again";
+          lease.classList.add("adj-bad");
+          return;
+        }
+        lease.textContent = Math.floor(left / 60) + " min " + (left % 60) + " s";
+        window.setTimeout(tick, 1000);
+      };
+      tick();
+    }
+  });
+})();
