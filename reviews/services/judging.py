@@ -1,0 +1,409 @@
+"""Tier 2: the LLM judge grades outputs, and its verdict routes them.
+
+Flow: ingest stores an item in ``pending_judge`` (with the check, risk and
+confidence triggers it found in ``review_reasons``) and, after commit, enqueues
+one ``judge`` job per chunk of items. The job calls :func:`judge_pending_items`,
+which calls the judge for every item still pending (many requests in flight at
+once), then stores each verdict and routes the item in one transaction holding
+the item rows' locks. A flag, a fail, a score under the threshold or any
+judge failure adds a risk reason, so the item goes to a human even in monitor
+mode; a judge failure never auto-approves an item. The database is the source
+of truth: an item whose job was lost stays in ``pending_judge`` until
+:func:`judge_reconcile` enqueues it again.
+"""
+
+import logging
+import math
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rq import Retry
+
+from hitlplatform.queues import enqueue_on_commit, get_queue
+from reviews.judge.backends import JudgeSettings
+from reviews.judge.crypto import SecretDecryptError, decrypt_secret, encrypt_secret
+from reviews.judge.prompt import build_request
+from reviews.judge.runner import CallOutcome, run_judge_calls
+from reviews.models import ItemStatus, JudgeConfig, JudgeLabel, JudgeVerdict, Project, ReviewItem
+from reviews.services.routing import REASON_JUDGE_FLAG, route
+from reviews.services.transitions import item_transition
+from reviews.services.webhooks import webhook_deliveries_create
+
+logger = logging.getLogger(__name__)
+
+JUDGE_QUEUE = "judge"
+JUDGE_JOB = "reviews.jobs.judge_items_job"
+# Starts with the judge-flag reason, so routing treats it as a risk trigger.
+REASON_JUDGE_ERROR = f"{REASON_JUDGE_FLAG}:error"
+ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class JudgeConfigError(Exception):
+    """The judge cannot be called as configured (e.g. its API key is unavailable)."""
+
+
+# --- configuration -------------------------------------------------------------
+
+
+def judge_config_active(*, project: Project) -> JudgeConfig | None:
+    """The project's enabled judge configuration, or None (one query)."""
+    return JudgeConfig.objects.filter(project=project, enabled=True).first()
+
+
+@transaction.atomic
+def judge_config_save(
+    *, config: JudgeConfig, api_key: str = "", clear_api_key: bool = False, user=None
+) -> JudgeConfig:
+    """Save a judge configuration edited in the admin.
+
+    A non-empty ``api_key`` replaces the stored key (encrypted with Fernet);
+    empty keeps it; ``clear_api_key`` removes it. The key is never written to
+    the history table. A changed rubric text bumps ``rubric_version`` so each
+    verdict names the rubric it was graded against.
+    """
+    previous = (
+        JudgeConfig.objects.select_for_update().filter(pk=config.pk).first() if config.pk else None
+    )
+    if previous is not None:
+        config.rubric_version = previous.rubric_version
+        if previous.rubric.strip() != config.rubric.strip():
+            config.rubric_version += 1
+    if api_key:
+        config.api_key_encrypted = encrypt_secret(api_key)
+    elif clear_api_key:
+        config.api_key_encrypted = ""
+    elif previous is not None:
+        config.api_key_encrypted = previous.api_key_encrypted
+    config._history_user = user
+    config._change_reason = (
+        "Judge configuration created" if previous is None else "Judge configuration changed"
+    )
+    config.save()
+    return config
+
+
+def judge_api_key(*, config: JudgeConfig) -> str | None:
+    """The key to send: the stored one, else the named environment variable, else None."""
+    if config.api_key_encrypted:
+        try:
+            return decrypt_secret(config.api_key_encrypted)
+        except SecretDecryptError as exc:
+            raise JudgeConfigError(str(exc)) from exc
+    if config.api_key_env:
+        value = os.environ.get(config.api_key_env)
+        if not value:
+            raise JudgeConfigError(
+                f"The environment variable {config.api_key_env} named in the judge "
+                "configuration is not set on this worker."
+            )
+        return value
+    return None
+
+
+def _judge_settings(config: JudgeConfig) -> JudgeSettings:
+    return JudgeSettings(
+        backend=config.backend,
+        base_url=config.base_url,
+        model=config.model,
+        api_key=judge_api_key(config=config),
+        rubric=config.rubric,
+        rubric_version=config.rubric_version,
+        threshold=config.threshold,
+        timeout_seconds=config.timeout_seconds,
+        max_concurrency=config.max_concurrency,
+        response_format=config.response_format,
+        max_tokens=config.max_tokens,
+    )
+
+
+# --- enqueueing -------------------------------------------------------------------
+
+
+def judge_job_options(*, config: JudgeConfig | None, chunk_size: int) -> dict:
+    """RQ options for one judge job: the retry policy and a timeout that fits the chunk."""
+    options: dict = {}
+    timeout = config.timeout_seconds if config else 30.0
+    concurrency = config.max_concurrency if config else 1
+    waves = math.ceil(chunk_size / max(1, concurrency))
+    options["job_timeout"] = int(waves * (timeout + 5) + 120)
+    retries = config.max_retries if config else 0
+    if retries:
+        base = max(0, settings.HITL_JUDGE_RETRY_BACKOFF)
+        options["retry"] = Retry(max=retries, interval=[base * 2**n for n in range(retries)])
+    return options
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    size = max(1, settings.HITL_JUDGE_CHUNK_SIZE)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def judge_enqueue(*, config: JudgeConfig, item_ids: list[int]) -> int:
+    """Enqueue judge jobs for ``item_ids`` once the current transaction commits.
+
+    One job per chunk of ``HITL_JUDGE_CHUNK_SIZE`` items, never one per item.
+    If Redis is down the items stay in ``pending_judge`` and the reconcile
+    sweep enqueues them later. Returns the number of jobs.
+    """
+    chunks = _chunks(item_ids)
+    for chunk in chunks:
+        enqueue_on_commit(
+            JUDGE_QUEUE,
+            JUDGE_JOB,
+            chunk,
+            **judge_job_options(config=config, chunk_size=len(chunk)),
+        )
+    return len(chunks)
+
+
+# --- judging -----------------------------------------------------------------------
+
+
+@dataclass
+class JudgeRunResult:
+    recorded: int = 0
+    """Items judged (or routed) and moved out of pending_judge by this run."""
+    skipped: int = 0
+    """Items no longer pending_judge (already judged by another run): left alone."""
+    retry_item_ids: list[int] = field(default_factory=list)
+    """Items whose call failed transiently; still pending, for the job's next attempt."""
+
+
+def judge_pending_items(
+    *, item_ids: list[int], final_attempt: bool = True, attempt: int = 1
+) -> JudgeRunResult:
+    """Judge the listed items that are still ``pending_judge``, then route them.
+
+    Idempotent: items already judged are skipped without a call. Calls run
+    concurrently (``max_concurrency`` per project) outside any transaction;
+    then :func:`judge_verdicts_record` stores the verdicts under row locks.
+    A transient failure (timeout, connection error, 429, 5xx) leaves the item
+    pending and listed in ``retry_item_ids`` unless ``final_attempt``, in which
+    case it is recorded as a judge error and sent to a human. Unparseable
+    replies and other API errors are recorded as errors at once.
+    """
+    result = JudgeRunResult()
+    pending = list(
+        ReviewItem.objects.filter(pk__in=item_ids, status=ItemStatus.PENDING_JUDGE)
+        .select_related("project")
+        .order_by("pk")
+    )
+    result.skipped = len(set(item_ids)) - len(pending)
+    by_project: dict[int, list[ReviewItem]] = defaultdict(list)
+    for item in pending:
+        by_project[item.project_id].append(item)
+    for items in by_project.values():
+        project = items[0].project
+        config = judge_config_active(project=project)
+        if config is None:
+            result.recorded += judge_route_without_verdict(item_ids=[item.pk for item in items])
+            continue
+        try:
+            judge = _judge_settings(config)
+        except JudgeConfigError as exc:
+            outcomes = [
+                CallOutcome(item_id=item.pk, verdict=None, error=str(exc)) for item in items
+            ]
+            judge = None
+        else:
+            requests = [
+                build_request(
+                    item_id=item.pk,
+                    rubric=judge.rubric,
+                    rubric_version=judge.rubric_version,
+                    prompt=item.prompt,
+                    output=item.output,
+                    messages=item.messages,
+                    context=item.context,
+                )
+                for item in items
+            ]
+            outcomes = run_judge_calls(judge, requests)
+        to_record = []
+        for outcome in outcomes:
+            if outcome.retryable and not final_attempt:
+                result.retry_item_ids.append(outcome.item_id)
+            else:
+                to_record.append(outcome)
+        recorded, skipped = judge_verdicts_record(
+            config=config, judge=judge, outcomes=to_record, attempt=attempt
+        )
+        result.recorded += recorded
+        result.skipped += skipped
+    return result
+
+
+def _verdict_for(
+    *, item: ReviewItem, config: JudgeConfig, judge: JudgeSettings | None, outcome, attempt: int
+) -> JudgeVerdict:
+    parsed = outcome.verdict
+    threshold = judge.threshold if judge else config.threshold
+    verdict = JudgeVerdict(
+        item=item,
+        backend=config.backend,
+        model=config.model,
+        rubric_version=judge.rubric_version if judge else config.rubric_version,
+        threshold=threshold,
+        attempts=attempt,
+        latency_ms=outcome.latency_ms,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+    )
+    if parsed is None:
+        verdict.label = JudgeLabel.ERROR
+        verdict.flagged = True
+        verdict.error = outcome.error
+        verdict.raw_reply = outcome.raw_reply
+    else:
+        verdict.label = parsed.label
+        verdict.score = parsed.score
+        verdict.rationale = parsed.rationale
+        verdict.error_categories = parsed.error_categories
+        verdict.flagged = parsed.label != JudgeLabel.PASS or parsed.score < threshold
+    return verdict
+
+
+@transaction.atomic
+def judge_verdicts_record(
+    *,
+    config: JudgeConfig,
+    judge: JudgeSettings | None,
+    outcomes: list[CallOutcome],
+    attempt: int = 1,
+) -> tuple[int, int]:
+    """Store one verdict per item and route it; returns (recorded, skipped).
+
+    Locks the item rows (in id order, so concurrent runs cannot deadlock) and
+    records only items still ``pending_judge``: a second run for the same item
+    finds it routed and does nothing. The item keeps the triggers found at
+    ingest and gains ``judge_flag`` (or ``judge_flag:error``) when flagged,
+    then goes through :func:`route` and the state machine to ``pending_review``
+    or ``auto_approved``.
+    """
+    by_id = {outcome.item_id: outcome for outcome in outcomes}
+    if not by_id:
+        return 0, 0
+    items = list(
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(pk__in=list(by_id), status=ItemStatus.PENDING_JUDGE)
+        .order_by("pk")
+    )
+    verdicts = []
+    for item in items:
+        verdict = _verdict_for(
+            item=item, config=config, judge=judge, outcome=by_id[item.pk], attempt=attempt
+        )
+        verdicts.append(verdict)
+        reasons = list(item.review_reasons)
+        if verdict.flagged:
+            reasons.append(
+                REASON_JUDGE_ERROR if verdict.label == JudgeLabel.ERROR else REASON_JUDGE_FLAG
+            )
+        score = "" if verdict.score is None else f" (score {verdict.score:.2f})"
+        _apply_route(
+            item=item, reasons=reasons, why=f"Judge {config.model}: {verdict.label}{score}"
+        )
+    JudgeVerdict.objects.bulk_create(verdicts)
+    _notify_final(items)
+    return len(items), len(by_id) - len(items)
+
+
+@transaction.atomic
+def judge_route_without_verdict(*, item_ids: list[int]) -> int:
+    """Route pending items of a project whose judge was disabled meanwhile, on the
+    triggers found at ingest alone. Locks the rows; skips items no longer pending."""
+    items = list(
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(pk__in=item_ids, status=ItemStatus.PENDING_JUDGE)
+        .order_by("pk")
+    )
+    for item in items:
+        _apply_route(
+            item=item,
+            reasons=list(item.review_reasons),
+            why="Judge disabled; routed without a verdict",
+        )
+    _notify_final(items)
+    return len(items)
+
+
+def _notify_final(items: list[ReviewItem]) -> None:
+    """Auto-approved items are final: queue their webhook deliveries (same transaction)."""
+    final: dict[int, list[ReviewItem]] = defaultdict(list)
+    for item in items:
+        if item.status == ItemStatus.AUTO_APPROVED:
+            final[item.project_id].append(item)
+    for project_items in final.values():
+        webhook_deliveries_create(project=project_items[0].project, items=project_items)
+
+
+def _apply_route(*, item: ReviewItem, reasons: list[str], why: str) -> None:
+    """Route a locked pending_judge item and move it on through the state machine."""
+    decision = route(project=item.project, external_id=item.external_id, reasons=reasons)
+    item.in_queue = decision.in_queue
+    item.priority = decision.priority
+    item.is_audit = decision.is_audit
+    item.review_reasons = decision.reasons
+    fields = ["in_queue", "priority", "is_audit", "review_reasons"]
+    if decision.status == ItemStatus.AUTO_APPROVED:
+        item.final_output = item.output
+        fields.append("final_output")
+    item._history_user = None
+    item_transition(
+        item=item,
+        to_status=decision.status,
+        reason=f"{why}; routed to {decision.status}",
+        update_fields=tuple(fields),
+    )
+
+
+# --- reconciliation ----------------------------------------------------------------
+
+
+@dataclass
+class ReconcileResult:
+    items: int = 0
+    jobs: int = 0
+
+
+def judge_reconcile(*, older_than: timedelta | None = None) -> ReconcileResult:
+    """Enqueue judge jobs again for items stuck in ``pending_judge``.
+
+    An item is stuck when it entered ``pending_judge`` more than ``older_than``
+    ago (default ``HITL_JUDGE_STUCK_MINUTES``), e.g. because Redis was down when
+    it was ingested or its job died. Jobs are idempotent, so enqueueing an item
+    that is merely slow costs calls, never a second verdict. Enqueues at once,
+    outside any transaction, and lets a Redis error propagate so the command
+    or cron job fails visibly.
+    """
+    if older_than is None:
+        older_than = timedelta(minutes=settings.HITL_JUDGE_STUCK_MINUTES)
+    cutoff = timezone.now() - older_than
+    result = ReconcileResult()
+    configs = {c.project_id: c for c in JudgeConfig.objects.filter(enabled=True)}
+    queue = get_queue(JUDGE_QUEUE)
+    # Per project, so the (project, status, id) index serves the lookup.
+    for project_id in Project.objects.order_by("pk").values_list("pk", flat=True):
+        ids = list(
+            ReviewItem.objects.filter(
+                project_id=project_id, status=ItemStatus.PENDING_JUDGE, updated_at__lt=cutoff
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for chunk in _chunks(ids):
+            options = judge_job_options(config=configs.get(project_id), chunk_size=len(chunk))
+            queue.enqueue(JUDGE_JOB, chunk, **options)
+            result.jobs += 1
+        result.items += len(ids)
+    if result.items:
+        logger.info("Re-enqueued %d stuck item(s) in %d judge job(s)", result.items, result.jobs)
+    return result
