@@ -38,6 +38,11 @@ def _join(parts) -> SafeString:
     return format_html_join("", "{}", ((part,) for part in parts))
 
 
+def _n(value: float) -> str:
+    """A coordinate: format_html escapes its arguments to strings, so format numbers first."""
+    return f"{value:.1f}"
+
+
 def _fmt(value: float, percent: bool) -> str:
     if percent:
         return f"{value * 100:.1f}%"
@@ -120,14 +125,14 @@ def line_chart(
         y = py(value)
         parts.append(
             format_html(
-                '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="#ddd"/>'
-                '<text x="{}" y="{:.1f}" text-anchor="end" fill="#555">{}</text>',
+                '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#ddd"/>'
+                '<text x="{}" y="{}" text-anchor="end" fill="#555">{}</text>',
                 left,
                 width - right,
-                y,
-                y,
+                _n(y),
+                _n(y),
                 left - 6,
-                y + 4,
+                _n(y + 4),
                 _fmt(value, percent),
             )
         )
@@ -137,8 +142,8 @@ def line_chart(
             continue
         parts.append(
             format_html(
-                '<text x="{:.1f}" y="{}" text-anchor="middle" fill="#555">{}</text>',
-                px(index),
+                '<text x="{}" y="{}" text-anchor="middle" fill="#555">{}</text>',
+                _n(px(index)),
                 top + plot_h + 16,
                 label,
             )
@@ -169,10 +174,10 @@ def line_chart(
             label = x_labels[point.x] if point.x < len(x_labels) else ""
             parts.append(
                 format_html(
-                    '<circle cx="{:.1f}" cy="{:.1f}" r="3.5" fill="{}">'
+                    '<circle cx="{}" cy="{}" r="3.5" fill="{}">'
                     "<title>{} {}: {} {}</title></circle>",
-                    px(point.x),
-                    py(point.y),
+                    _n(px(point.x)),
+                    _n(py(point.y)),
                     color,
                     line.name,
                     label,
@@ -237,18 +242,18 @@ def bar_chart(
         parts.append(
             format_html(
                 '<text x="{}" y="{}" text-anchor="end" fill="#333">{}<title>{}</title></text>'
-                '<rect x="{}" y="{}" width="{:.1f}" height="{}" fill="{}"/>'
-                '<text x="{:.1f}" y="{}" fill="#333">{}</text>',
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>'
+                '<text x="{}" y="{}" fill="#333">{}</text>',
                 left - 6,
                 y + 14,
                 short,
                 label,
                 left,
                 y + 3,
-                max(plot_w * value / top_value, 1.0) if value else 0.0,
+                _n(max(plot_w * value / top_value, 1.0) if value else 0.0),
                 row - 6,
                 PALETTE[0],
-                left + (plot_w * value / top_value if top_value else 0) + 6,
+                _n(left + (plot_w * value / top_value if top_value else 0) + 6),
                 y + 14,
                 _fmt(value, percent),
             )

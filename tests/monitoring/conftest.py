@@ -1,0 +1,24 @@
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture
+def auditor(django_user_model):
+    return django_user_model.objects.create_user("audrey", password="audrey-pass-1", is_staff=True)
+
+
+@pytest.fixture
+def audited_project(db):
+    """A monitor-mode project that audit-samples every auto-approved output."""
+    return factories.make_project(
+        name="Support answers",
+        slug="support",
+        mode="monitor",
+        confidence_threshold=0.5,
+        audit_sample_rate=1.0,
+        drift_min_samples=30,
+        drift_margin=0.05,
+        monitoring_window_days=7,
+        accuracy_target=0.9,
+    )
