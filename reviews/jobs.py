@@ -19,7 +19,9 @@ def judge_items_job(item_ids: list[int]) -> dict[str, int]:
     """
     job = get_current_job()
     retrying = job is not None and job.should_retry and not settings.RQ_INLINE
-    attempt = 1 + ((job.number_of_retries or 0) if job is not None else 0)
+    attempt = 1
+    if job is not None and job.retries_left is not None:
+        attempt += job.meta.get("max_retries", 0) - job.retries_left
     result = judge_pending_items(item_ids=item_ids, final_attempt=not retrying, attempt=attempt)
     if result.retry_item_ids:
         raise JudgeRetryError(

@@ -136,6 +136,7 @@ def judge_job_options(*, config: JudgeConfig | None, chunk_size: int) -> dict:
     if retries:
         base = max(0, settings.HITL_JUDGE_RETRY_BACKOFF)
         options["retry"] = Retry(max=retries, interval=[base * 2**n for n in range(retries)])
+        options["meta"] = {"max_retries": retries}
     return options
 
 
