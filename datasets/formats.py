@@ -51,9 +51,9 @@ def split_of(*, seed: int, item_id: int, validation_ratio: float) -> str:
     return Split.VALIDATION.value if draw < validation_ratio else Split.TRAIN.value
 
 
-def dedupe_key(prompt: str, messages: list, gold: str) -> bytes:
-    """A fingerprint of the prompt (with its chat history) and the gold output."""
-    return hashlib.blake2b(orjson.dumps([messages, prompt, gold]), digest_size=16).digest()
+def dedupe_key(prompt: str, messages_json: str, gold: str) -> bytes:
+    """A fingerprint of the prompt (with its stored chat history) and the gold output."""
+    return hashlib.blake2b(orjson.dumps([messages_json, prompt, gold]), digest_size=16).digest()
 
 
 def _history(messages: Any, *, assistant_weight: int | None) -> list[dict]:

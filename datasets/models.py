@@ -155,8 +155,19 @@ class DatasetExport(models.Model):
 class DatasetExportItem(models.Model):
     """An item that went into an export, the history row it was read at, and its split."""
 
-    export = models.ForeignKey(DatasetExport, on_delete=models.CASCADE, related_name="entries")
-    item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="export_entries")
+    # Up to millions of rows per export, written once by COPY in the transaction
+    # that read the items: per-row foreign key triggers would cost more than the
+    # whole build, so the links are kept by the ORM (cascade, protect) only.
+    export = models.ForeignKey(
+        DatasetExport,
+        on_delete=models.CASCADE,
+        related_name="entries",
+        db_constraint=False,
+        db_index=False,  # the unique (export, item) index serves lookups by export
+    )
+    item = models.ForeignKey(
+        ReviewItem, on_delete=models.PROTECT, related_name="export_entries", db_constraint=False
+    )
     history_id = models.BigIntegerField(
         null=True, help_text="The item's latest history row when the export was built."
     )
@@ -166,7 +177,6 @@ class DatasetExportItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["export", "item"], name="unique_export_item")
         ]
-        indexes = [models.Index(fields=["item", "export"], name="export_item_by_item_idx")]
 
     def __str__(self) -> str:
         return f"item {self.item_id} in export {self.export_id} ({self.split})"

@@ -2,15 +2,17 @@
 
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast
 
 from datasets.models import DatasetExport, DatasetExportItem, ExportFormat
 from reviews.models import CorrectionTriplet, Review, ReviewItem
 from reviews.models.work import SEVERITY_RANK
 from reviews.selectors import projects_visible_to
 
-SFT_FIELDS = ("id", "prompt", "messages", "final_output", "history_id")
-DPO_FIELDS = ("id", "prompt", "messages", "output", "final_output", "history_id")
+# Chat histories are read as JSON text and decoded by the build with orjson.
+SFT_FIELDS = ("id", "prompt", "messages_json", "final_output", "history_id")
+DPO_FIELDS = ("id", "prompt", "messages_json", "output", "final_output", "history_id")
 REVIEW_LOG_FIELDS = (
     "id",
     "external_id",
@@ -19,7 +21,7 @@ REVIEW_LOG_FIELDS = (
     "model_version",
     "confidence",
     "prompt",
-    "messages",
+    "messages_json",
     "output",
     "status",
     "final_verdict",
@@ -126,7 +128,14 @@ def export_source_rows(export: DatasetExport) -> QuerySet:
         ExportFormat.DPO_PAIRS: DPO_FIELDS,
         ExportFormat.REVIEW_LOG: REVIEW_LOG_FIELDS,
     }[export.format]
-    return items.annotate(history_id=_latest_history_id("pk")).order_by("id").values_list(*fields)
+    return (
+        items.annotate(
+            history_id=_latest_history_id("pk"),
+            messages_json=Cast("messages", output_field=TextField()),
+        )
+        .order_by("id")
+        .values_list(*fields)
+    )
 
 
 def reviews_by_item(item_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

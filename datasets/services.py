@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
+from orjson import loads
 
 from datasets import formats
 from datasets.models import (
@@ -191,21 +192,30 @@ def export_retry(*, export: DatasetExport) -> DatasetExport:
 def export_build(*, export_id: int, on_progress: ProgressCallback | None = None) -> DatasetExport:
     """Build an export's files, manifest and item list; a built export is returned as is.
 
-    Reads through one server-side cursor (one snapshot of the items), writes
-    temporary files in the export directory and publishes them only on success.
-    On any error the temporary files are removed, the export is marked failed
-    with the error, and the exception propagates (so the RQ job fails too).
+    Everything is read and recorded in one transaction: the rows stream through
+    one server-side cursor (one snapshot of the items), the files are written
+    under temporary names and renamed into place just before the transaction
+    commits with the manifest and the item list. Progress is written on a
+    separate connection so the API and the admin see it while the build runs.
+    On any error the files are removed, the export is marked failed with the
+    error, and the exception propagates (so the RQ job fails too).
     ``on_progress(rows_done, rows_total)`` is called after every chunk.
     """
     export = _export_start(export_id)
     if export.status == ExportStatus.SUCCEEDED:
         return export
-    build = _Build(export)
+    build = None
     try:
-        build.stream(on_progress)
-        return _export_finish(export, build)
+        with transaction.atomic(), _Progress(export.pk, on_progress) as progress:
+            _tune_session()
+            export.rows_total = export_source_rows(export).count()
+            progress(0, export.rows_total)
+            build = _Build(export)
+            build.stream(progress)
+            return _export_finish(export, build)
     except Exception as exc:
-        build.discard()
+        if build is not None:
+            build.discard()
         export_fail(export_id=export_id, error=f"{type(exc).__name__}: {exc}")
         raise
 
@@ -234,9 +244,51 @@ def _export_start(export_id: int) -> DatasetExport:
         export.rows_done = 0
         export.error = ""
         export.save(update_fields=["status", "started_at", "progress", "rows_done", "error"])
-    export.rows_total = export_source_rows(export).count()
-    DatasetExport.objects.filter(pk=export_id).update(rows_total=export.rows_total)
     return export
+
+
+def _tune_session() -> None:
+    """One long sequential read: PostgreSQL's JIT costs more than it saves here."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+
+
+class _Progress:
+    """Writes an export's progress on its own autocommit connection.
+
+    The build's transaction stays open until the end, so progress written
+    through it would be invisible to everyone else until it no longer matters.
+    """
+
+    def __init__(self, export_id: int, callback: ProgressCallback | None) -> None:
+        self.export_id = export_id
+        self.callback = callback
+        self.connection = None
+
+    def __enter__(self) -> "_Progress":
+        self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.connection.close()
+
+    def __call__(self, done: int, total: int) -> None:
+        table = DatasetExport._meta.db_table
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET rows_done = %s, rows_total = %s, progress = %s "  # noqa: S608
+                "WHERE id = %s AND status = %s",
+                [
+                    done,
+                    total,
+                    min(done / total, 1.0) if total else 0.0,
+                    self.export_id,
+                    ExportStatus.RUNNING.value,
+                ],
+            )
+        if self.callback is not None:
+            self.callback(done, total)
 
 
 def _batches(rows: Iterable, size: int) -> Iterator[list]:
@@ -280,7 +332,7 @@ class _Build:
             if pending is not None:
                 pending.discard()
 
-    def stream(self, on_progress: ProgressCallback | None) -> None:
+    def stream(self, progress: ProgressCallback) -> None:
         export = self.export
         handler = {
             ExportFormat.SFT_CHAT: self._sft,
@@ -289,100 +341,100 @@ class _Build:
             ExportFormat.TRIPLETS_CSV: self._triplets,
             ExportFormat.REVIEW_LOG: self._review_log,
         }[export.format]
+        csv_output = export.format == ExportFormat.TRIPLETS_CSV
         chunk = settings.HITL_EXPORT_CHUNK_SIZE
         total = export.rows_total or 0
         done = 0
         self._last_item = None
         for batch in _batches(export_source_rows(export).iterator(chunk_size=chunk), chunk):
-            lines: dict[str, list[bytes]] = {split: [] for split in self.files}
+            lines: dict[str, list] = {split: [] for split in self.files}
             entries: list[str] = []
             handler(batch, lines, entries)
-            for split, chunk_lines in lines.items():
-                if chunk_lines:
-                    self.files[split].write(b"".join(chunk_lines))
+            for split, rows in lines.items():
+                if rows:
+                    data = formats.triplet_csv_lines(rows) if csv_output else b"".join(rows)
+                    self.files[split].write(data)
+                    self.rows[split] += len(rows)
             self.entries.write("".join(entries).encode())
             self.item_count += len(entries)
             done += len(batch)
-            DatasetExport.objects.filter(pk=export.pk).update(
-                rows_done=done, progress=min(done / total, 1.0) if total else 1.0
-            )
-            if on_progress is not None:
-                on_progress(done, max(total, done))
+            progress(done, max(total, done))
 
-    def _split(self, item_id: int) -> str:
-        return formats.split_of(
-            seed=self.export.seed, item_id=item_id, validation_ratio=self.export.validation_ratio
-        )
+    def _splitter(self) -> Callable[[int], str]:
+        seed, ratio = self.export.seed, self.export.validation_ratio
+        if ratio <= 0:
+            return lambda _item_id: Split.TRAIN.value
+        return lambda item_id: formats.split_of(seed=seed, item_id=item_id, validation_ratio=ratio)
 
     def _entry(self, item_id: int, history_id: int | None, split: str) -> str:
         history = "\\N" if history_id is None else history_id
         return f"{self.export.pk}\t{item_id}\t{history}\t{split}\n"
 
-    def _is_duplicate(self, prompt: str, messages: list, gold: str | None) -> bytes | None:
-        """The row's fingerprint, or None when an earlier row had the same one."""
-        if not self.export.deduplicate or gold is None:
-            return b""
-        key = formats.dedupe_key(prompt, messages, gold)
-        if key in self._seen:
-            self.duplicates += 1
-            return None
-        return key
+    def _gold_rows(self, batch, lines, entries, encode: Callable[[tuple], bytes]) -> None:
+        """SFT and DPO: one line per item, dropping repeats of an earlier prompt + gold.
 
-    def _keep(self, key: bytes, item_id: int, history_id, line: bytes, lines, entries) -> None:
-        if key:
-            self._seen.add(key)
-        split = self._split(item_id)
-        lines[split].append(line)
-        self.rows[split] += 1
-        entries.append(self._entry(item_id, history_id, split))
+        Rows are ``(item id, prompt, messages JSON, ..., gold output, history id)``.
+        This loop runs once per exported row, so it keeps to local names.
+        """
+        seen = self._seen if self.export.deduplicate else None
+        split_of = self._splitter()
+        entry = self._entry
+        skipped = self.skipped
+        dedupe_key = formats.dedupe_key
+        for row in batch:
+            item_id, prompt, messages, gold, history_id = row[0], row[1], row[2], row[-2], row[-1]
+            key = None
+            if seen is not None and gold is not None:
+                key = dedupe_key(prompt, messages, gold)
+                if key in seen:
+                    self.duplicates += 1
+                    continue
+            try:
+                line = encode(row)
+            except formats.SkipRow as skip:
+                skipped[skip.reason] += 1
+                continue
+            if key is not None:
+                seen.add(key)
+            split = split_of(item_id)
+            lines[split].append(line)
+            entries.append(entry(item_id, history_id, split))
 
     def _sft(self, batch, lines, entries) -> None:
-        for item_id, prompt, messages, gold, history_id in batch:
-            key = self._is_duplicate(prompt, messages, gold)
-            if key is None:
-                continue
-            try:
-                line = formats.sft_line(prompt=prompt, messages=messages, gold=gold)
-            except formats.SkipRow as skip:
-                self.skipped[skip.reason] += 1
-                continue
-            self._keep(key, item_id, history_id, line, lines, entries)
+        sft_line = formats.sft_line
+        self._gold_rows(
+            batch,
+            lines,
+            entries,
+            lambda row: sft_line(prompt=row[1], messages=loads(row[2]), gold=row[3]),
+        )
 
     def _dpo(self, batch, lines, entries) -> None:
-        for item_id, prompt, messages, output, gold, history_id in batch:
-            key = self._is_duplicate(prompt, messages, gold)
-            if key is None:
-                continue
-            try:
-                line = formats.dpo_line(
-                    prompt=prompt, messages=messages, chosen=gold, rejected=output
-                )
-            except formats.SkipRow as skip:
-                self.skipped[skip.reason] += 1
-                continue
-            self._keep(key, item_id, history_id, line, lines, entries)
+        dpo_line = formats.dpo_line
+        self._gold_rows(
+            batch,
+            lines,
+            entries,
+            lambda row: dpo_line(
+                prompt=row[1], messages=loads(row[2]), chosen=row[4], rejected=row[3]
+            ),
+        )
 
     def _triplets(self, batch, lines, entries) -> None:
-        by_split: dict[str, list] = {split: [] for split in self.files}
+        """One line per triplet; rows come ordered by item, so each item is entered once."""
+        split_of = self._splitter()
+        as_jsonl = self.export.format == ExportFormat.TRIPLETS_JSONL
         for row in batch:
             item_id, history_id = row[0], row[-1]
-            split = self._split(item_id)
-            by_split[split].append(row[:-1])
+            split = split_of(item_id)
+            lines[split].append(formats.triplet_jsonl_line(row[:-1]) if as_jsonl else row[:-1])
             if item_id != self._last_item:
-                # Rows come ordered by item: each item is entered once.
                 entries.append(self._entry(item_id, history_id, split))
                 self._last_item = item_id
-        for split, rows in by_split.items():
-            if not rows:
-                continue
-            self.rows[split] += len(rows)
-            if self.export.format == ExportFormat.TRIPLETS_CSV:
-                lines[split].append(formats.triplet_csv_lines(rows))
-            else:
-                lines[split].extend(formats.triplet_jsonl_line(row) for row in rows)
 
     def _review_log(self, batch, lines, entries) -> None:
         reviews = reviews_by_item([row[0] for row in batch])
+        split_of = self._splitter()
         for row in batch:
             (item_id, external_id, project, model_name, model_version, confidence) = row[:6]
             (prompt, messages, output, status, verdict, final_output) = row[6:12]
@@ -394,7 +446,7 @@ class _Build:
                 "model_name": model_name,
                 "model_version": model_version,
                 "confidence": confidence,
-                "messages": messages,
+                "messages": loads(messages),
                 "prompt": prompt,
                 "teacher_output": output,
                 "status": status,
@@ -406,8 +458,9 @@ class _Build:
                 "is_audit": is_audit,
                 "decided_at": decided_at,
             }
-            line = formats.review_log_line(record, reviews[item_id])
-            self._keep(b"", item_id, history_id, line, lines, entries)
+            split = split_of(item_id)
+            lines[split].append(formats.review_log_line(record, reviews[item_id]))
+            entries.append(self._entry(item_id, history_id, split))
 
     def counts(self) -> dict[str, Any]:
         return {

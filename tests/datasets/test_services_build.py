@@ -261,12 +261,13 @@ def test_failing_build_marks_export_failed_and_leaves_no_file(
 
     monkeypatch.setattr(formats, "sft_line", flaky_line)
     export = export_create(format="sft_chat", projects=[project], filters={}, enqueue=False)
+    progress = []
     with pytest.raises(OSError, match="No space left"):
-        export_build(export_id=export.pk)
+        export_build(export_id=export.pk, on_progress=lambda *args: progress.append(args))
     export.refresh_from_db()
     assert export.status == ExportStatus.FAILED
     assert export.error == "OSError: No space left on device"
-    assert export.rows_done == 2  # the first chunk had been written before the failure
+    assert progress == [(0, 5), (2, 5)]  # the first chunk was written before the failure
     assert list(export_dir.iterdir()) == []
     assert not DatasetExportItem.objects.filter(export=export).exists()
 

@@ -1,0 +1,188 @@
+"""Export N reviewed items from PostgreSQL to SFT chat JSONL through a real RQ worker.
+
+    python bench/export.py [--rows 1000000] [--keep]
+
+Seeds a dedicated database (``hitl_bench_export`` on the server of
+``DATABASE_URL``) with N final items (70 % approved, 30 % corrected, each with
+its history row), queues one SFT export on a dedicated Redis database, runs
+``manage.py rqworker exports --burst`` as a child process and prints the build's
+rows/s (from the export's started/finished times and the wall clock) and the
+worker's peak RSS. ``--keep`` reuses the seeded database from a previous run.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DB = "hitl_bench_export"
+BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
+
+
+def with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=path))
+
+
+def create_database(server_url: str, *, keep: bool) -> bool:
+    """Create the bench database; returns True when it already existed and is kept."""
+    with psycopg.connect(with_path(server_url, "/postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+        if exists and keep:
+            return True
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    return False
+
+
+def seed(rows: int) -> int:
+    """Insert ``rows`` final items and their history rows server-side; returns the project id.
+
+    One template item goes through the ORM, so every column (including ones this
+    script does not know about) gets a valid value; the rest are copies of it
+    with varying text, made by INSERT ... SELECT over generate_series.
+    """
+    from django.db import connection
+
+    from reviews.models import Project, ReviewItem
+
+    project = Project.objects.create(name="Bench", slug="bench", audit_sample_rate=0.0)
+    template = ReviewItem.objects.create(
+        project=project,
+        external_id="template",
+        prompt="template",
+        messages=[{"role": "system", "content": "You are a careful clinical assistant."}],
+        output="template",
+        model_name="acme-med",
+        model_version="2026-11-01",
+        confidence=0.8,
+        payload_hash="0" * 64,
+        status="approved",
+        final_output="template",
+        final_verdict="approve",
+        final_severity="none",
+    )
+    varied = {
+        "external_id": "'bench-' || g",
+        "prompt": "'Patient ' || g || ' asks: what is the maximum daily dose of paracetamol "
+        "for an adult weighing ' || (50 + g %% 50) || ' kg with normal liver function?'",
+        "output": "'For a healthy adult of ' || (50 + g %% 50) || ' kg the usual maximum is "
+        "4 g per day, taken as 500 mg to 1 g every 4 to 6 hours (case ' || g || ').'",
+        "status": "CASE WHEN g %% 10 < 7 THEN 'approved' ELSE 'corrected' END",
+        "final_verdict": "CASE WHEN g %% 10 < 7 THEN 'approve' ELSE 'correct' END",
+        "final_output": "CASE WHEN g %% 10 < 7 THEN 'For a healthy adult of ' || (50 + g %% 50) "
+        "|| ' kg the usual maximum is 4 g per day, taken as 500 mg to 1 g every 4 to 6 hours "
+        "(case ' || g || ').' ELSE 'The maximum is 4 g per day; use at most 2 g per day with "
+        "liver disease or chronic alcohol use (case ' || g || ').' END",
+        "final_severity": "CASE WHEN g %% 10 < 7 THEN 'none' ELSE 'major' END",
+        "final_reason_code": "CASE WHEN g %% 10 < 7 THEN '' ELSE 'factual_error' END",
+        "decided_at": "now()",
+        "created_at": "now()",
+        "updated_at": "now()",
+    }
+    columns = [f.column for f in ReviewItem._meta.concrete_fields if f.column != "id"]
+    select = ", ".join(varied.get(column, f't."{column}"') for column in columns)
+    names = ", ".join(f'"{column}"' for column in columns)
+    table = ReviewItem._meta.db_table
+    history = ReviewItem.history.model._meta.db_table
+    item_columns = ", ".join(f'"{f.column}"' for f in ReviewItem._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ({names}) SELECT {select} '  # noqa: S608
+            f'FROM generate_series(1, %s) AS g, (SELECT * FROM "{table}" WHERE id = %s) AS t',
+            [rows, template.pk],
+        )
+        cursor.execute(f'DELETE FROM "{table}" WHERE id = %s', [template.pk])  # noqa: S608
+        cursor.execute(f'DELETE FROM "{history}"')  # noqa: S608
+        cursor.execute(
+            f'INSERT INTO "{history}" ({item_columns}, history_date, '  # noqa: S608
+            f"history_change_reason, history_type) SELECT {item_columns}, now(), "
+            f"'Reviewed (bench)', '~' FROM \"{table}\""
+        )
+        cursor.execute(f'VACUUM ANALYZE "{table}"')
+        cursor.execute(f'VACUUM ANALYZE "{history}"')
+    return project.pk
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="reuse a seeded bench database")
+    args = parser.parse_args()
+
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hitl")
+    redis = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": with_path(server, f"/{BENCH_DB}"),
+        "REDIS_URL": urlunsplit(redis._replace(path=f"/{BENCH_REDIS_DB}")),
+        "HITL_EXPORT_DIR": str(ROOT / "media" / "bench-exports"),
+        "LOG_LEVEL": "WARNING",
+    }
+    kept = create_database(server, keep=args.keep)
+    if not kept:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitlplatform.settings")
+    import django
+
+    django.setup()
+    import django_rq
+
+    from datasets.models import DatasetExport
+    from datasets.services import export_create
+    from reviews.models import Project
+
+    if kept:
+        project = Project.objects.get(slug="bench")
+    else:
+        started = time.perf_counter()
+        project = Project.objects.get(pk=seed(args.rows))
+        print(f"seeded {args.rows:,} items in {time.perf_counter() - started:.1f} s")
+    items = project.items.count()
+    django_rq.get_queue("exports").connection.flushdb()
+
+    export = export_create(format="sft_chat", projects=[project], filters={}, via="bench")
+    started = time.perf_counter()
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "exports", "--burst"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    # wait4: the peak RSS of this worker and the work horse it forks, nothing else.
+    _pid, status, usage = os.wait4(worker.pid, 0)
+    worker.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if worker.returncode != 0:
+        raise SystemExit(f"rqworker exited with {worker.returncode}")
+    peak_kib = usage.ru_maxrss
+    export = DatasetExport.objects.get(pk=export.pk)
+    if export.status != "succeeded":
+        raise SystemExit(f"export {export.pk} is {export.status}: {export.error}")
+    build = (export.finished_at - export.started_at).total_seconds()
+    train = export.files["train"]
+    print(f"items in database: {items:,}")
+    print(f"exported rows: {export.row_count:,} ({train['bytes'] / 1e6:.0f} MB, {train['name']})")
+    print(f"build time: {build:.1f} s in the job, {wall:.1f} s wall (worker start included)")
+    rows = export.row_count
+    print(f"{rows / build:,.0f} rows/s (job), {rows / wall:,.0f} rows/s (wall)")
+    print(f"worker peak RSS: {peak_kib / 1024:.0f} MB")
+    print(f"sha256: {train['sha256']}")
+
+
+if __name__ == "__main__":
+    main()
