@@ -13,6 +13,7 @@ urlpatterns = [
         name="project-agreement",
     ),
     path("api/v1/", include("reviews.api.urls")),
+    path("api/v1/", include("datasets.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
