@@ -4,6 +4,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from reviews.admin_access import ProjectScopedAdminMixin, ReviewerUserAdmin
+from reviews.admin_judge import JudgeVerdictInline  # also registers the judge admin
 from reviews.admin_monitoring import MonitoringDashboardAdmin  # noqa: F401 (registers)
 from reviews.admin_workspace import workspace_urls
 from reviews.models import (
@@ -160,7 +161,7 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
     list_select_related = ["project"]
     show_full_result_count = False
     date_hierarchy = "created_at"
-    inlines = [CheckResultInline]
+    inlines = [CheckResultInline, JudgeVerdictInline]
     readonly_fields = [field.name for field in ReviewItem._meta.fields if field.name not in ("id",)]
 
     def get_urls(self):

@@ -7,7 +7,7 @@ from rq import Queue
 
 from reviews.models import ItemStatus, JudgeVerdict, ReviewItem
 from reviews.services.judging import judge_pending_items
-from tests.factories import ingest, item_payload, make_project
+from tests.factories import ingest, item_payload, make_project, make_rule
 from tests.judge.conftest import make_judge
 
 
@@ -109,8 +109,6 @@ def test_transient_failures_wait_for_a_retry_unless_final(monitor, fake_judge):
 
 
 def test_blocking_check_failure_is_never_judged(monitor, fake_judge):
-    from tests.factories import make_rule
-
     make_rule(monitor, kind="max_length", limit=5, severity="blocking")
     (item,) = ingest(monitor, item_payload(output="far too long [[judge:pass]]"))
     assert item.status == ItemStatus.AUTO_REJECTED
