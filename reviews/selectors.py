@@ -2,7 +2,7 @@
 
 from django.db.models import Prefetch, QuerySet
 
-from reviews.models import CheckResult, MemberRole, Project, ReviewItem
+from reviews.models import CheckResult, JudgeVerdict, MemberRole, Project, ReviewItem
 from reviews.principals import ApiClient
 
 
@@ -34,5 +34,10 @@ def items_visible_to(principal) -> QuerySet[ReviewItem]:
     return (
         ReviewItem.objects.filter(project__in=projects_visible_to(principal))
         .select_related("project")
-        .prefetch_related(Prefetch("check_results", queryset=CheckResult.objects.order_by("id")))
+        .prefetch_related(
+            Prefetch("check_results", queryset=CheckResult.objects.order_by("id")),
+            Prefetch(
+                "judge_verdicts", queryset=JudgeVerdict.objects.order_by("-created_at", "-id")
+            ),
+        )
     )
