@@ -3,9 +3,10 @@
 import math
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reviews.models import ItemStatus, ReviewItem
+from reviews.models import ItemStatus, JudgeLabel, ReviewItem
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 
@@ -129,11 +130,34 @@ class DecisionSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField()
 
 
+class JudgeVerdictSerializer(serializers.Serializer):
+    """The LLM judge's grading of an item (tier 2)."""
+
+    label = serializers.ChoiceField(
+        choices=JudgeLabel.choices, help_text="pass / flag / fail, or error when the call failed."
+    )
+    score = serializers.FloatField(allow_null=True, help_text="0 (violates the rubric) to 1.")
+    flagged = serializers.BooleanField(help_text="True when the verdict sent the item to review.")
+    threshold = serializers.FloatField(allow_null=True)
+    rationale = serializers.CharField()
+    error_categories = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField(help_text="Why the judge call failed, if it did.")
+    backend = serializers.CharField()
+    model = serializers.CharField(help_text="The judge model.")
+    rubric_version = serializers.IntegerField()
+    latency_ms = serializers.IntegerField()
+    prompt_tokens = serializers.IntegerField(allow_null=True)
+    completion_tokens = serializers.IntegerField(allow_null=True)
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
 class ItemOutputSerializer(serializers.ModelSerializer):
     """An item as its submitter sees it: the released output only once final."""
 
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     checks = CheckResultSerializer(source="check_results", many=True, read_only=True)
+    judge = serializers.SerializerMethodField(help_text="The latest judge verdict, if any.")
     is_final = serializers.BooleanField(read_only=True)
     final_output = serializers.SerializerMethodField()
     decision = serializers.SerializerMethodField()
@@ -154,10 +178,17 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "review_reasons",
             "created_at",
             "checks",
+            "judge",
             "final_output",
             "decision",
             "message",
         ]
+
+    @extend_schema_field(JudgeVerdictSerializer(allow_null=True))
+    def get_judge(self, item: ReviewItem) -> dict | None:
+        # judge_verdicts is prefetched newest first (reviews.selectors.items_visible_to).
+        verdicts = item.judge_verdicts.all()
+        return JudgeVerdictSerializer(verdicts[0]).data if verdicts else None
 
     def get_final_output(self, item: ReviewItem) -> str | None:
         return item.final_output if item.is_final else None

@@ -11,8 +11,9 @@ from simple_history.utils import bulk_create_with_history
 
 from reviews.checks import CompiledCheck, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
-from reviews.models import CheckResult, ItemStatus, Project, ReviewItem
+from reviews.models import CheckResult, ItemStatus, JudgeConfig, Project, ReviewItem
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.judging import judge_config_active, judge_enqueue
 from reviews.services.routing import RiskMatcher, route, trigger_reasons
 from reviews.services.transitions import check_transition
 from reviews.services.webhooks import webhook_deliveries_create
@@ -84,6 +85,7 @@ def item_ingest(
 
     checks = compile_checks(list(project.check_rules.all()))
     risk = RiskMatcher(project.risk_keywords)
+    judge = judge_config_active(project=project)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             by_external_id = _insert_new(
@@ -92,6 +94,7 @@ def item_ingest(
                 hashes=hashes,
                 checks=checks,
                 risk=risk,
+                judge=judge,
                 user=user,
                 via=via,
             )
@@ -116,6 +119,7 @@ def _insert_new(
     hashes: dict[str, str],
     checks: list[CompiledCheck],
     risk: RiskMatcher,
+    judge: JudgeConfig | None,
     user,
     via: str,
 ) -> dict[str, tuple[ReviewItem, bool]]:
@@ -144,6 +148,7 @@ def _insert_new(
                 digest=hashes[payload["external_id"]],
                 checks=checks,
                 risk=risk,
+                judged=judge is not None,
                 now=now,
                 user=user,
                 via=via,
@@ -175,6 +180,11 @@ def _insert_new(
                 items=[item for item in new_items if item.status in FINAL_STATUSES],
                 now=now,
             )
+            if judge is not None:
+                judge_enqueue(
+                    config=judge,
+                    item_ids=[i.pk for i in new_items if i.status == ItemStatus.PENDING_JUDGE],
+                )
     stored = {ext: (item, False) for ext, item in existing.items()}
     stored.update({item.external_id: (item, True) for item in new_items})
     return stored
@@ -187,6 +197,7 @@ def _build_item(
     digest: str,
     checks: list[CompiledCheck],
     risk: RiskMatcher,
+    judged: bool,
     now,
     user,
     via: str,
@@ -214,6 +225,14 @@ def _build_item(
             risk_hits=risk.find(item.prompt, item.output),
             warnings=[o.rule.name for o in outcomes if o.warning],
         )
+        if judged:
+            # Routed once the judge answers; the triggers found so far wait here.
+            item.status = ItemStatus.PENDING_JUDGE
+            item.review_reasons = reasons
+            why = ", ".join(reasons) or "no trigger yet"
+            item._change_reason = f"{ingested}; checks passed; waiting for the judge ({why})"
+            check_transition(ItemStatus.PENDING_CHECKS, item.status)
+            return item, outcomes
         decision = route(project=project, external_id=item.external_id, reasons=reasons)
         item.status = decision.status
         item.in_queue = decision.in_queue
