@@ -159,7 +159,11 @@ def _enqueue(delivery_ids: list[str]) -> None:
 def _enqueue_retry_on_commit(delivery_id: str, delay: timedelta) -> None:
     def send() -> None:
         try:
-            get_queue(WEBHOOK_QUEUE).enqueue_in(delay, DELIVER_JOB, [delivery_id])
+            # RQ's scheduler keeps whole seconds and may run a job up to one second
+            # early; a job that runs before next_attempt_at does nothing, so wait 1 s more.
+            get_queue(WEBHOOK_QUEUE).enqueue_in(
+                delay + timedelta(seconds=1), DELIVER_JOB, [delivery_id]
+            )
         except Exception:
             # The row holds next_attempt_at; the sweep enqueues it once past due.
             logger.exception("Could not schedule the retry of delivery %s", delivery_id)
@@ -268,8 +272,8 @@ def webhook_deliveries_sweep(*, now: datetime | None = None, send_inline: bool =
     """Re-enqueue pending deliveries more than the grace period past due; return how many.
 
     Their job was lost (Redis down at enqueue time, a worker killed mid-job, a
-    scheduler not running). ``send_inline`` sends them from this process
-    instead, for when no queue is reachable.
+    scheduler not running). Raises ``redis.RedisError`` when the queue is
+    unreachable; ``send_inline`` sends them from this process instead.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.HITL_WEBHOOK_SWEEP_GRACE_SECONDS)
@@ -282,8 +286,12 @@ def webhook_deliveries_sweep(*, now: datetime | None = None, send_inline: bool =
     if send_inline:
         for delivery_id in ids:
             webhook_deliver(delivery_id=delivery_id)
-    else:
-        _enqueue(ids)
+        return len(ids)
+    # Enqueued at once, not on commit: a Redis error reaches the caller, who
+    # can say so (or send inline) instead of the sweep failing quietly.
+    queue = get_queue(WEBHOOK_QUEUE)
+    for start in range(0, len(ids), ENQUEUE_CHUNK):
+        queue.enqueue(DELIVER_JOB, ids[start : start + ENQUEUE_CHUNK])
     return len(ids)
 
 

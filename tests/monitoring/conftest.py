@@ -1,6 +1,7 @@
 import pytest
 
 from tests import factories
+from tests.monitoring.receiver import WebhookReceiver
 
 
 @pytest.fixture
@@ -22,3 +23,19 @@ def audited_project(db):
         monitoring_window_days=7,
         accuracy_target=0.9,
     )
+
+
+@pytest.fixture
+def receiver():
+    started = WebhookReceiver(secret="receiver-shared-secret").start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def webhook_settings(settings):
+    settings.HITL_WEBHOOK_ALLOW_PRIVATE = True  # the receiver listens on loopback
+    settings.HITL_WEBHOOK_TIMEOUT = 2
+    settings.HITL_WEBHOOK_BACKOFF_SECONDS = 1
+    settings.HITL_WEBHOOK_BACKOFF_MAX_SECONDS = 2
+    return settings
