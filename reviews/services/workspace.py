@@ -58,7 +58,7 @@ class ReviewInput:
     corrected_output: str | None = None
     reason_code: str = ""
     note: str = ""
-    severity: str = Severity.NONE
+    severity: str = ""
 
 
 def reviews_needed(item: ReviewItem, project: Project) -> int:

@@ -1,5 +1,6 @@
 import pytest
 
+from reviews.services.accounts import user_roles_sync
 from tests import factories
 
 
@@ -19,6 +20,7 @@ def outsider(django_user_model, other_project):
     """A reviewer of another project only."""
     user = django_user_model.objects.create_user("otto", password="otto-pass-1", is_staff=True)
     factories.add_member(other_project, user, "reviewer")
+    user_roles_sync(user=user)
     return user
 
 
@@ -28,6 +30,7 @@ def double_reviewers(django_user_model, double_project):
     for name in ("dora", "dave", "dina"):
         user = django_user_model.objects.create_user(name, password=f"{name}-pass-1", is_staff=True)
         factories.add_member(double_project, user, "reviewer")
+        user_roles_sync(user=user)
         users.append(user)
     return users
 
