@@ -27,7 +27,7 @@ from reviews.models import (
     WebhookDelivery,
 )
 from reviews.selectors import projects_administered_by
-from reviews.selectors_monitoring import PERIOD_DAYS, Dashboard, dashboard
+from reviews.selectors_monitoring import PERIOD_DAYS, Dashboard, bucket_range, dashboard
 from reviews.services.monitoring import SOURCE_AUDIT, drift_alert_resolve, mode_advice_apply
 from reviews.services.webhooks import webhook_delivery_resend
 
@@ -53,7 +53,8 @@ def _bucket_label(value, bucket: str) -> str:
 
 def _charts(data: Dashboard) -> dict:
     """The dashboard's SVG charts, built from the same rows its tables show."""
-    buckets = sorted({p.bucket for p in data.accuracy})
+    # Every bucket of the period, so the x axis is true time even where data is missing.
+    buckets = bucket_range(start=data.since, end=data.now, bucket=data.bucket)
     index = {b: i for i, b in enumerate(buckets)}
     grouped: dict[tuple[str, str], list] = {}
     for point in data.accuracy:
@@ -72,6 +73,7 @@ def _charts(data: Dashboard) -> dict:
                     note=f"n={p.accuracy.total}",
                 )
                 for p in points
+                if p.bucket in index
             ],
         )
         for (source, version), points in ranked[:MAX_ACCURACY_SERIES]
@@ -82,19 +84,20 @@ def _charts(data: Dashboard) -> dict:
         return line_chart(
             chart_id=chart_id,
             title=title,
-            x_labels=[_bucket_label(r.bucket, data.bucket) for r in rows],
+            x_labels=labels,
             series=[
                 LineSeries(
                     name=title,
                     points=[
                         LinePoint(
-                            x=i,
+                            x=index[r.bucket],
                             y=r.rate.rate,
                             low=r.rate.low,
                             high=r.rate.high,
                             note=f"{r.rate.successes}/{r.rate.total}",
                         )
-                        for i, r in enumerate(rows)
+                        for r in rows
+                        if r.bucket in index
                     ],
                 )
             ]

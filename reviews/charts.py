@@ -103,12 +103,14 @@ def line_chart(
         if v is not None and math.isfinite(v)
     ]
     if percent:
-        y_min = max(0.0, math.floor((min(values, default=0.0)) * 10) / 10)
+        # Zoom to the data in steps of 20% so the ticks stay round numbers.
+        y_min = min(0.8, max(0.0, math.floor(min(values, default=0.0) * 5) / 5))
         y_max = 1.0
-        if y_max - y_min < 0.1:
-            y_min = max(0.0, y_max - 0.1)
     else:
         y_min, y_max = 0.0, _nice_max(max(values, default=1.0))
+    span = y_max - y_min
+    tick_step = span / 4 if not percent else (0.05 if span <= 0.2 else 0.1 if span <= 0.4 else 0.2)
+    ticks = round(span / tick_step)
     count = max(len(x_labels), 1)
 
     def px(index: int) -> float:
@@ -120,8 +122,8 @@ def line_chart(
         return top + plot_h * (1 - (value - y_min) / (y_max - y_min))
 
     parts = []
-    for tick in range(5):
-        value = y_min + (y_max - y_min) * tick / 4
+    for tick in range(ticks + 1):
+        value = y_min + tick_step * tick
         y = py(value)
         parts.append(
             format_html(

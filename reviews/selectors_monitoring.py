@@ -106,6 +106,22 @@ class Dashboard:
         )
 
 
+def bucket_range(*, start: datetime, end: datetime, bucket: str) -> list[datetime]:
+    """Every day or week bucket from ``start`` to ``end``, as TruncDay / TruncWeek label them."""
+    tz = timezone.get_current_timezone()
+    first = timezone.localtime(start, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    step = timedelta(days=1)
+    if bucket == "week":
+        first -= timedelta(days=first.weekday())
+        step = timedelta(days=7)
+    buckets, current = [], first
+    while current <= end:
+        buckets.append(current)
+        current = (current + step).replace(tzinfo=None)
+        current = timezone.make_aware(current, tz)
+    return buckets
+
+
 def dashboard(
     *,
     user,
