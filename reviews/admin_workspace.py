@@ -40,6 +40,12 @@ from reviews.services.workspace import (
 
 ACTION_SKIP = "skip"
 ACTION_RELEASE = "release"
+DONE = {
+    Verdict.APPROVE: "Approved",
+    Verdict.REJECT: "Rejected",
+    Verdict.CORRECT: "Corrected",
+    ACTION_SKIP: "Skipped",
+}
 SHORTCUTS = [
     ("a", "Approve the output as it is"),
     ("r", "Reject: pick a reason and a severity, then submit"),
@@ -144,7 +150,7 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
     if action == ACTION_RELEASE:
         messages.info(request, f"Released {item.external_id}; it is back in the queue.")
         return redirect(_queue_url())
-    done = "Skipped" if action == ACTION_SKIP else f"{Verdict(action).label}d"
+    done = DONE[action]
     next_assignment = assignment_claim_next(reviewer=request.user, project=item.project)
     if next_assignment is None:
         messages.success(request, f"{done} {item.external_id}. The queue is empty for now.")

@@ -207,9 +207,10 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
-      if (!help.hidden) toggleHelp(false);
-      else if (mode) closePanel();
+      // First leave the text box (shortcuts work again), then close help or the form.
       if (typing(event.target)) event.target.blur();
+      else if (!help.hidden) toggleHelp(false);
+      else if (mode) closePanel();
       return;
     }
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && mode) {
