@@ -12,12 +12,29 @@ from reviews.models import CheckKind, CheckRule, CheckSeverity
 _UNSET = object()
 
 
-def keyword_regex(words: list[str]) -> re.Pattern[str]:
-    """One case-insensitive regex matching any of the words as whole words."""
-    alternatives = "|".join(
-        re.escape(word.strip()) for word in sorted(words, key=len, reverse=True)
-    )
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+class KeywordMatcher:
+    """Finds whole-word keywords in text, ignoring case (both sides casefolded).
+
+    Most outputs contain none of a project's keywords, so a plain substring
+    test runs first and the word-boundary regex only where a keyword occurs.
+    """
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = [w.strip() for w in words or [] if isinstance(w, str) and w.strip()]
+        self._folded = sorted({w.casefold() for w in self.words}, key=len, reverse=True)
+        alternatives = "|".join(re.escape(word) for word in self._folded)
+        self._regex = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if self._folded else None
+
+    def find(self, *texts: str) -> set[str]:
+        """The casefolded keywords present as whole words in any of ``texts``."""
+        found: set[str] = set()
+        if self._regex is None:
+            return found
+        for text in texts:
+            folded = text.casefold()
+            if any(word in folded for word in self._folded):
+                found.update(m.group(0) for m in self._regex.finditer(folded))
+        return found
 
 
 class ParsedOutput:
@@ -62,8 +79,7 @@ class CompiledCheck:
         self.rule = rule
         kind = rule.kind
         self._regex = re.compile(rule.pattern) if rule.pattern and "match" in kind else None
-        self._words = [w.strip() for w in rule.keywords or [] if isinstance(w, str) and w.strip()]
-        self._keywords = keyword_regex(self._words) if self._words else None
+        self._keywords = KeywordMatcher(rule.keywords)
         self._validator = None
         if kind == CheckKind.JSON_SCHEMA:
             schema = rule.json_schema or {}
@@ -102,11 +118,11 @@ class CompiledCheck:
             ok = len(text) <= limit
             return ok, "" if ok else f"Output has {len(text)} characters, maximum is {limit}."
         if kind == CheckKind.REQUIRED_KEYWORDS:
-            present = {m.group(0).lower() for m in self._keywords.finditer(text)}
-            missing = [w for w in self._words if w.lower() not in present]
+            present = self._keywords.find(text)
+            missing = [w for w in self._keywords.words if w.casefold() not in present]
             return not missing, "" if not missing else f"Missing keywords: {', '.join(missing)}."
         if kind == CheckKind.BANNED_KEYWORDS:
-            found = sorted({m.group(0).lower() for m in self._keywords.finditer(text)})
+            found = sorted(self._keywords.find(text))
             return not found, "" if not found else f"Banned keywords present: {', '.join(found)}."
         raise ValueError(f"Unknown check kind {kind!r}")
 

@@ -9,7 +9,7 @@ or the random audit sample (released, but still queued for review last).
 import hashlib
 from dataclasses import dataclass, field
 
-from reviews.checks import keyword_regex
+from reviews.checks import KeywordMatcher
 from reviews.models import ItemStatus, Project, ProjectMode
 from reviews.models.items import PRIORITY_AUDIT, PRIORITY_NORMAL, PRIORITY_RISK
 
@@ -39,16 +39,10 @@ class RiskMatcher:
     """Finds a project's risk keywords in prompt and output."""
 
     def __init__(self, keywords: list[str]) -> None:
-        words = [w for w in keywords or [] if isinstance(w, str) and w.strip()]
-        self._regex = keyword_regex(words) if words else None
+        self._matcher = KeywordMatcher(keywords)
 
     def find(self, *texts: str) -> list[str]:
-        if self._regex is None:
-            return []
-        hits: set[str] = set()
-        for text in texts:
-            hits.update(m.group(0).lower() for m in self._regex.finditer(text))
-        return sorted(hits)
+        return sorted(self._matcher.find(*texts))
 
 
 def trigger_reasons(
