@@ -1,4 +1,5 @@
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -9,6 +10,11 @@ from tests import factories
 
 
 def pytest_configure(config):
+    # A fresh cache namespace per run: throttle counters of earlier runs (same
+    # API key ids after the test database is recreated) must not leak in.
+    for cache in settings.CACHES.values():
+        cache["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+
     # The suite tests against the real services; running it on SQLite would
     # quietly skip what matters (row locks, SKIP LOCKED, concurrent ingest).
     engine = settings.DATABASES["default"]["ENGINE"]

@@ -16,6 +16,7 @@ from reviews.api.serializers import (
     ItemListFilterSerializer,
     ItemOutputSerializer,
 )
+from reviews.api.validation import validate_item
 from reviews.models import Project
 from reviews.principals import ApiClient
 from reviews.selectors import items_visible_to, projects_administered_by
@@ -100,12 +101,15 @@ class ItemViewSet(
                 {"non_field_errors": ['Send one item object or {"items": [...]}.']}
             )
 
-        inputs = ItemInputSerializer(data=raw_items, many=True)
-        if not inputs.is_valid():
-            if not is_batch:
-                raise ValidationError(inputs.errors[0])
-            raise ValidationError({"items": {str(i): e for i, e in inputs.errors.items()}})
-        payloads = inputs.validated_data
+        payloads, errors = [], {}
+        for index, raw in enumerate(raw_items):
+            clean, problems = validate_item(raw)
+            if problems:
+                errors[str(index)] = problems
+            else:
+                payloads.append(clean)
+        if errors:
+            raise ValidationError(errors["0"] if not is_batch else {"items": errors})
         project = self._project_for(payloads)
         outcome = item_ingest(
             project=project,

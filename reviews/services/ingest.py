@@ -7,12 +7,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from reviews.checks import CompiledCheck, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
-from reviews.models import CheckResult, ItemStatus, JudgeConfig, Project, ReviewItem
+from reviews.models import ItemStatus, JudgeConfig, Project, ReviewItem
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.bulk import items_insert
 from reviews.services.judging import judge_config_active, judge_enqueue
 from reviews.services.routing import RiskMatcher, route, trigger_reasons
 from reviews.services.transitions import check_transition
@@ -156,24 +156,7 @@ def _insert_new(
             new_items.append(item)
             outcomes_per_item.append(outcomes)
         if new_items:
-            bulk_create_with_history(
-                new_items, ReviewItem, batch_size=1000, default_user=user, default_date=now
-            )
-            results = [
-                CheckResult(
-                    item_id=item.pk,
-                    rule_id=outcome.rule.pk,
-                    name=outcome.rule.name,
-                    kind=outcome.rule.kind,
-                    severity=outcome.rule.severity,
-                    passed=outcome.passed,
-                    message=outcome.message,
-                    created_at=now,
-                )
-                for item, outcomes in zip(new_items, outcomes_per_item, strict=True)
-                for outcome in outcomes
-            ]
-            CheckResult.objects.bulk_create(results, batch_size=2000)
+            items_insert(items=new_items, outcomes=outcomes_per_item, user=user)
             # Auto-approved / auto-rejected items are final at once: webhook outbox rows.
             webhook_deliveries_create(
                 project=project,
@@ -206,6 +189,7 @@ def _build_item(
         project=project,
         payload_hash=digest,
         created_at=now,
+        updated_at=now,
         **{name: payload[name] for name in INGEST_FIELDS if name in payload},
     )
     # Set explicitly: an API key is not a user the history table can point at.

@@ -1,0 +1,188 @@
+"""Fast validation of submitted items.
+
+Batches of 1,000 items must be validated in milliseconds, which DRF's nested
+serializers cannot do (~250 µs per item). This validator enforces exactly the
+shape documented by ``ItemInputSerializer`` (the OpenAPI schema) and answers
+with DRF's messages, per field; a parity test keeps the two in step.
+"""
+
+import math
+from typing import Any
+
+from django.conf import settings
+
+from reviews.api.serializers import MESSAGE_ROLES
+
+REQUIRED = "This field is required."
+NOT_STRING = "Must be a string."
+BLANK = "This field may not be blank."
+NUL = "Must not contain NUL characters."
+NULL = "This field may not be null."
+
+STRING_FIELDS = {
+    # name: (required, allow_blank, max_length or None = the text limit)
+    "external_id": (True, False, 255),
+    "prompt": (True, False, None),
+    "output": (True, True, None),
+    "model_name": (True, False, 200),
+    "model_version": (True, False, 200),
+}
+CONTEXT_KEYS = {"text": None, "source": 2000, "title": 500, "id": 255}
+
+
+def _too_long(limit: int) -> str:
+    return f"Ensure this field has no more than {limit} characters."
+
+
+def _string_error(value: Any, *, allow_blank: bool, limit: int) -> str | None:
+    if not isinstance(value, str):
+        return NOT_STRING
+    if not allow_blank and not value.strip():
+        return BLANK
+    if len(value) > limit:
+        return _too_long(limit)
+    if "\x00" in value:
+        return NUL
+    return None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _messages(value: Any, text_limit: int) -> tuple[list | None, Any]:
+    if not isinstance(value, list):
+        return None, [f'Expected a list of items but got type "{type(value).__name__}".']
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, message in enumerate(value):
+        if not isinstance(message, dict):
+            errors[index] = {"non_field_errors": ["Expected an object with role and content."]}
+            continue
+        problems = {}
+        role = message.get("role")
+        if role is None:
+            problems["role"] = [REQUIRED]
+        elif not isinstance(role, str) or role not in MESSAGE_ROLES:
+            problems["role"] = [f'"{role}" is not a valid choice.']
+        if "content" not in message:
+            problems["content"] = [REQUIRED]
+        else:
+            error = _string_error(message["content"], allow_blank=True, limit=text_limit)
+            if error:
+                problems["content"] = [error]
+        if problems:
+            errors[index] = problems
+    if errors:
+        return None, errors
+    return [{"role": m["role"], "content": m["content"]} for m in value], None
+
+
+def _context(value: Any, text_limit: int) -> tuple[list | None, Any]:
+    if not isinstance(value, list):
+        return None, [f'Expected a list of items but got type "{type(value).__name__}".']
+    documents, errors = [], {}
+    for index, document in enumerate(value):
+        if isinstance(document, str):
+            document = {"text": document}
+        if not isinstance(document, dict):
+            errors[index] = {"non_field_errors": ["Expected a string or an object with text."]}
+            continue
+        problems, clean = {}, {}
+        for key, limit in CONTEXT_KEYS.items():
+            if key not in document:
+                if key == "text":
+                    problems[key] = [REQUIRED]
+                continue
+            error = _string_error(document[key], allow_blank=True, limit=limit or text_limit)
+            if error:
+                problems[key] = [error]
+            else:
+                clean[key] = document[key]
+        if problems:
+            errors[index] = problems
+        else:
+            documents.append(clean)
+    if errors:
+        return None, errors
+    return documents, None
+
+
+def _confidence(value: Any) -> tuple[float | None, str | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, "Must be a number between 0 and 1."
+    value = float(value)
+    if not math.isfinite(value):
+        return None, "Must be a finite number, not NaN or infinity."
+    if not 0.0 <= value <= 1.0:
+        return None, "Must be between 0 and 1."
+    return value, None
+
+
+def validate_item(raw: Any) -> tuple[dict | None, dict]:
+    """(clean payload, {}) for a valid item, (None, {field: [messages]}) otherwise."""
+    if not isinstance(raw, dict):
+        return None, {"non_field_errors": ["Invalid data. Expected a dictionary."]}
+    text_limit = settings.HITL_MAX_TEXT_CHARS
+    errors: dict[str, Any] = {}
+    clean: dict[str, Any] = {}
+    for name, (required, allow_blank, limit) in STRING_FIELDS.items():
+        if name not in raw:
+            if required:
+                errors[name] = [REQUIRED]
+            continue
+        value = raw[name]
+        error = (
+            NULL
+            if value is None
+            else _string_error(value, allow_blank=allow_blank, limit=limit or text_limit)
+        )
+        if error:
+            errors[name] = [error]
+        else:
+            clean[name] = value
+
+    project = raw.get("project")
+    if project is not None:
+        if not isinstance(project, str) or not project:
+            errors["project"] = ['Enter a valid "slug".']
+        else:
+            clean["project"] = project
+
+    if "confidence" in raw:
+        value, error = _confidence(raw["confidence"])
+        if error:
+            errors["confidence"] = [error]
+        else:
+            clean["confidence"] = value
+
+    for name, parse in (("messages", _messages), ("context", _context)):
+        if name in raw:
+            value, error = parse(raw[name], text_limit)
+            if error:
+                errors[name] = error
+            else:
+                clean[name] = value
+        else:
+            clean[name] = []
+
+    metadata = raw.get("metadata", {})
+    if not isinstance(metadata, dict):
+        errors["metadata"] = [
+            f'Expected a dictionary of items but got type "{type(metadata).__name__}".'
+        ]
+    elif _has_nul(metadata):
+        errors["metadata"] = [NUL]
+    else:
+        clean["metadata"] = metadata
+
+    if errors:
+        return None, errors
+    return clean, {}
