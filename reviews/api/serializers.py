@@ -23,6 +23,8 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if not self.allow_blank and not data.strip():
+            self.fail("blank")
         if "\x00" in data:
             raise serializers.ValidationError("Must not contain NUL characters.")
         return data
@@ -71,7 +73,11 @@ class ContextDocumentSerializer(serializers.Serializer):
 
 
 class ItemInputSerializer(serializers.Serializer):
-    """One model output to review."""
+    """One model output to review.
+
+    The documented shape of a submitted item. The items endpoint validates with
+    reviews.api.validation.validate_item, which enforces this shape faster.
+    """
 
     external_id = StrictCharField(max_length=255, help_text="Your id; resubmits are idempotent.")
     project = serializers.SlugField(
@@ -85,11 +91,6 @@ class ItemInputSerializer(serializers.Serializer):
     confidence = ConfidenceField(required=False, allow_null=True)
     context = ContextDocumentSerializer(many=True, required=False)
     metadata = serializers.DictField(required=False)
-
-    def validate_external_id(self, value: str) -> str:
-        if not value.strip():
-            raise serializers.ValidationError("Must not be blank.")
-        return value
 
 
 class ItemBatchSerializer(serializers.Serializer):
