@@ -1,48 +1,30 @@
-"""Dataset exports: create one, build it into files, and record what went in.
+"""Building an export: stream the rows, write the files, record what went in.
 
-An export is created with normalised filters and built by an RQ job on the
-``exports`` queue. The build streams rows from the database through a
-server-side cursor, writes each split to a temporary file and renames the files
-into place only when everything succeeded, in the same transaction that records
-the manifest and the exported items. A built export never changes; the same
-filters on the same data give byte-identical files.
+Everything is read and recorded in one transaction: the rows stream through a
+server-side cursor, each split is written to a temporary file, and the files
+are renamed into place only when everything succeeded, in the transaction that
+records the manifest and the exported items. The same filters on the same data
+give byte-identical files.
 """
 
 import itertools
-import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from orjson import loads
 
 from datasets import formats
-from datasets.models import (
-    FORMAT_STATUSES,
-    DatasetExport,
-    DatasetExportItem,
-    ExportFormat,
-    ExportStatus,
-    Split,
-)
+from datasets.models import DatasetExport, DatasetExportItem, ExportFormat, ExportStatus, Split
 from datasets.selectors import export_source_rows, reviews_by_item
+from datasets.services.exports import export_fail
 from datasets.storage import PendingFile, export_dir, export_path
-from hitlplatform.queues import enqueue_on_commit
-from reviews.models import Project, Severity
 
-logger = logging.getLogger(__name__)
-
-EXPORT_QUEUE = "exports"
-BUILD_JOB = "datasets.jobs.export_build_job"
-MAX_VALIDATION_RATIO = 0.5
-MAX_ERROR_CHARS = 4000
 SPLIT_METHOD = "blake2b-64 of '<seed>:<item id>' / 2**64 < validation_ratio -> validation"
 ENTRY_COLUMNS = ("item_id", "history_id", "split")
 
@@ -51,142 +33,6 @@ ProgressCallback = Callable[[int, int], None]
 
 class ExportBuildError(Exception):
     """The export cannot be built as requested."""
-
-
-def _clean_strings(values: Iterable[Any] | None, field: str, errors: dict) -> list[str]:
-    values = list(values or [])
-    if not all(isinstance(value, str) and value.strip() for value in values):
-        errors[field] = ["Enter non-empty strings."]
-        return []
-    return sorted({value.strip() for value in values})
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value)
-    return value.astimezone(UTC).isoformat()
-
-
-def export_filters_normalise(*, format: str, filters: dict[str, Any]) -> dict[str, Any]:
-    """Validate export filters and return their canonical form.
-
-    Lists come back sorted and de-duplicated, datetimes as UTC ISO 8601, and
-    ``statuses`` defaults to the format's human decisions (SFT: approved and
-    corrected; DPO: corrected only; triplets: corrected; review log: approved,
-    corrected, rejected). The date range is on ``decided_at``, after inclusive,
-    before exclusive. Raises ``ValidationError`` with messages per field.
-    """
-    errors: dict[str, list[str]] = {}
-    if format not in ExportFormat.values:
-        raise ValidationError({"format": [f"Unknown format '{format}'."]})
-    allowed, default = FORMAT_STATUSES[format]
-    statuses = _clean_strings(filters.get("statuses"), "statuses", errors) or sorted(default)
-    unknown = sorted(set(statuses) - allowed)
-    if unknown:
-        errors["statuses"] = [
-            f"Not available for {format}: {', '.join(unknown)}. "
-            f"Choose from {', '.join(sorted(allowed))}."
-        ]
-    min_severity = filters.get("min_severity") or ""
-    if min_severity and min_severity not in Severity.values:
-        errors["min_severity"] = [f"Choose one of {', '.join(Severity.values)}."]
-    after, before = filters.get("decided_after"), filters.get("decided_before")
-    for field, value in (("decided_after", after), ("decided_before", before)):
-        if value is not None and not isinstance(value, datetime):
-            errors[field] = ["Enter a date and time."]
-    if isinstance(after, datetime) and isinstance(before, datetime) and after >= before:
-        errors["decided_before"] = ["Must be later than decided_after."]
-    normalised = {
-        "statuses": statuses,
-        "decided_after": _iso(after) if isinstance(after, datetime) else None,
-        "decided_before": _iso(before) if isinstance(before, datetime) else None,
-        "model_names": _clean_strings(filters.get("model_names"), "model_names", errors),
-        "model_versions": _clean_strings(filters.get("model_versions"), "model_versions", errors),
-        "min_severity": min_severity,
-        "reason_codes": _clean_strings(filters.get("reason_codes"), "reason_codes", errors),
-        "adjudicated_only": bool(filters.get("adjudicated_only", False)),
-        "exclude_audit": bool(filters.get("exclude_audit", False)),
-    }
-    if errors:
-        raise ValidationError(errors)
-    return normalised
-
-
-@transaction.atomic
-def export_create(
-    *,
-    format: str,
-    projects: list[Project],
-    filters: dict[str, Any],
-    seed: int = 0,
-    validation_ratio: float = 0.0,
-    deduplicate: bool = True,
-    name: str = "",
-    user=None,
-    via: str = "",
-    enqueue: bool = True,
-) -> DatasetExport:
-    """Record a new export and (by default) queue its build on the ``exports`` queue.
-
-    The caller checks that it may export every project in ``projects``. The job
-    is enqueued after commit; with ``enqueue=False`` the caller builds it itself
-    (``export_build``), as the ``export_dataset`` command does.
-    """
-    normalised = export_filters_normalise(format=format, filters=filters)
-    errors: dict[str, list[str]] = {}
-    if not projects:
-        errors["projects"] = ["Choose at least one project."]
-    if not 0.0 <= validation_ratio <= MAX_VALIDATION_RATIO:
-        errors["validation_ratio"] = [f"Must be between 0 and {MAX_VALIDATION_RATIO}."]
-    if errors:
-        raise ValidationError(errors)
-    normalised = {"projects": sorted(p.slug for p in projects), **normalised}
-    export = DatasetExport.objects.create(
-        name=name,
-        format=format,
-        filters=normalised,
-        seed=seed,
-        validation_ratio=validation_ratio,
-        deduplicate=deduplicate,
-        created_by=user,
-        created_via=via or (f"user {user}" if user is not None else ""),
-    )
-    export.projects.set(projects)
-    if enqueue:
-        export_enqueue(export=export)
-    return export
-
-
-def export_enqueue(*, export: DatasetExport) -> None:
-    """Queue the build of ``export`` once the current transaction commits."""
-    export.job_id = f"export-{export.pk}"
-    DatasetExport.objects.filter(pk=export.pk).update(job_id=export.job_id)
-    enqueue_on_commit(
-        EXPORT_QUEUE,
-        BUILD_JOB,
-        export.pk,
-        job_id=export.job_id,
-        job_timeout=settings.HITL_EXPORT_JOB_TIMEOUT,
-        result_ttl=86400,
-        failure_ttl=7 * 86400,
-    )
-
-
-@transaction.atomic
-def export_retry(*, export: DatasetExport) -> DatasetExport:
-    """Queue a failed export again. Built or running exports are left alone."""
-    locked = DatasetExport.objects.select_for_update().get(pk=export.pk)
-    if locked.status != ExportStatus.FAILED:
-        raise ValidationError({"status": ["Only a failed export can be retried."]})
-    locked.status = ExportStatus.QUEUED
-    locked.error = ""
-    locked.progress = 0.0
-    locked.rows_done = 0
-    locked.save(update_fields=["status", "error", "progress", "rows_done"])
-    export_enqueue(export=locked)
-    return locked
 
 
 def export_build(*, export_id: int, on_progress: ProgressCallback | None = None) -> DatasetExport:
@@ -218,19 +64,6 @@ def export_build(*, export_id: int, on_progress: ProgressCallback | None = None)
             build.discard()
         export_fail(export_id=export_id, error=f"{type(exc).__name__}: {exc}")
         raise
-
-
-def export_fail(*, export_id: int, error: str) -> None:
-    """Mark an unbuilt export failed with ``error``. A built export never changes."""
-    with transaction.atomic():
-        export = DatasetExport.objects.select_for_update().get(pk=export_id)
-        if export.status == ExportStatus.SUCCEEDED:
-            return
-        export.status = ExportStatus.FAILED
-        export.error = error[:MAX_ERROR_CHARS]
-        export.finished_at = timezone.now()
-        export.save(update_fields=["status", "error", "finished_at"])
-    logger.warning("Export %s failed: %s", export_id, error)
 
 
 def _export_start(export_id: int) -> DatasetExport:
@@ -579,19 +412,3 @@ def _export_finish(export: DatasetExport, build: _Build) -> DatasetExport:
             ]
         )
     return locked
-
-
-@transaction.atomic
-def export_delete(*, export: DatasetExport) -> None:
-    """Delete an export that is not running: its row, its item list and its files.
-
-    The files go only after the rows are gone for good (on commit), so a failed
-    delete leaves a complete export behind.
-    """
-    locked = DatasetExport.objects.select_for_update().get(pk=export.pk)
-    if locked.status == ExportStatus.RUNNING:
-        raise ValidationError({"status": ["A running export cannot be deleted."]})
-    paths = [export_path(locked.file_name(split)) for split in locked.files]
-    paths.append(export_path(locked.manifest_name))
-    locked.delete()
-    transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in paths])
