@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rq import Retry
+from simple_history.utils import bulk_update_with_history
 
 from hitlplatform.queues import enqueue_on_commit, get_queue
 from reviews.judge.backends import JudgeSettings
@@ -31,8 +33,9 @@ from reviews.judge.crypto import SecretDecryptError, decrypt_secret, encrypt_sec
 from reviews.judge.prompt import build_request
 from reviews.judge.runner import CallOutcome, run_judge_calls
 from reviews.models import ItemStatus, JudgeConfig, JudgeLabel, JudgeVerdict, Project, ReviewItem
+from reviews.models.items import FINAL_STATUSES
 from reviews.services.routing import REASON_JUDGE_FLAG, route
-from reviews.services.transitions import item_transition
+from reviews.services.transitions import check_transition
 from reviews.services.webhooks import webhook_deliveries_create
 
 logger = logging.getLogger(__name__)
@@ -200,6 +203,7 @@ def judge_pending_items(
     for item in pending:
         by_project[item.project_id].append(item)
     for items in by_project.values():
+        started = time.perf_counter()
         project = items[0].project
         config = judge_config_active(project=project)
         if config is None:
@@ -226,6 +230,7 @@ def judge_pending_items(
                 for item in items
             ]
             outcomes = run_judge_calls(judge, requests)
+        called = time.perf_counter()
         to_record = []
         for outcome in outcomes:
             if outcome.retryable and not final_attempt:
@@ -237,6 +242,16 @@ def judge_pending_items(
         )
         result.recorded += recorded
         result.skipped += skipped
+        logger.info(
+            "Judge %s on %s: %d call(s) in %.2f s, %d recorded in %.2f s, %d to retry",
+            config.model,
+            project.slug,
+            len(outcomes),
+            called - started,
+            recorded,
+            time.perf_counter() - called,
+            len(result.retry_item_ids),
+        )
     return result
 
 
@@ -296,7 +311,7 @@ def judge_verdicts_record(
         .filter(pk__in=list(by_id), status=ItemStatus.PENDING_JUDGE)
         .order_by("pk")
     )
-    verdicts = []
+    verdicts, routes = [], []
     for item in items:
         verdict = _verdict_for(
             item=item, config=config, judge=judge, outcome=by_id[item.pk], attempt=attempt
@@ -308,9 +323,8 @@ def judge_verdicts_record(
                 REASON_JUDGE_ERROR if verdict.label == JudgeLabel.ERROR else REASON_JUDGE_FLAG
             )
         score = "" if verdict.score is None else f" (score {verdict.score:.2f})"
-        _apply_route(
-            item=item, reasons=reasons, why=f"Judge {config.model}: {verdict.label}{score}"
-        )
+        routes.append((item, reasons, f"Judge {config.model}: {verdict.label}{score}"))
+    _apply_routes(routes)
     JudgeVerdict.objects.bulk_create(verdicts)
     _notify_final(items)
     return len(items), len(by_id) - len(items)
@@ -326,12 +340,12 @@ def judge_route_without_verdict(*, item_ids: list[int]) -> int:
         .filter(pk__in=item_ids, status=ItemStatus.PENDING_JUDGE)
         .order_by("pk")
     )
-    for item in items:
-        _apply_route(
-            item=item,
-            reasons=list(item.review_reasons),
-            why="Judge disabled; routed without a verdict",
-        )
+    _apply_routes(
+        [
+            (item, list(item.review_reasons), "Judge disabled; routed without a verdict")
+            for item in items
+        ]
+    )
     _notify_final(items)
     return len(items)
 
@@ -346,23 +360,47 @@ def _notify_final(items: list[ReviewItem]) -> None:
         webhook_deliveries_create(project=project_items[0].project, items=project_items)
 
 
-def _apply_route(*, item: ReviewItem, reasons: list[str], why: str) -> None:
-    """Route a locked pending_judge item and move it on through the state machine."""
-    decision = route(project=item.project, external_id=item.external_id, reasons=reasons)
-    item.in_queue = decision.in_queue
-    item.priority = decision.priority
-    item.is_audit = decision.is_audit
-    item.review_reasons = decision.reasons
-    fields = ["in_queue", "priority", "is_audit", "review_reasons"]
-    if decision.status == ItemStatus.AUTO_APPROVED:
-        item.final_output = item.output
-        fields.append("final_output")
-    item._history_user = None
-    item_transition(
-        item=item,
-        to_status=decision.status,
-        reason=f"{why}; routed to {decision.status}",
-        update_fields=tuple(fields),
+ROUTE_FIELDS = (
+    "status",
+    "in_queue",
+    "priority",
+    "is_audit",
+    "review_reasons",
+    "final_output",
+    "decided_at",
+    "updated_at",
+)
+
+
+def _apply_routes(entries: list[tuple[ReviewItem, list[str], str]]) -> None:
+    """Route locked pending_judge items and save them with one history row each.
+
+    ``entries`` holds (item, reasons, why). Every status change is checked by the
+    state machine (``check_transition``); the rows and their history are then
+    written in two bulk statements instead of two per item, like ingest does.
+    Call inside the transaction holding the items' row locks.
+    """
+    if not entries:
+        return
+    now = timezone.now()
+    items = []
+    for item, reasons, why in entries:
+        decision = route(project=item.project, external_id=item.external_id, reasons=reasons)
+        check_transition(item.status, decision.status)
+        item.status = decision.status
+        item.in_queue = decision.in_queue
+        item.priority = decision.priority
+        item.is_audit = decision.is_audit
+        item.review_reasons = decision.reasons
+        if decision.status in FINAL_STATUSES:
+            item.final_output = item.output
+            item.decided_at = now
+        item.updated_at = now
+        item._history_user = None
+        item._change_reason = f"{why}; routed to {decision.status}"
+        items.append(item)
+    bulk_update_with_history(
+        items, ReviewItem, fields=list(ROUTE_FIELDS), batch_size=500, default_date=now
     )
 
 
