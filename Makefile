@@ -50,6 +50,8 @@ format: install
 
 bench: install
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python bench/ingest.py
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(BIN)/python bench/judge.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .dev-secret-key staticfiles
