@@ -18,13 +18,14 @@ import logging
 import socket
 import ssl
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from hitlplatform.queues import enqueue_on_commit, get_queue
@@ -118,34 +119,76 @@ def webhook_signature(*, secret: str, body: bytes) -> str:
 
 def webhook_deliveries_create(
     *, project: Project, items: list[ReviewItem], now: datetime | None = None
-) -> list[WebhookDelivery]:
-    """Write one pending delivery per final item of ``project`` and enqueue them on commit.
+) -> list[str]:
+    """Write one pending delivery per final item of ``project``, enqueue them on commit.
 
     Call inside the transaction that made the items final: the rows commit with
     the items or not at all. Does nothing when the project has no webhook URL.
-    One bulk insert and one job per ``ENQUEUE_CHUNK`` deliveries, no per-item
-    queries, so bulk ingest stays fast.
+    On PostgreSQL the rows go in with one COPY and one job is enqueued per
+    ``ENQUEUE_CHUNK`` deliveries, no per-item queries, so bulk ingest stays
+    fast. Returns the delivery ids.
     """
     if not project.webhook_url or not items:
         return []
     now = now or timezone.now()
-    deliveries = []
+    rows = []
     for item in items:
-        delivery = WebhookDelivery(
-            project=project,
-            item=item,
-            event=WebhookEvent.ITEM_FINAL,
-            next_attempt_at=now,
-            created_at=now,
+        delivery_id = uuid.uuid4()
+        payload = webhook_payload(item=item, project=project, delivery_id=str(delivery_id))
+        rows.append((delivery_id, item.pk, payload))
+    if connection.vendor == "postgresql":
+        _copy_deliveries(project=project, rows=rows, now=now)
+    else:
+        WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(
+                    id=delivery_id,
+                    project=project,
+                    item_id=item_id,
+                    event=WebhookEvent.ITEM_FINAL,
+                    payload=payload,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                for delivery_id, item_id, payload in rows
+            ],
+            batch_size=1000,
         )
-        delivery.payload = webhook_payload(item=item, project=project, delivery_id=str(delivery.pk))
-        deliveries.append(delivery)
-    WebhookDelivery.objects.bulk_create(deliveries, batch_size=1000)
-    _enqueue([str(delivery.pk) for delivery in deliveries])
-    return deliveries
+    ids = [str(delivery_id) for delivery_id, _item_id, _payload in rows]
+    _enqueue(ids)
+    return ids
 
 
-def webhook_delivery_create_for_item(*, item: ReviewItem) -> WebhookDelivery | None:
+def _copy_deliveries(*, project: Project, rows: list[tuple], now: datetime) -> None:
+    columns = ("id", "project_id", "item_id", "event", "payload", "status", "attempts")
+    columns += ("next_attempt_at", "last_error", "created_at")
+    quote = connection.ops.quote_name
+    sql = "COPY {} ({}) FROM STDIN".format(
+        quote(WebhookDelivery._meta.db_table), ", ".join(quote(c) for c in columns)
+    )
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        for delivery_id, item_id, payload in rows:
+            copy.write_row(
+                (
+                    delivery_id,
+                    project.pk,
+                    item_id,
+                    WebhookEvent.ITEM_FINAL.value,
+                    json.dumps(payload, ensure_ascii=False),
+                    DeliveryStatus.PENDING.value,
+                    0,
+                    now,
+                    "",
+                    now,
+                )
+            )
+
+
+def webhook_delivery_create_for_item(*, item: ReviewItem) -> str | None:
     """The single-item form of ``webhook_deliveries_create`` (used by ``item_transition``)."""
     created = webhook_deliveries_create(project=item.project, items=[item])
     return created[0] if created else None
