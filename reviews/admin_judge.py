@@ -4,8 +4,6 @@ The API key is write-only: the form has a password field that is never filled
 in ("leave blank to keep"), the stored key is encrypted and never rendered.
 """
 
-import re
-
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -18,9 +16,7 @@ from reviews.admin_access import ProjectScopedAdminMixin
 from reviews.judge.calibration import HUMAN_VERDICTS, calibration_report
 from reviews.models import JudgeBackend, JudgeConfig, JudgeVerdict
 from reviews.selectors import projects_visible_to
-from reviews.services.judging import judge_config_save
-
-ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+from reviews.services.judging import ENV_NAME, judge_config_save
 
 
 class JudgeConfigForm(forms.ModelForm):

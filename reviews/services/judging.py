@@ -44,6 +44,7 @@ JUDGE_QUEUE = "judge"
 JUDGE_JOB = "reviews.jobs.judge_items_job"
 # Starts with the judge-flag reason, so routing treats it as a risk trigger.
 REASON_JUDGE_ERROR = f"{REASON_JUDGE_FLAG}:error"
+# What api_key_env may hold: a plain environment variable name.
 ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
