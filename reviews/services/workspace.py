@@ -221,12 +221,14 @@ def _lock_claim(*, assignment_id: int, reviewer, now) -> tuple[ReviewItem, Assig
     Items are always locked before assignments (claims do the same), so a
     submit and a claim on one item cannot deadlock.
     """
-    item_id = Assignment.objects.filter(pk=assignment_id).values_list("item_id", flat=True).first()
-    if item_id is None:
-        raise StaleAssignment("This claim does not exist.")
     item = (
-        ReviewItem.objects.select_for_update(of=("self",)).select_related("project").get(pk=item_id)
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(assignments__pk=assignment_id)
+        .first()
     )
+    if item is None:
+        raise StaleAssignment("This claim does not exist.")
     assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
     if assignment.reviewer_id != reviewer.pk:
         raise StaleAssignment("This item is claimed by another reviewer; nothing was recorded.")
@@ -418,8 +420,13 @@ def review_submit(
         item_transition(
             item=item, to_status=ItemStatus.IN_REVIEW, reason="Review submitted", user=reviewer
         )
-    reviews = list(Review.objects.filter(item=item).order_by("created_at", "pk"))
     required = reviews_needed(item, project)
+    # One review required: an item with a review is never claimable, so this is it.
+    reviews = (
+        [review]
+        if required == 1
+        else list(Review.objects.filter(item=item).order_by("created_at", "pk"))
+    )
     if len(reviews) < required:
         # Blind: the item's history says a review came in, never what it said.
         _return_if_unclaimed(
