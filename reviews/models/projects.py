@@ -153,6 +153,10 @@ class Project(models.Model):
             or not all(isinstance(code, str) and code.strip() for code in self.reason_codes)
         ):
             errors["reason_codes"] = "Enter a non-empty JSON list of strings."
+        if self.webhook_url and not self.webhook_url.lower().startswith(("http://", "https://")):
+            errors["webhook_url"] = "Webhooks are sent over http or https only."
+        elif self.webhook_url and not self.webhook_secret:
+            errors["webhook_secret"] = "A webhook needs a secret to sign its requests."  # noqa: S105
         if errors:
             raise ValidationError(errors)
 

@@ -185,3 +185,29 @@ def test_project_admin_has_webhook_and_monitoring_fields(client, admin_user, pro
     for name in ("webhook_url", "webhook_secret", "accuracy_target", "drift_auto_gate"):
         assert f'name="{name}"' in html
     assert Project.objects.get(pk=project.pk).webhook_secret
+
+
+def test_project_admin_refuses_non_http_webhooks_and_missing_secrets(client, admin_user, project):
+    client.force_login(admin_user)
+    url = reverse("admin:reviews_project_change", args=[project.pk])
+    form = client.get(url).context["adminform"].form
+    data = {
+        name: form[name].value() if form[name].value() is not None else "" for name in form.fields
+    }
+    data.update(
+        {
+            "risk_keywords": "[]",
+            "reason_codes": '["factual_error"]',
+            "webhook_url": "ftp://hooks.example.com/x",
+        }
+    )
+    for prefix in ("check_rules", "memberships"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "Webhooks are sent over http or https only." in response.content.decode()
+    data.update({"webhook_url": "https://hooks.example.com/x", "webhook_secret": ""})
+    response = client.post(url, data)
+    assert "A webhook needs a secret to sign its requests." in response.content.decode()
+    project.refresh_from_db()
+    assert project.webhook_url == ""
