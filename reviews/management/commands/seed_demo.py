@@ -8,6 +8,7 @@ from django.db import transaction
 
 from reviews import demo
 from reviews.models import ApiKey, CheckRule, MemberRole, Project, ProjectMembership
+from reviews.services.accounts import user_roles_sync
 from reviews.services.ingest import item_ingest
 from reviews.services.projects import api_key_create, api_key_revoke
 
@@ -89,6 +90,8 @@ class Command(BaseCommand):
         rng = random.Random(seed)
         users = self._users()
         projects = {spec["slug"]: self._project(spec, users) for spec in PROJECTS}
+        for user in users.values():
+            user_roles_sync(user=user)  # groups (admin permissions) follow the roles
         batches = {
             "clinical-answers": demo.text_items(
                 rng, demo.MEDICAL, 120, "med", "You are a careful clinical assistant.", "acme-med"
