@@ -21,8 +21,8 @@ User = get_user_model()
 class ProjectScopedAdminMixin:
     """Limit an admin's rows to the user's projects and its writes to projects they run.
 
-    ``project_field`` names the row's foreign key to Project; ``None`` means the
-    rows are projects themselves.
+    ``project_field`` is the lookup from the row to its Project (``"project"``,
+    ``"item__project"``); ``None`` means the rows are projects themselves.
     """
 
     project_field: str | None = "project"
@@ -30,7 +30,11 @@ class ProjectScopedAdminMixin:
     def _project_id(self, obj) -> int | None:
         if self.project_field is None:
             return obj.pk
-        return getattr(obj, f"{self.project_field}_id")
+        # "project" or a path such as "item__project": follow it to the project's id.
+        *path, last = self.project_field.split("__")
+        for name in path:
+            obj = getattr(obj, name)
+        return getattr(obj, f"{last}_id")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
