@@ -58,8 +58,10 @@ def bench_ingest(batches: int) -> None:
     from reviews.models import Project, WebhookDelivery
     from reviews.services.ingest import item_ingest
 
-    for label, url in [("no webhook", ""), ("webhook on", "https://hooks.example.com/hitl")]:
-        project = Project.objects.create(
+    configs = [("no webhook", ""), ("webhook on", "https://hooks.example.com/hitl")]
+    projects = {}
+    for label, url in configs:
+        projects[label] = Project.objects.create(
             name=f"Ingest {label}",
             slug=f"ingest-{len(url)}",
             mode="monitor",
@@ -67,13 +69,22 @@ def bench_ingest(batches: int) -> None:
             audit_sample_rate=0.05,
             webhook_url=url,
         )
-        item_ingest(project=project, payloads=payloads(f"warm-{len(url)}", 100))
-        began = time.perf_counter()
-        for b in range(batches):
-            item_ingest(project=project, payloads=payloads(f"i{len(url)}-{b}", 1000))
-        rate = batches * 1000 / (time.perf_counter() - began)
+        item_ingest(project=projects[label], payloads=payloads(f"warm-{len(url)}", 100))
+    best = dict.fromkeys(projects, 0.0)
+    # Alternate the two configurations and keep each one's best round, so a
+    # busy moment on the machine does not decide the comparison.
+    for round_ in range(3):
+        for label, project in projects.items():
+            began = time.perf_counter()
+            for b in range(batches):
+                item_ingest(project=project, payloads=payloads(f"{label}-{round_}-{b}", 1000))
+            best[label] = max(best[label], batches * 1000 / (time.perf_counter() - began))
+    for label, project in projects.items():
         deliveries = WebhookDelivery.objects.filter(project=project).count()
-        print(f"ingest, {label}: {rate:,.0f} items/s ({deliveries:,} outbox rows written)")
+        print(
+            f"ingest, {label}: {best[label]:,.0f} items/s, best of 3 rounds of "
+            f"{batches} x 1,000 ({deliveries:,} outbox rows written)"
+        )
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -251,7 +262,7 @@ def main() -> None:
     parser.add_argument("--decided", type=int, default=200_000)
     parser.add_argument("--audits", type=int, default=50_000)
     parser.add_argument("--deliveries", type=int, default=2000)
-    parser.add_argument("--ingest-batches", type=int, default=20)
+    parser.add_argument("--ingest-batches", type=int, default=10)
     args = parser.parse_args()
 
     with bench_database("hitl_bench_monitoring") as url:
