@@ -41,7 +41,7 @@ def test_worker_routes_every_kind_of_answer(
 
     worker = start_worker(judge_redis, "--with-scheduler")
     ids = [item.pk for item in items]
-    wait_for(lambda: pending(ids) == 0, timeout=90, message="all items judged")
+    wait_for(lambda: pending(ids) == 0, timeout=180, message="all items judged")
     assert worker.process.poll() is None, worker.log()
 
     result = by_marker(items)
@@ -78,7 +78,7 @@ def test_worker_with_the_anthropic_protocol(
         item_payload(output="Oops. [[judge:garbage]]"),
     )
     worker = start_worker(judge_redis, "--burst")
-    assert worker.process.wait(timeout=60) == 0, worker.log()
+    assert worker.process.wait(timeout=180) == 0, worker.log()
     result = by_marker(items)
     assert result["pass"].status == ItemStatus.AUTO_APPROVED
     assert result["flag"].status == ItemStatus.PENDING_REVIEW
@@ -93,7 +93,7 @@ def test_a_retried_job_for_judged_items_does_nothing(
     make_judge(judged_monitor_project, fake_judge)
     items = ingest(judged_monitor_project, item_payload(output="[[judge:flag]]"))
     first = start_worker(judge_redis, "--burst")
-    assert first.process.wait(timeout=60) == 0, first.log()
+    assert first.process.wait(timeout=180) == 0, first.log()
     item = ReviewItem.objects.get(pk=items[0].pk)
     assert item.status == ItemStatus.PENDING_REVIEW
     calls, history = len(fake_judge.requests), item.history.count()
@@ -101,7 +101,7 @@ def test_a_retried_job_for_judged_items_does_nothing(
     queue = Queue("judge", connection=redis.Redis.from_url(judge_redis))
     job = queue.enqueue("reviews.jobs.judge_items_job", [item.pk])
     second = start_worker(judge_redis, "--burst")
-    assert second.process.wait(timeout=60) == 0, second.log()
+    assert second.process.wait(timeout=180) == 0, second.log()
     job.refresh()
     assert job.get_status() == "finished"
     assert job.return_value() == {"recorded": 0, "skipped": 1}
@@ -176,7 +176,7 @@ def test_redis_down_during_ingest_loses_nothing_and_reconcile_finishes(
         call_command("reconcile", "--older-than-minutes", "0")
         assert len(Queue("judge", connection=redis.Redis.from_url(url))) == 3
         worker = start_worker(url, "--burst")
-        assert worker.process.wait(timeout=60) == 0, worker.log()
+        assert worker.process.wait(timeout=180) == 0, worker.log()
         assert pending(ids) == 0
         statuses = list(
             ReviewItem.objects.filter(pk__in=ids).order_by("pk").values_list("status", flat=True)
