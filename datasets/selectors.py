@@ -2,17 +2,17 @@
 
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery, TextField
+from django.db.models import Max, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from datasets.models import DatasetExport, DatasetExportItem, ExportFormat
+from datasets.models import DatasetExport, DatasetExportItem, ExportFormat, ExportStatus
 from reviews.models import CorrectionTriplet, Review, ReviewItem
 from reviews.models.work import SEVERITY_RANK
 from reviews.selectors import projects_visible_to
 
 # Chat histories are read as JSON text and decoded by the build with orjson.
-SFT_FIELDS = ("id", "prompt", "messages_json", "final_output", "history_id")
-DPO_FIELDS = ("id", "prompt", "messages_json", "output", "final_output", "history_id")
+SFT_FIELDS = ("id", "prompt", "messages_json", "final_output")
+DPO_FIELDS = ("id", "prompt", "messages_json", "output", "final_output")
 REVIEW_LOG_FIELDS = (
     "id",
     "external_id",
@@ -31,7 +31,6 @@ REVIEW_LOG_FIELDS = (
     "adjudicated",
     "is_audit",
     "decided_at",
-    "history_id",
 )
 # Order matches datasets.formats.TRIPLET_COLUMNS, then the item's history row.
 TRIPLET_FIELDS = (
@@ -45,7 +44,6 @@ TRIPLET_FIELDS = (
     "review__severity",
     "review__reviewer__username",
     "created_at",
-    "history_id",
 )
 REVIEW_LOG_REVIEW_FIELDS = (
     "item_id",
@@ -69,15 +67,9 @@ def exports_visible_to(principal) -> QuerySet[DatasetExport]:
 
 
 def export_entries_visible_to(principal) -> QuerySet[DatasetExportItem]:
-    return DatasetExportItem.objects.filter(export__in=exports_visible_to(principal))
-
-
-def _latest_history_id(item_ref: str) -> Subquery:
-    history = ReviewItem.history.model
-    return Subquery(
-        history.objects.filter(id=OuterRef(item_ref))
-        .order_by("-history_id")
-        .values("history_id")[:1]
+    """Items of built exports only: a build records its items before it is marked built."""
+    return DatasetExportItem.objects.filter(
+        export__in=exports_visible_to(principal).filter(status=ExportStatus.SUCCEEDED)
     )
 
 
@@ -110,16 +102,11 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
 
 
 def export_source_rows(export: DatasetExport) -> QuerySet:
-    """The rows an export streams, in a stable order (item id, then triplet id).
-
-    Each row carries the id of the item's latest history row, read in the same
-    statement, so the manifest pins exactly the version that was exported.
-    """
+    """The rows an export streams, in a stable order: by item id (then triplet id)."""
     items = selected_items(export)
     if export.format in (ExportFormat.TRIPLETS_JSONL, ExportFormat.TRIPLETS_CSV):
         return (
             CorrectionTriplet.objects.filter(item__in=items)
-            .annotate(history_id=_latest_history_id("item_id"))
             .order_by("item_id", "id")
             .values_list(*TRIPLET_FIELDS)
         )
@@ -129,12 +116,25 @@ def export_source_rows(export: DatasetExport) -> QuerySet:
         ExportFormat.REVIEW_LOG: REVIEW_LOG_FIELDS,
     }[export.format]
     return (
-        items.annotate(
-            history_id=_latest_history_id("pk"),
-            messages_json=Cast("messages", output_field=TextField()),
-        )
+        items.annotate(messages_json=Cast("messages", output_field=TextField()))
         .order_by("id")
         .values_list(*fields)
+    )
+
+
+def latest_history_ids(export: DatasetExport) -> QuerySet:
+    """``(item id, id of its latest history row)`` for the selected items, by item id.
+
+    Streamed beside ``export_source_rows`` and merged on the item id: one
+    aggregate over the history table costs far less than a lookup per row.
+    """
+    history = ReviewItem.history.model
+    return (
+        history.objects.filter(id__in=selected_items(export).values("id"))
+        .values("id")
+        .annotate(latest=Max("history_id"))
+        .order_by("id")
+        .values_list("id", "latest")
     )
 
 

@@ -7,9 +7,8 @@ records the manifest and the exported items. The same filters on the same data
 give byte-identical files.
 """
 
-import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,9 @@ from orjson import loads
 
 from datasets import formats
 from datasets.models import DatasetExport, DatasetExportItem, ExportFormat, ExportStatus, Split
-from datasets.selectors import export_source_rows, reviews_by_item
+from datasets.selectors import export_source_rows, latest_history_ids, reviews_by_item
 from datasets.services.exports import export_fail
+from datasets.services.pipeline import EntryCopier, Prefetch, SerialSource, batches
 from datasets.storage import PendingFile, export_dir, export_path
 
 SPLIT_METHOD = "blake2b-64 of '<seed>:<item id>' / 2**64 < validation_ratio -> validation"
@@ -38,26 +38,35 @@ class ExportBuildError(Exception):
 def export_build(*, export_id: int, on_progress: ProgressCallback | None = None) -> DatasetExport:
     """Build an export's files, manifest and item list; a built export is returned as is.
 
-    Everything is read and recorded in one transaction: the rows stream through
-    one server-side cursor (one snapshot of the items), the files are written
-    under temporary names and renamed into place just before the transaction
-    commits with the manifest and the item list. Progress is written on a
-    separate connection so the API and the admin see it while the build runs.
-    On any error the files are removed, the export is marked failed with the
-    error, and the exception propagates (so the RQ job fails too).
-    ``on_progress(rows_done, rows_total)`` is called after every chunk.
+    The rows are read in one REPEATABLE READ transaction (one snapshot of the
+    items and their history) through server-side cursors, and each split is
+    written to a temporary file; on PostgreSQL the exported items are COPYed
+    meanwhile on a second connection (see ``pipeline``) and committed when all
+    rows are written. A last transaction records the manifest and marks the
+    export built, renaming the files into place just before it commits.
+    Progress goes through a separate connection so the API and the admin see
+    it while the build runs. On any error the files are removed, the export is
+    marked failed with the error, and the exception propagates (so the RQ job
+    fails too). ``on_progress(rows_done, rows_total)`` is called after every chunk.
     """
     export = _export_start(export_id)
     if export.status == ExportStatus.SUCCEEDED:
         return export
     build = None
     try:
-        with transaction.atomic(), _Progress(export.pk, on_progress) as progress:
-            _tune_session()
-            export.rows_total = export_source_rows(export).count()
-            progress(0, export.rows_total)
-            build = _Build(export)
-            build.stream(progress)
+        with _Progress(export.pk, on_progress) as progress:
+            outermost = not connection.in_atomic_block
+            with transaction.atomic():
+                _begin_snapshot(isolate=outermost)
+                export.rows_total = export_source_rows(export).count()
+                progress(0, export.rows_total)
+                postgres = connection.vendor == "postgresql"
+                build = _Build(export, prefetch=postgres, copy_entries=postgres and outermost)
+                build.stream(progress)
+            if build.copier is not None:
+                # Committed before the export is marked built; until then (and if
+                # the build fails after all) nothing shows these entries.
+                build.copier.commit()
             return _export_finish(export, build)
     except Exception as exc:
         if build is not None:
@@ -80,11 +89,17 @@ def _export_start(export_id: int) -> DatasetExport:
     return export
 
 
-def _tune_session() -> None:
-    """One long sequential read: PostgreSQL's JIT costs more than it saves here."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
+def _begin_snapshot(*, isolate: bool) -> None:
+    """Read everything from one snapshot, without PostgreSQL's JIT (it costs more than
+    it saves on one long sequential read). Call first thing in the read transaction;
+    ``isolate`` is False inside an enclosing transaction, whose isolation level stays.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if isolate:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cursor.execute("SET LOCAL jit = off")
 
 
 class _Progress:
@@ -124,17 +139,17 @@ class _Progress:
             self.callback(done, total)
 
 
-def _batches(rows: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(rows)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
-
-
 class _Build:
     """The state of one build: pending files, counters and the de-duplication set."""
 
-    def __init__(self, export: DatasetExport) -> None:
+    def __init__(self, export: DatasetExport, *, prefetch: bool, copy_entries: bool) -> None:
+        """``prefetch``: fetch rows in a helper thread (PostgreSQL). ``copy_entries``:
+        COPY the exported items on a connection of their own, in a helper thread (only
+        when the build is not inside an enclosing transaction, which could not see them).
+        """
         self.export = export
+        self.prefetch = prefetch
+        self.copier: EntryCopier | None = None
         directory = export_dir()
         directory.mkdir(parents=True, exist_ok=True)
         splits = [Split.TRAIN.value]
@@ -142,12 +157,19 @@ class _Build:
             splits.append(Split.VALIDATION.value)
         self.files: dict[str, PendingFile] = {}
         self.entries: PendingFile | None = None
+        self.manifest_items: PendingFile | None = None
         self.manifest: PendingFile | None = None
         try:
             for split in splits:
                 self.files[split] = PendingFile(export_path(export.file_name(split)))
-            # Exported items as COPY text rows (export, item, history row, split).
+            # The exported items twice: as COPY text rows for the database, and
+            # as the JSON array elements of the manifest's item list.
             self.entries = PendingFile(directory / f"{export.file_stem}-items", hashed=False)
+            self.manifest_items = PendingFile(
+                directory / f"{export.file_stem}-manifest-items", hashed=False
+            )
+            if copy_entries:
+                self.copier = EntryCopier(export.pk)
         except OSError:
             self.discard()
             raise
@@ -161,7 +183,9 @@ class _Build:
                 pending.write(formats.csv_header())
 
     def discard(self) -> None:
-        for pending in [*self.files.values(), self.entries, self.manifest]:
+        if self.copier is not None:
+            self.copier.abort()
+        for pending in [*self.files.values(), self.entries, self.manifest_items, self.manifest]:
             if pending is not None:
                 pending.discard()
 
@@ -179,29 +203,49 @@ class _Build:
         total = export.rows_total or 0
         done = 0
         self._last_item = None
-        for batch in _batches(export_source_rows(export).iterator(chunk_size=chunk), chunk):
-            lines: dict[str, list] = {split: [] for split in self.files}
-            entries: list[str] = []
-            handler(batch, lines, entries)
-            for split, rows in lines.items():
-                if rows:
-                    data = formats.triplet_csv_lines(rows) if csv_output else b"".join(rows)
-                    self.files[split].write(data)
-                    self.rows[split] += len(rows)
-            self.entries.write("".join(entries).encode())
-            self.item_count += len(entries)
-            done += len(batch)
-            progress(done, max(total, done))
+        rows, history = export_source_rows(export), latest_history_ids(export)
+        if self.prefetch:
+            source = Prefetch(rows, history, chunk=chunk, name=f"export_{export.pk}")
+        else:
+            source = SerialSource(rows, history, chunk=chunk)
+        with source:
+            for batch in source:
+                lines: dict[str, list] = {split: [] for split in self.files}
+                entries: list[tuple[int, int | None, str]] = []
+                handler(batch, lines, entries)
+                for split, split_rows in lines.items():
+                    if split_rows:
+                        encode = formats.triplet_csv_lines if csv_output else b"".join
+                        self.files[split].write(encode(split_rows))
+                        self.rows[split] += len(split_rows)
+                self._record(entries)
+                done += len(batch)
+                progress(done, max(total, done))
+
+    def _record(self, entries: list[tuple[int, int | None, str]]) -> None:
+        if not entries:
+            return
+        export_id, null = self.export.pk, "\\N"  # COPY text format's NULL
+        copy_rows = "".join(
+            f"{export_id}\t{item}\t{null if history is None else history}\t{split}\n"
+            for item, history, split in entries
+        ).encode()
+        if self.copier is not None:
+            self.copier.write(copy_rows)
+        else:
+            self.entries.write(copy_rows)
+        items = ",".join(
+            f'\n    [{item},{"null" if history is None else history},"{split}"]'
+            for item, history, split in entries
+        )
+        self.manifest_items.write(("," if self.item_count else "").encode() + items.encode())
+        self.item_count += len(entries)
 
     def _splitter(self) -> Callable[[int], str]:
         seed, ratio = self.export.seed, self.export.validation_ratio
         if ratio <= 0:
             return lambda _item_id: Split.TRAIN.value
         return lambda item_id: formats.split_of(seed=seed, item_id=item_id, validation_ratio=ratio)
-
-    def _entry(self, item_id: int, history_id: int | None, split: str) -> str:
-        history = "\\N" if history_id is None else history_id
-        return f"{self.export.pk}\t{item_id}\t{history}\t{split}\n"
 
     def _gold_rows(self, batch, lines, entries, encode: Callable[[tuple], bytes]) -> None:
         """SFT and DPO: one line per item, dropping repeats of an earlier prompt + gold.
@@ -211,7 +255,6 @@ class _Build:
         """
         seen = self._seen if self.export.deduplicate else None
         split_of = self._splitter()
-        entry = self._entry
         skipped = self.skipped
         dedupe_key = formats.dedupe_key
         for row in batch:
@@ -231,7 +274,7 @@ class _Build:
                 seen.add(key)
             split = split_of(item_id)
             lines[split].append(line)
-            entries.append(entry(item_id, history_id, split))
+            entries.append((item_id, history_id, split))
 
     def _sft(self, batch, lines, entries) -> None:
         sft_line = formats.sft_line
@@ -262,7 +305,7 @@ class _Build:
             split = split_of(item_id)
             lines[split].append(formats.triplet_jsonl_line(row[:-1]) if as_jsonl else row[:-1])
             if item_id != self._last_item:
-                entries.append(self._entry(item_id, history_id, split))
+                entries.append((item_id, history_id, split))
                 self._last_item = item_id
 
     def _review_log(self, batch, lines, entries) -> None:
@@ -293,7 +336,7 @@ class _Build:
             }
             split = split_of(item_id)
             lines[split].append(formats.review_log_line(record, reviews[item_id]))
-            entries.append(self._entry(item_id, history_id, split))
+            entries.append((item_id, history_id, split))
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -307,18 +350,14 @@ class _Build:
     def write_manifest(self, summary: dict[str, Any]) -> None:
         """The manifest file: the summary, then every exported item, in constant memory."""
         self.entries.close()
+        self.manifest_items.close()
         self.manifest = PendingFile(export_path(self.export.manifest_name), hashed=False)
         head = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
         # Splice the item list in as the last key of the summary object.
         self.manifest.write(head[:-2] + b',\n  "items": [')
-        first = True
-        with self.entries.tmp.open("rb") as source:
-            for line in source:
-                _export, item_id, history, split = line.rstrip(b"\n").split(b"\t")
-                history = b"null" if history == b"\\N" else history
-                sep = b"" if first else b","
-                self.manifest.write(b'%s\n    [%s,%s,"%s"]' % (sep, item_id, history, split))
-                first = False
+        with self.manifest_items.tmp.open("rb") as source:
+            while block := source.read(1024 * 1024):
+                self.manifest.write(block)
         self.manifest.write(b"\n  ]\n}\n")
 
     def publish(self) -> None:
@@ -338,7 +377,7 @@ def _insert_entries(path: Path) -> None:
         return
     with path.open("r", encoding="utf-8") as source:
         rows = (line.rstrip("\n").split("\t") for line in source)
-        for batch in _batches(rows, 5000):
+        for batch in batches(rows, 5000):
             DatasetExportItem.objects.bulk_create(
                 DatasetExportItem(
                     export_id=int(export_id),
@@ -388,9 +427,11 @@ def _export_finish(export: DatasetExport, build: _Build) -> DatasetExport:
             "item_columns": list(ENTRY_COLUMNS),
         }
         build.write_manifest(summary)
-        _insert_entries(build.entries.tmp)
+        if build.copier is None:
+            _insert_entries(build.entries.tmp)
         build.publish()
         build.entries.discard()
+        build.manifest_items.discard()
         locked.status = ExportStatus.SUCCEEDED
         locked.progress = 1.0
         locked.files = files

@@ -14,7 +14,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from datasets.models import FORMAT_STATUSES, DatasetExport, ExportFormat, ExportStatus
+from datasets.models import (
+    FORMAT_STATUSES,
+    DatasetExport,
+    DatasetExportItem,
+    ExportFormat,
+    ExportStatus,
+)
 from datasets.storage import export_path
 from hitlplatform.queues import enqueue_on_commit
 from reviews.models import Project, Severity
@@ -173,6 +179,8 @@ def export_fail(*, export_id: int, error: str) -> None:
         export.error = error[:MAX_ERROR_CHARS]
         export.finished_at = timezone.now()
         export.save(update_fields=["status", "error", "finished_at"])
+        # Items a concurrent build had already recorded on its own connection.
+        DatasetExportItem.objects.filter(export_id=export_id).delete()
     logger.warning("Export %s failed: %s", export_id, error)
 
 
