@@ -15,6 +15,7 @@ Options: ``--items``, ``--workers``, ``--latency``, ``--concurrency``.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -92,6 +93,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per judge answer")
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight per job")
+    parser.add_argument(
+        "--worker-log", type=Path, help="append the workers' logs (INFO: per-job timings) here"
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hitl")
@@ -135,13 +139,18 @@ def main() -> None:
         + f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db_name}",
         "REDIS_URL": redis_url,
     }
+    report: list[tuple[str, str]] = []
+    log = subprocess.DEVNULL
+    if args.worker_log:
+        worker_env["LOG_LEVEL"] = "INFO"
+        log = args.worker_log.open("a")
     workers = [
         subprocess.Popen(
             [sys.executable, "manage.py", "rqworker", "judge", "--with-scheduler"],
             cwd=BASE_DIR,
             env=worker_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         for _ in range(args.workers)
     ]
@@ -187,7 +196,7 @@ def main() -> None:
         while pending.exists():
             if time.perf_counter() - started > 300:
                 sys.exit(f"Gave up: {pending.count()} items still pending after 300 s.")
-            time.sleep(0.02)
+            time.sleep(0.05)
         elapsed = time.perf_counter() - started
         statuses = dict(
             ReviewItem.objects.filter(project=project)
@@ -195,18 +204,21 @@ def main() -> None:
             .annotate(n=django.db.models.Count("id"))
         )
         chunk = settings.HITL_JUDGE_CHUNK_SIZE
-        print(f"items judged:            {args.items}")
-        print(f"load average (1 min):    {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"workers:                 {args.workers}")
-        print(f"judge latency:           {args.latency * 1000:.0f} ms per request")
-        print(f"chunk size / concurrency: {chunk} items per job / {args.concurrency} in flight")
-        print(f"judge jobs:              {-(-args.items // chunk)}")
-        print(f"ingest (1 batch):        {ingested:.3f} s")
-        print(f"ingest to all judged:    {elapsed:.2f} s")
-        print(f"throughput:              {args.items / elapsed:.0f} items/s")
-        print(f"max requests in flight:  {model.max_in_flight}")
-        print(f"requests served:         {model.requests}")
-        print(f"final statuses:          {statuses}")
+        load = os.getloadavg()[0]
+        report = [
+            ("items judged", f"{args.items}"),
+            ("workers", f"{args.workers}"),
+            ("judge latency", f"{args.latency * 1000:.0f} ms per request"),
+            ("chunk / concurrency", f"{chunk} items per job / {args.concurrency} in flight"),
+            ("judge jobs", f"{-(-args.items // chunk)}"),
+            ("ingest (1 batch)", f"{ingested:.3f} s"),
+            ("ingest to all judged", f"{elapsed:.2f} s"),
+            ("throughput", f"{args.items / elapsed:.0f} items/s"),
+            ("max requests in flight", f"{model.max_in_flight}"),
+            ("requests served", f"{model.requests}"),
+            ("final statuses", f"{statuses}"),
+            ("load average (1 min)", f"{load:.1f} on {os.cpu_count()} cores"),
+        ]
     finally:
         for worker in workers:
             worker.terminate()
@@ -216,8 +228,15 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
         model.shutdown()
+        if log is not subprocess.DEVNULL:
+            log.close()
         redis_connection.flushdb()
         connection.creation.destroy_test_db(db_name, verbosity=0)
+    # The workers have exited: their CPU time (and their job processes') is known.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report.append(("worker CPU (user+sys)", f"{usage.ru_utime + usage.ru_stime:.2f} s"))
+    for name, value in report:
+        print(f"{name + ':':<25} {value}")
 
 
 if __name__ == "__main__":
