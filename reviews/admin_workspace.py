@@ -21,6 +21,7 @@ from reviews.errors import NotAllowed
 from reviews.models import AssignmentState, Project, Severity, Verdict
 from reviews.selectors_workspace import (
     assignment_for_review_page,
+    assignment_of,
     item_for_timeline,
     item_timeline,
     output_view,
@@ -125,18 +126,22 @@ def claim_view(request: HttpRequest, project_id: int, *, admin_site) -> HttpResp
 def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> HttpResponse:
     if request.method not in ("GET", "POST"):
         return HttpResponse(status=405)
-    assignment = assignment_for_review_page(assignment_id=assignment_id, user=request.user)
-    if assignment is None:
-        raise Http404("No such claim.")
     if request.method == "GET":
+        assignment = assignment_for_review_page(assignment_id=assignment_id, user=request.user)
+        if assignment is None:
+            raise Http404("No such claim.")
         if not _usable(assignment):
             messages.warning(request, _closed_message(assignment))
             return redirect(_queue_url())
         return _render_review(request, admin_site, assignment, ReviewForm(), status=200)
 
+    # A submit needs only the claim; the page's data is loaded again on a 400.
+    assignment = assignment_of(assignment_id=assignment_id, user=request.user)
+    if assignment is None:
+        raise Http404("No such claim.")
     form = ReviewForm(request.POST)
     if not form.is_valid():
-        return _render_review(request, admin_site, assignment, form, status=400)
+        return _rerender(request, admin_site, assignment, form)
     data = form.cleaned_data
     action = data["action"]
     item = assignment.item
@@ -162,7 +167,7 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
         for name, errors in exc.detail.items():
             for error in errors:
                 form.add_error(name if name in form.fields else None, error)
-        return _render_review(request, admin_site, assignment, form, status=400)
+        return _rerender(request, admin_site, assignment, form)
     except StaleAssignment as exc:
         messages.error(request, exc.message)
         return redirect(_queue_url())
@@ -191,6 +196,12 @@ def _closed_message(assignment) -> str:
     if assignment.state == AssignmentState.ACTIVE:
         return "Your claim on that item expired; it went back to the queue."
     return f"That claim is closed ({assignment.get_state_display().lower()})."
+
+
+def _rerender(request, admin_site, assignment, form) -> TemplateResponse:
+    """The review page again with the form's errors and the reviewer's input (HTTP 400)."""
+    full = assignment_for_review_page(assignment_id=assignment.pk, user=request.user)
+    return _render_review(request, admin_site, full, form, status=400)
 
 
 def _render_review(request, admin_site, assignment, form, *, status: int) -> TemplateResponse:

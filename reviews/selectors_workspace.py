@@ -80,6 +80,15 @@ def queue_overview(*, user) -> list[QueueRow]:
     ]
 
 
+def assignment_of(*, assignment_id: int, user) -> Assignment | None:
+    """The user's claim with its item and project (one query), or None."""
+    return (
+        Assignment.objects.filter(pk=assignment_id, reviewer=user)
+        .select_related("item__project")
+        .first()
+    )
+
+
 def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None:
     """The user's claim with its item and everything the review page shows, or None.
 

@@ -192,14 +192,31 @@ def assignment_claim_next(*, reviewer, project: Project) -> Assignment | None:
         )
         if item is None:
             return None
-        if claimable_items(reviewer=reviewer, project=project, now=now).filter(pk=item.pk).exists():
-            return _claim(item=item, project=project, reviewer=reviewer, now=now)
+        # One statement re-checks the candidate and says whether it has expired claims.
+        stale = (
+            claimable_items(reviewer=reviewer, project=project, now=now)
+            .filter(pk=item.pk)
+            .annotate(
+                stale=Exists(
+                    Assignment.objects.filter(
+                        item=OuterRef("pk"),
+                        state=AssignmentState.ACTIVE,
+                        lease_expires_at__lte=now,
+                    )
+                )
+            )
+            .values_list("stale", flat=True)
+            .first()
+        )
+        if stale is not None:
+            return _claim(item=item, project=project, reviewer=reviewer, now=now, stale=stale)
         tried.append(item.pk)
     return None
 
 
-def _claim(*, item: ReviewItem, project: Project, reviewer, now) -> Assignment:
-    _expire_on_item(item, now=now, user=reviewer)
+def _claim(*, item: ReviewItem, project: Project, reviewer, now, stale: bool) -> Assignment:
+    if stale:
+        _expire_on_item(item, now=now, user=reviewer)
     assignment = Assignment(
         item=item, reviewer=reviewer, claimed_at=now, lease_expires_at=now + _lease(project)
     )
@@ -384,8 +401,9 @@ def review_submit(
     )
     _history(review, user=reviewer, reason=reason)
     try:
-        with transaction.atomic():
-            review.save()
+        # No savepoint needed: on a violation nothing else runs, the whole
+        # transaction rolls back with the exception.
+        review.save()
     except IntegrityError as exc:
         raise StaleAssignment(
             "You already reviewed this item; it was recorded once and this submit was ignored."
