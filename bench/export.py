@@ -14,6 +14,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -111,6 +112,38 @@ def seed(rows: int) -> int:
     return project.pk
 
 
+class BackendCpu:
+    """CPU seconds used by the bench database's PostgreSQL backends, sampled from /proc."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen: dict[int, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            own = conn.info.backend_pid
+            while not self.done.wait(0.2):
+                rows = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+                    [BENCH_DB, own],
+                ).fetchall()
+                for (pid,) in rows:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.seen[pid] = (int(fields[11]) + int(fields[12])) / tick
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        return sum(self.seen.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -156,6 +189,7 @@ def main() -> None:
     django_rq.get_queue("exports").connection.flushdb()
 
     export = export_create(format="sft_chat", projects=[project], filters={}, via="bench")
+    backends = BackendCpu(with_path(server, f"/{BENCH_DB}"))
     started = time.perf_counter()
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "rqworker", "exports", "--burst"],
@@ -167,6 +201,8 @@ def main() -> None:
     _pid, status, usage = os.wait4(worker.pid, 0)
     worker.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
+    pg_cpu = backends.stop()
+    worker_cpu = usage.ru_utime + usage.ru_stime
     if worker.returncode != 0:
         raise SystemExit(f"rqworker exited with {worker.returncode}")
     peak_kib = usage.ru_maxrss
@@ -181,6 +217,10 @@ def main() -> None:
     rows = export.row_count
     print(f"{rows / build:,.0f} rows/s (job), {rows / wall:,.0f} rows/s (wall)")
     print(f"worker peak RSS: {peak_kib / 1024:.0f} MB")
+    print(
+        f"CPU: worker {worker_cpu:.1f} s, PostgreSQL backends {pg_cpu:.1f} s; "
+        f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(f"sha256: {train['sha256']}")
 
 
