@@ -7,7 +7,7 @@ frees the worker between attempts. Every failure is raised as
 408/409/429 and 5xx.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anthropic
@@ -30,7 +30,7 @@ class JudgeSettings:
     backend: str
     base_url: str
     model: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never in logs or tracebacks
     rubric: str
     rubric_version: int
     threshold: float

@@ -190,3 +190,16 @@ def test_ingest_without_a_judge_routes_at_once(db, fake_judge):
     (item,) = ingest(project, item_payload(confidence=0.95))
     assert item.status == ItemStatus.AUTO_APPROVED
     assert fake_judge.requests == []
+
+
+@pytest.mark.parametrize(
+    ("response_format", "sent"),
+    [("json_object", {"type": "json_object"}), ("prompt", None)],
+)
+def test_response_format_for_servers_without_structured_output(
+    judged_monitor_project, fake_judge, response_format, sent
+):
+    make_judge(judged_monitor_project, fake_judge, response_format=response_format)
+    (item,) = judged(judged_monitor_project, fake_judge, "[[judge:pass]]")
+    assert item.status == ItemStatus.AUTO_APPROVED
+    assert fake_judge.requests[-1].get("response_format") == sent
