@@ -205,7 +205,13 @@ def seed_history(decided: int, audits: int) -> None:
             """,
             [user_ids, gate.pk, monitor.pk, monitor.pk, gate.pk, monitor.pk],
         )
-        cursor.execute("ANALYZE")
+        # Audited samples have left the queue, as after a real audit review.
+        cursor.execute(
+            "UPDATE reviews_reviewitem SET in_queue = false WHERE project_id = %s", [monitor.pk]
+        )
+    # What autovacuum does on a live database: statistics and the visibility map.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
     print(
         f"seeded {decided:,} decided items and {audits:,} audit reviews over 90 days "
         f"in {time.perf_counter() - began:.0f} s"
