@@ -26,6 +26,7 @@ from adjudication.models import AdjudicationCase, CaseClaim
 from adjudication.selectors import (
     case_for_page,
     case_queue_for,
+    cases_for_queue_page,
     cases_of_item,
     live_claim,
     projects_adjudicated_by,
@@ -125,8 +126,9 @@ class AdjudicationCaseAdmin(SimpleHistoryAdmin):
         project = None
         if request.GET.get("project"):
             project = projects.filter(slug=request.GET["project"]).first()
-        cases = case_queue_for(request.user, now=timezone.now(), project=project)
-        page = Paginator(cases, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+        ids = case_queue_for(request.user, project=project).values_list("pk", flat=True)
+        page = Paginator(ids, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+        cases = cases_for_queue_page(ids=list(page), now=timezone.now())
         return TemplateResponse(
             request,
             "admin/adjudication/queue.html",
@@ -134,6 +136,7 @@ class AdjudicationCaseAdmin(SimpleHistoryAdmin):
                 request,
                 "Adjudication queue",
                 page=page,
+                cases=cases,
                 projects=projects,
                 project=project,
                 lookup_form=ReopenLookupForm(projects=projects),

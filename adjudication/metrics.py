@@ -2,8 +2,7 @@
 
 The pure functions (``cohen_kappa``, ``agreement_summary``) take plain values and
 are tested against hand-computed tables; ``project_agreement`` loads a project's
-reviews for a period (two queries plus one per chunk of corrected pairs) and
-feeds them through.
+reviews for a period in a fixed number of queries and feeds them through.
 """
 
 import statistics
@@ -13,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 
-from adjudication.agreement import reviews_agree
+from adjudication.agreement import outputs_equal, reviews_agree
 from adjudication.models import AdjudicationCase, CaseStatus, Upheld
 from reviews.models import Project, Review, ReviewItem, Verdict
 
 VERDICTS: tuple[str, ...] = tuple(Verdict.values)
-OUTPUT_CHUNK = 500
 
 
 def cohen_kappa(pairs: Iterable[tuple[str, str]], categories: Sequence[str] = VERDICTS):
@@ -61,24 +60,15 @@ def _round(value: float | None, places: int = 4) -> float | None:
 
 
 @dataclass(frozen=True)
-class ReviewRow:
-    """One review as the metrics see it."""
-
-    item_id: int
-    reviewer_id: int
-    verdict: str
-    seconds: float
-    created_at: datetime
-    corrected_output: str | None = None
-
-
-@dataclass(frozen=True)
 class Pair:
     """The first two reviews of one item, ``a`` the earlier; ``agree`` per the reconcile rule."""
 
-    item_id: int
-    a: ReviewRow
-    b: ReviewRow
+    reviewer_a: int
+    verdict_a: str
+    seconds_a: float
+    reviewer_b: int
+    verdict_b: str
+    seconds_b: float
     agree: bool
 
 
@@ -93,7 +83,7 @@ class _Tally:
         self.items += 1
         self.agreed += pair.agree
         self.verdict_pairs.append((first, second))
-        self.seconds.append(pair.a.seconds + pair.b.seconds)
+        self.seconds.append(pair.seconds_a + pair.seconds_b)
 
     def as_dict(self) -> dict:
         return {
@@ -107,8 +97,7 @@ class _Tally:
 def agreement_summary(
     *,
     pairs: list[Pair],
-    reviews_in_period: list[ReviewRow],
-    item_seconds: dict[int, float],
+    reviews_in_period: list[tuple[int, int, float]],
     decided_cases: list[dict],
     usernames: dict[int, str],
 ) -> dict:
@@ -116,7 +105,8 @@ def agreement_summary(
 
     Project kappa treats "first review" and "second review" as the two raters;
     pair kappa treats the two reviewers (lower id first) as the raters.
-    ``decided_cases`` rows have ``reviewer_a``, ``reviewer_b``, ``agrees_a``,
+    ``reviews_in_period`` holds (item id, reviewer id, seconds) of every review
+    written in the period; ``decided_cases`` rows have ``reviewer_a``, ``reviewer_b``, ``agrees_a``,
     ``agrees_b`` (whether the senior's decision matched that review).
     """
     project = _Tally()
@@ -125,14 +115,25 @@ def agreement_summary(
     paired_items: Counter[int] = Counter()
     paired_agreed: Counter[int] = Counter()
     for pair in pairs:
-        project.add(pair, pair.a.verdict, pair.b.verdict)
-        confusion.setdefault(pair.a.verdict, {}).setdefault(pair.b.verdict, 0)
-        confusion[pair.a.verdict][pair.b.verdict] += 1
-        low, high = sorted((pair.a, pair.b), key=lambda row: row.reviewer_id)
-        by_pair[(low.reviewer_id, high.reviewer_id)].add(pair, low.verdict, high.verdict)
-        for row in (pair.a, pair.b):
-            paired_items[row.reviewer_id] += 1
-            paired_agreed[row.reviewer_id] += pair.agree
+        project.add(pair, pair.verdict_a, pair.verdict_b)
+        confusion.setdefault(pair.verdict_a, {}).setdefault(pair.verdict_b, 0)
+        confusion[pair.verdict_a][pair.verdict_b] += 1
+        if pair.reviewer_a < pair.reviewer_b:
+            key, low_verdict, high_verdict = (
+                (pair.reviewer_a, pair.reviewer_b),
+                pair.verdict_a,
+                pair.verdict_b,
+            )
+        else:
+            key, low_verdict, high_verdict = (
+                (pair.reviewer_b, pair.reviewer_a),
+                pair.verdict_b,
+                pair.verdict_a,
+            )
+        by_pair[key].add(pair, low_verdict, high_verdict)
+        for reviewer in key:
+            paired_items[reviewer] += 1
+            paired_agreed[reviewer] += pair.agree
 
     adjudicated: Counter[int] = Counter()
     overturned: Counter[int] = Counter()
@@ -145,8 +146,10 @@ def agreement_summary(
             overturned[reviewer] += not case[f"agrees_{side}"]
 
     seconds_by_reviewer: dict[int, list[float]] = defaultdict(list)
-    for row in reviews_in_period:
-        seconds_by_reviewer[row.reviewer_id].append(row.seconds)
+    item_seconds: dict[int, float] = defaultdict(float)
+    for item_id, reviewer_id, seconds in reviews_in_period:
+        seconds_by_reviewer[reviewer_id].append(seconds)
+        item_seconds[item_id] += seconds
 
     reviewer_ids = set(seconds_by_reviewer) | set(paired_items) | set(adjudicated)
     reviewers = [
@@ -183,36 +186,58 @@ def agreement_summary(
     return {"summary": summary, "confusion": confusion, "pairs": pair_rows, "reviewers": reviewers}
 
 
-def _load_pairs(rows_by_item: dict[int, list[ReviewRow]], start, end) -> list[Pair]:
-    """First two reviews of each item whose second review falls in [start, end)."""
-    firsts: list[tuple[int, ReviewRow, ReviewRow]] = []
-    for item_id, rows in rows_by_item.items():
-        if len(rows) < 2:
-            continue
-        a, b = sorted(rows, key=lambda row: row.created_at)[:2]
-        if start <= b.created_at < end and a.reviewer_id != b.reviewer_id:
-            firsts.append((item_id, a, b))
-    # Whether two corrections agree depends on the original output (JSON or
-    # text); load it only for those pairs, in chunks.
-    both_correct = [i for i, a, b in firsts if a.verdict == b.verdict == Verdict.CORRECT]
-    originals: dict[int, str] = {}
-    for offset in range(0, len(both_correct), OUTPUT_CHUNK):
-        chunk = both_correct[offset : offset + OUTPUT_CHUNK]
-        originals.update(ReviewItem.objects.filter(pk__in=chunk).values_list("pk", "output"))
+_PAIRS_SQL = """
+SELECT p.reviewer_id, p.verdict, p.seconds_spent, p.reviewer_b, p.verdict_b, p.seconds_b,
+       CASE WHEN p.verdict = %s AND p.verdict_b = %s THEN p.corrected_output END,
+       CASE WHEN p.verdict = %s AND p.verdict_b = %s THEN p.corrected_b END,
+       CASE WHEN p.verdict = %s AND p.verdict_b = %s THEN i.output END
+FROM (
+    SELECT r.item_id, r.reviewer_id, r.verdict, r.seconds_spent, r.corrected_output,
+           ROW_NUMBER() OVER w AS n,
+           LEAD(r.reviewer_id) OVER w AS reviewer_b,
+           LEAD(r.verdict) OVER w AS verdict_b,
+           LEAD(r.seconds_spent) OVER w AS seconds_b,
+           LEAD(r.corrected_output) OVER w AS corrected_b,
+           LEAD(r.created_at) OVER w AS created_b
+    FROM {review} r
+    WHERE r.item_id IN (
+        SELECT r2.item_id FROM {review} r2 JOIN {item} i2 ON i2.id = r2.item_id
+        WHERE i2.project_id = %s AND r2.created_at >= %s AND r2.created_at < %s
+    )
+    WINDOW w AS (PARTITION BY r.item_id ORDER BY r.created_at, r.id)
+) p
+JOIN {item} i ON i.id = p.item_id
+WHERE p.n = 1 AND p.reviewer_b IS NOT NULL AND p.reviewer_id <> p.reviewer_b
+  AND p.created_b >= %s AND p.created_b < %s
+"""
+
+
+def _load_pairs(project: Project, start: datetime, end: datetime) -> list[Pair]:
+    """First two reviews of each item whose second review falls in [start, end).
+
+    One query: a window over each item's reviews puts the second beside the
+    first; texts travel only for pairs of corrections, where agreement
+    depends on them (and on whether the original output is JSON).
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = _PAIRS_SQL.format(review=Review._meta.db_table, item=ReviewItem._meta.db_table)
+    correct = [Verdict.CORRECT.value] * 6
+    params = [*correct, project.pk, adapt(start), adapt(end), adapt(start), adapt(end)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     return [
         Pair(
-            item_id=item_id,
-            a=a,
-            b=b,
-            agree=reviews_agree(
-                original=originals.get(item_id, ""),
-                verdict_a=a.verdict,
-                output_a=a.corrected_output,
-                verdict_b=b.verdict,
-                output_b=b.corrected_output,
-            ),
+            reviewer_a=ra,
+            verdict_a=va,
+            seconds_a=sa,
+            reviewer_b=rb,
+            verdict_b=vb,
+            seconds_b=sb,
+            agree=va == vb
+            and (va != Verdict.CORRECT or outputs_equal(original=orig, left=oa, right=ob)),
         )
-        for item_id, a, b in firsts
+        for ra, va, sa, rb, vb, sb, oa, ob, orig in rows
     ]
 
 
@@ -262,34 +287,28 @@ def _decided_cases(project: Project, start, end) -> list[dict]:
 
 
 def project_agreement(*, project: Project, start: datetime, end: datetime) -> dict:
-    """Agreement figures of ``project`` for reviews and decisions in [start, end)."""
-    items_in_period = Review.objects.filter(
-        item__project=project, created_at__gte=start, created_at__lt=end
-    ).values("item_id")
-    rows_by_item: dict[int, list[ReviewRow]] = defaultdict(list)
-    reviewer_ids: set[int] = set()
-    for values in Review.objects.filter(item_id__in=items_in_period).values_list(
-        "item_id", "reviewer_id", "verdict", "seconds_spent", "created_at", "corrected_output"
-    ):
-        row = ReviewRow(*values)
-        rows_by_item[row.item_id].append(row)
-        reviewer_ids.add(row.reviewer_id)
-    reviews_in_period = [
-        row for rows in rows_by_item.values() for row in rows if start <= row.created_at < end
-    ]
-    item_seconds: dict[int, float] = defaultdict(float)
-    for row in reviews_in_period:
-        item_seconds[row.item_id] += row.seconds
+    """Agreement figures of ``project`` for reviews and decisions in [start, end).
+
+    A fixed number of queries whatever the volume: the pairs, the period's
+    review times, the decided cases and the reviewers' names.
+    """
+    pairs = _load_pairs(project, start, end)
+    reviews_in_period = list(
+        Review.objects.filter(
+            item__project=project, created_at__gte=start, created_at__lt=end
+        ).values_list("item_id", "reviewer_id", "seconds_spent")
+    )
     decided = _decided_cases(project, start, end)
+    reviewer_ids = {row[1] for row in reviews_in_period}
+    reviewer_ids.update(p.reviewer_a for p in pairs)
+    reviewer_ids.update(p.reviewer_b for p in pairs)
     for case in decided:
         reviewer_ids.update(r for r in (case["reviewer_a"], case["reviewer_b"]) if r is not None)
-    usernames = _usernames(reviewer_ids)
     figures = agreement_summary(
-        pairs=_load_pairs(rows_by_item, start, end),
+        pairs=pairs,
         reviews_in_period=reviews_in_period,
-        item_seconds=dict(item_seconds),
         decided_cases=decided,
-        usernames=usernames,
+        usernames=_usernames(reviewer_ids),
     )
     return {
         "project": project.slug,

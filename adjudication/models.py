@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
 from reviews.models import Project, Review, ReviewItem, Severity
@@ -33,7 +33,11 @@ class AdjudicationCaseQuerySet(models.QuerySet):
 
     def not_reviewed_by(self, user) -> "AdjudicationCaseQuerySet":
         """Cases none of whose reviews is ``user``'s: nobody adjudicates their own review."""
-        return self.exclude(Q(review_a__reviewer=user) | Q(review_b__reviewer=user))
+        # Two primary-key probes per case; a join would scan every review in the table.
+        own = Review.objects.filter(
+            Q(pk=OuterRef("review_a_id")) | Q(pk=OuterRef("review_b_id")), reviewer=user
+        )
+        return self.exclude(Exists(own))
 
 
 class AdjudicationCase(models.Model):
@@ -135,6 +139,15 @@ class AdjudicationCase(models.Model):
                 "id",
                 condition=Q(status="open"),
                 name="case_queue_idx",
+            ),
+            # Queue order across all projects: a senior's next case is the first
+            # row of this scan that passes the filters, with no sort of the backlog.
+            models.Index(
+                F("severity_rank").desc(),
+                "opened_at",
+                "id",
+                condition=Q(status="open"),
+                name="case_open_order_idx",
             ),
         ]
 

@@ -28,25 +28,39 @@ def senior_may_adjudicate(*, user, case: AdjudicationCase) -> bool:
     return projects_adjudicated_by(user).filter(pk=case.project_id).exists()
 
 
-def case_queue_for(user, *, now, project: Project | None = None) -> QuerySet[AdjudicationCase]:
-    """Open cases ``user`` may decide, in queue order, with who holds a live claim."""
-    live = CaseClaim.objects.filter(
-        case=OuterRef("pk"), state=ClaimState.ACTIVE, lease_expires_at__gt=now
-    )
+def case_queue_for(user, *, project: Project | None = None) -> QuerySet[AdjudicationCase]:
+    """Open cases ``user`` may decide, in queue order; narrow rows, for paging."""
     cases = (
         AdjudicationCase.objects.open()
         .filter(project__in=projects_adjudicated_by(user))
         .not_reviewed_by(user)
-        .annotate(
-            claimed=Exists(live),
-            claimed_by=Subquery(live.values("senior__username")[:1]),
-        )
-        .select_related("project", "item", "review_a__reviewer", "review_b__reviewer", "opened_by")
         .in_queue_order()
     )
     if project is not None:
         cases = cases.filter(project=project)
     return cases
+
+
+def cases_for_queue_page(*, ids: list[int], now) -> list[AdjudicationCase]:
+    """One queue page's cases, in the order of ``ids``, with who holds a live claim.
+
+    Loaded by primary key after paging, so the joins touch one page of rows,
+    never the whole backlog.
+    """
+    live = CaseClaim.objects.filter(
+        case=OuterRef("pk"), state=ClaimState.ACTIVE, lease_expires_at__gt=now
+    )
+    rows = (
+        AdjudicationCase.objects.filter(pk__in=ids)
+        .annotate(
+            claimed=Exists(live),
+            claimed_by=Subquery(live.values("senior__username")[:1]),
+        )
+        .select_related("project", "item", "review_a__reviewer", "review_b__reviewer")
+        .defer("item__prompt", "item__output", "item__messages", "item__context", "item__metadata")
+    )
+    by_id = {case.pk: case for case in rows}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def projects_with_agreement_visible_to(principal) -> QuerySet[Project]:

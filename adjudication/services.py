@@ -159,7 +159,6 @@ def case_claim_next(*, user, project=None) -> CaseClaim | None:
         .exclude(Exists(_live_claims(now)))
         .in_queue_order()
         .select_for_update(skip_locked=True, of=("self",))
-        .select_related("project")
         .first()
     )
     if case is None:
