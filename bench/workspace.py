@@ -103,8 +103,14 @@ def timed(fn) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def run(*, rounds: int, project, reviewer) -> tuple[list[float], list[float]]:
+def run(*, rounds: int, project, reviewer, counts: dict | None = None):
+    """Time ``rounds`` claim+render and submit-and-next round trips (ms each).
+
+    With ``counts``, also record the SQL statements of each kind of round trip.
+    """
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
     client = Client()
@@ -121,7 +127,12 @@ def run(*, rounds: int, project, reviewer) -> tuple[list[float], list[float]]:
             assert page.status_code == 200, page.status_code
             state["url"] = response.url
 
-        claim_ms.append(timed(claim_and_render))
+        if counts is not None:
+            with CaptureQueriesContext(connection) as captured:
+                claim_and_render()
+            counts["claim+render"] = len(captured.captured_queries)
+        else:
+            claim_ms.append(timed(claim_and_render))
 
         # submit-and-next: approve, then the next review page; release it so the
         # next round measures a fresh claim again.
@@ -132,7 +143,12 @@ def run(*, rounds: int, project, reviewer) -> tuple[list[float], list[float]]:
             assert page.status_code == 200, page.status_code
             state["next"] = response.url
 
-        submit_ms.append(timed(submit_and_next))
+        if counts is not None:
+            with CaptureQueriesContext(connection) as captured:
+                submit_and_next()
+            counts["submit-and-next"] = len(captured.captured_queries)
+        else:
+            submit_ms.append(timed(submit_and_next))
         client.post(state["next"], {"action": "release"})
     return claim_ms, submit_ms
 
@@ -180,6 +196,15 @@ def main() -> None:
         print(f"{args.rounds} rounds by one logged-in reviewer, {args.items} items in the queue")
         report("claim+render", claim_ms, CLAIM_TARGET_MS)
         report("submit-and-next", submit_ms, SUBMIT_TARGET_MS)
+        counts: dict[str, int] = {}
+        run(rounds=1, project=project, reviewer=reviewer, counts=counts)
+        print(
+            "SQL statements per round trip: "
+            + ", ".join(f"{name} {n}" for name, n in counts.items())
+            + " (including session, user, BEGIN/COMMIT)"
+        )
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"load average during the run: {load} on {os.cpu_count()} CPUs")
         connection.close()
 
 

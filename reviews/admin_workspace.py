@@ -217,7 +217,7 @@ def _render_review(request, admin_site, assignment, form, *, status: int) -> Tem
         item=item,
         project=project,
         output=output_view(item.output),
-        metadata=output_view_json(item.metadata),
+        metadata=metadata_text(item.metadata),
         checks=checks,
         checks_failed=sum(1 for check in checks if not check.passed),
         judge=judge[0] if judge else None,
@@ -234,7 +234,7 @@ def _render_review(request, admin_site, assignment, form, *, status: int) -> Tem
     return TemplateResponse(request, "admin/reviews/workspace/review.html", context, status=status)
 
 
-def output_view_json(value) -> str:
+def metadata_text(value) -> str:
     """Metadata as indented JSON text (rendered escaped), or "" when empty."""
     if not value:
         return ""
@@ -261,7 +261,7 @@ def timeline_view(request: HttpRequest, item_id: int, *, admin_site) -> HttpResp
     )
 
 
-def _member_only(view, admin_site):
+def _workspace_view(view, admin_site):
     """Staff login via ``admin_site.admin_view``; each view scopes to the user's projects."""
 
     def wrapped(request, *args, **kwargs):
@@ -275,22 +275,22 @@ def workspace_urls(admin_site) -> list:
     return [
         path(
             "workspace/",
-            _member_only(queue_view, admin_site),
+            _workspace_view(queue_view, admin_site),
             name="reviews_workspace_queue",
         ),
         path(
             "workspace/claim/<int:project_id>/",
-            _member_only(claim_view, admin_site),
+            _workspace_view(claim_view, admin_site),
             name="reviews_workspace_claim",
         ),
         path(
             "workspace/review/<int:assignment_id>/",
-            _member_only(review_view, admin_site),
+            _workspace_view(review_view, admin_site),
             name="reviews_workspace_review",
         ),
         path(
             "<int:item_id>/timeline/",
-            _member_only(timeline_view, admin_site),
+            _workspace_view(timeline_view, admin_site),
             name="reviews_item_timeline",
         ),
     ]

@@ -148,6 +148,7 @@ def test_second_reviewer_cannot_see_the_first_decision(
     screenshot(page, "review-page-second-reviewer")
     page.goto(f"{live_server.url}/admin/reviews/reviewitem/{item.pk}/timeline/")
     expect(page.locator("#ws-timeline")).to_contain_text("Hidden until every required review")
+    screenshot(page, "timeline-blind")
     assert "Invented study" not in page.content()
     assert "hallucination" not in page.content()
     page.goto(f"{live_server.url}/admin/reviews/reviewitem/{item.pk}/history/")
