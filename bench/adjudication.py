@@ -125,7 +125,7 @@ def seed(*, items: int, reviewers: int, disagree: float, rng: random.Random):
             )
         )
     AdjudicationCase.objects.bulk_create(cases, batch_size=2000)
-    return project, senior, start, now + timedelta(seconds=1), len(cases)
+    return project, senior, start, now + timedelta(hours=1), len(cases)
 
 
 def main() -> None:

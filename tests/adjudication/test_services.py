@@ -146,7 +146,7 @@ def test_upholding_b_makes_its_decision_the_gold_label(make_reviewed_item, senio
         claim_id=claim.pk,
         user=senior,
         upheld="b",
-        rationale="  The formulary says 3 g for this population.  ",
+        rationale="  The formulary says 3 g for this population.  " + "Details. " * 40,
     )
     item.refresh_from_db()
     assert item.status == ItemStatus.CORRECTED
@@ -156,7 +156,9 @@ def test_upholding_b_makes_its_decision_the_gold_label(make_reviewed_item, senio
     assert case.status == CaseStatus.DECIDED
     assert case.upheld == "b"
     assert case.decided_by == senior
-    assert case.rationale == "The formulary says 3 g for this population."
+    # Long rationales are kept whole, on the case and in the history row.
+    assert case.rationale.startswith("The formulary says 3 g for this population.  Details.")
+    assert len(case.rationale) > 300
     last = item.history.first()
     assert last.history_user == senior
     assert "upheld review B" in last.history_change_reason
