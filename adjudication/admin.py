@@ -260,6 +260,8 @@ class AdjudicationCaseAdmin(SimpleHistoryAdmin):
         )
 
     def reopen_lookup_view(self, request):
+        if not _is_senior(request.user):
+            raise PermissionDenied
         projects = projects_adjudicated_by(request.user)
         form = ReopenLookupForm(request.GET or None, projects=projects)
         if form.is_valid():
@@ -270,8 +272,6 @@ class AdjudicationCaseAdmin(SimpleHistoryAdmin):
             if item is not None:
                 return HttpResponseRedirect(reverse("admin:adjudication_reopen", args=[item.pk]))
             form.add_error("external_id", "No item with this id in that project.")
-        if not _is_senior(request.user):
-            raise PermissionDenied
         return TemplateResponse(
             request,
             "admin/adjudication/reopen_lookup.html",
