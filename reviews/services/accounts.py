@@ -1,10 +1,10 @@
 """Reviewer accounts: a user's groups follow the roles of their project memberships."""
 
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 from reviews.models import ProjectMembership
-from reviews.roles import ROLE_GROUPS
+from reviews.roles import ROLE_GROUPS, roles_sync_permissions
 
 
 @transaction.atomic
@@ -19,9 +19,10 @@ def user_roles_sync(*, user) -> set[str]:
     roles = set(ProjectMembership.objects.filter(user=user).values_list("role", flat=True))
     wanted = {ROLE_GROUPS[role] for role in roles}
     groups = {group.name: group for group in Group.objects.filter(name__in=ROLE_GROUPS.values())}
-    missing = wanted - set(groups)
-    for name in missing:
-        groups[name] = Group.objects.create(name=name)
+    if wanted - set(groups):
+        # The migration creates the groups; recreate any deleted since, with their permissions.
+        roles_sync_permissions(group_model=Group, permission_model=Permission)
+        groups = {g.name: g for g in Group.objects.filter(name__in=ROLE_GROUPS.values())}
     user.groups.remove(*[group for name, group in groups.items() if name not in wanted])
     user.groups.add(*[groups[name] for name in wanted])
     if roles and not user.is_staff:
