@@ -143,7 +143,6 @@ def dashboard(
     projects = list(visible)
     selected = next((p for p in projects if p.pk == project_id), None)
     scope_ids = [selected.pk] if selected else [p.pk for p in projects]
-    scope = Project.objects.filter(pk__in=scope_ids)
     data = Dashboard(
         now=now, projects=projects, selected=selected, bucket=bucket, days=days, since=since
     )
@@ -186,7 +185,7 @@ def dashboard(
         .order_by("-total", "reviewer__username")[:TOP_REVIEWERS]
     ]
 
-    data.accuracy = accuracy_series(projects=scope, bucket=bucket, since=since)
+    data.accuracy = accuracy_series(project_ids=scope_ids, bucket=bucket, since=since)
 
     trunc = BUCKETS[bucket]
     changed = Q(verdict__in=[Verdict.CORRECT, Verdict.REJECT])

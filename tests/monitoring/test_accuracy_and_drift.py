@@ -61,7 +61,9 @@ def test_accuracy_series_buckets_reviewed_and_audit_separately(project, reviewer
     audits(audited_project, reviewer=reviewer, correct=4, wrong=1, at=two_days_ago)
 
     points = accuracy_series(
-        projects=Project.objects.all(), bucket="day", since=now - timedelta(days=30)
+        project_ids=[project.pk, audited_project.pk],
+        bucket="day",
+        since=now - timedelta(days=30),
     )
     got = {
         (p.source, p.model_version, p.bucket.date()): (p.accuracy.successes, p.accuracy.total)
@@ -72,9 +74,7 @@ def test_accuracy_series_buckets_reviewed_and_audit_separately(project, reviewer
         ("reviewed", "2026-12-01", now.date()): (2, 2),
         ("audit", "2026-11-01", two_days_ago.date()): (4, 5),
     }
-    weekly = accuracy_series(
-        projects=Project.objects.filter(pk=project.pk), bucket="week", since=now - timedelta(30)
-    )
+    weekly = accuracy_series(project_ids=[project.pk], bucket="week", since=now - timedelta(30))
     assert {p.source for p in weekly} == {"reviewed"}
     assert sum(p.accuracy.total for p in weekly) == 6
 
@@ -88,7 +88,9 @@ def test_accuracy_series_query_count_is_constant(
         audits(audited_project, reviewer=reviewer, correct=2, wrong=1, model_version=version)
     with django_assert_max_num_queries(2):
         points = accuracy_series(
-            projects=Project.objects.all(), bucket="day", since=now - timedelta(days=1)
+            project_ids=[project.pk, audited_project.pk],
+            bucket="day",
+            since=now - timedelta(days=1),
         )
     assert len(points) == 6
 
