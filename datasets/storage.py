@@ -13,6 +13,15 @@ from django.conf import settings
 WRITE_BUFFER = 1024 * 1024
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def export_dir() -> Path:
     return Path(settings.HITL_EXPORT_DIR)
 
@@ -55,6 +64,8 @@ class PendingFile:
 
     def publish(self) -> None:
         self.close()
+        # mkstemp creates 0600 files; web processes and workers may be different users.
+        os.chmod(self.tmp, FILE_MODE)
         os.replace(self.tmp, self.final)
         self.published = True
 

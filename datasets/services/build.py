@@ -1,10 +1,9 @@
 """Building an export: stream the rows, write the files, record what went in.
 
-Everything is read and recorded in one transaction: the rows stream through a
-server-side cursor, each split is written to a temporary file, and the files
-are renamed into place only when everything succeeded, in the transaction that
-records the manifest and the exported items. The same filters on the same data
-give byte-identical files.
+The rows stream from one snapshot through server-side cursors, each split is
+written to a temporary file, and the files are renamed into place only when
+everything succeeded, in the transaction that marks the export built. The same
+filters on the same data give byte-identical files.
 """
 
 from collections import Counter
@@ -115,13 +114,21 @@ class _Progress:
         self.connection = None
 
     def __enter__(self) -> "_Progress":
-        self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+        # SQLite (the embedded default, jobs inline) allows no writer beside an open
+        # read transaction; nobody polls there, so the row is updated at the end only.
+        if connection.vendor == "postgresql":
+            self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.connection.close()
+        if self.connection is not None:
+            self.connection.close()
 
     def __call__(self, done: int, total: int) -> None:
+        if self.callback is not None:
+            self.callback(done, total)
+        if self.connection is None:
+            return
         table = DatasetExport._meta.db_table
         with self.connection.cursor() as cursor:
             cursor.execute(
@@ -135,8 +142,6 @@ class _Progress:
                     ExportStatus.RUNNING.value,
                 ],
             )
-        if self.callback is not None:
-            self.callback(done, total)
 
 
 class _Build:
@@ -162,14 +167,16 @@ class _Build:
         try:
             for split in splits:
                 self.files[split] = PendingFile(export_path(export.file_name(split)))
-            # The exported items twice: as COPY text rows for the database, and
-            # as the JSON array elements of the manifest's item list.
-            self.entries = PendingFile(directory / f"{export.file_stem}-items", hashed=False)
+            # The exported items as JSON array elements of the manifest's item
+            # list, and as COPY text rows for the database (sent at once to the
+            # copier, or kept in a file and inserted at the end).
             self.manifest_items = PendingFile(
                 directory / f"{export.file_stem}-manifest-items", hashed=False
             )
             if copy_entries:
                 self.copier = EntryCopier(export.pk)
+            else:
+                self.entries = PendingFile(directory / f"{export.file_stem}-items", hashed=False)
         except OSError:
             self.discard()
             raise
@@ -349,7 +356,6 @@ class _Build:
 
     def write_manifest(self, summary: dict[str, Any]) -> None:
         """The manifest file: the summary, then every exported item, in constant memory."""
-        self.entries.close()
         self.manifest_items.close()
         self.manifest = PendingFile(export_path(self.export.manifest_name), hashed=False)
         head = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
@@ -427,10 +433,11 @@ def _export_finish(export: DatasetExport, build: _Build) -> DatasetExport:
             "item_columns": list(ENTRY_COLUMNS),
         }
         build.write_manifest(summary)
-        if build.copier is None:
+        if build.entries is not None:
+            build.entries.close()
             _insert_entries(build.entries.tmp)
+            build.entries.discard()
         build.publish()
-        build.entries.discard()
         build.manifest_items.discard()
         locked.status = ExportStatus.SUCCEEDED
         locked.progress = 1.0

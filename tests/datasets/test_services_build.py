@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from datasets import formats
+from datasets import formats, storage
 from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
 from datasets.services import export_build, export_create
 from reviews.models import ReviewItem
@@ -275,6 +275,7 @@ def test_failing_build_marks_export_failed_and_leaves_no_file(
 def test_a_built_export_never_changes(project, decided, export_dir):
     export = build([project])
     path = export_dir / export.files["train"]["name"]
+    assert path.stat().st_mode & 0o777 == storage.FILE_MODE  # readable by the web process too
     content, mtime = path.read_bytes(), path.stat().st_mtime_ns
     reviewed(project)
     again = export_build(export_id=export.pk)

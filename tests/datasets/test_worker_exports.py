@@ -51,7 +51,7 @@ def run_worker(queue: Queue, export_dir: Path, **env) -> None:
         },
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
 
