@@ -41,7 +41,15 @@ def test_worker_routes_every_kind_of_answer(
 
     worker = start_worker(judge_redis, "--with-scheduler")
     ids = [item.pk for item in items]
-    wait_for(lambda: pending(ids) == 0, timeout=180, message="all items judged")
+    try:
+        wait_for(lambda: pending(ids) == 0, timeout=180, message="all items judged")
+    except AssertionError:
+        still = ReviewItem.objects.filter(pk__in=ids, status=ItemStatus.PENDING_JUDGE)
+        queued = len(Queue("judge", connection=redis.Redis.from_url(judge_redis)))
+        raise AssertionError(
+            f"Still pending: {[item.output for item in still]}; {queued} job(s) queued\n"
+            f"Worker log:\n{worker.log()[-6000:]}"
+        ) from None
     assert worker.process.poll() is None, worker.log()
 
     result = by_marker(items)
