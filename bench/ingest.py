@@ -19,6 +19,7 @@ import statistics
 import string
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,16 +67,11 @@ def make_items(rng: random.Random, start: int, count: int) -> list[dict]:
     ]
 
 
-def run(port: int, key: str, batch: int, requests: int, start: int) -> tuple[float, float]:
-    rng = random.Random(batch)
-    bodies = [
-        json.dumps({"items": make_items(rng, start + r * batch, batch)}).encode()
-        for r in range(requests)
-    ]
+def post_all(port: int, key: str, bodies: list[bytes]) -> list[float]:
+    """POST ``bodies`` one after another on one keep-alive connection; latencies in s."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
     latencies = []
-    began = time.perf_counter()
     for body in bodies:
         t0 = time.perf_counter()
         conn.request("POST", "/api/v1/items/", body=body, headers=headers)
@@ -84,8 +80,24 @@ def run(port: int, key: str, batch: int, requests: int, start: int) -> tuple[flo
         latencies.append(time.perf_counter() - t0)
         if response.status != 201:
             raise SystemExit(f"unexpected {response.status}: {payload[:300]!r}")
-    elapsed = time.perf_counter() - began
     conn.close()
+    return latencies
+
+
+def run(
+    port: int, key: str, batch: int, requests: int, start: int, clients: int
+) -> tuple[float, float]:
+    """Items/s and median ms per request, ``clients`` connections posting at once."""
+    rng = random.Random(batch)
+    bodies = [
+        json.dumps({"items": make_items(rng, start + r * batch, batch)}).encode()
+        for r in range(requests)
+    ]
+    shares = [bodies[i::clients] for i in range(clients)]
+    began = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = [s for share in pool.map(lambda b: post_all(port, key, b), shares) for s in share]
+    elapsed = time.perf_counter() - began
     return batch * requests / elapsed, statistics.median(latencies) * 1000
 
 
@@ -94,7 +106,14 @@ def main() -> None:
     parser.add_argument("--requests-1", type=int, default=500)
     parser.add_argument("--requests-100", type=int, default=60)
     parser.add_argument("--requests-1000", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="concurrent client connections; one run per value",
+    )
     args = parser.parse_args()
 
     with bench_database("hitl_bench_ingest") as url:
@@ -105,16 +124,20 @@ def main() -> None:
         size = len(json.dumps(make_items(random.Random(0), 0, 1)[0]))
         print(f"item size ~{size} bytes; gunicorn workers={args.workers}; PostgreSQL")
         with served(env, workers=args.workers) as port:
-            run(port, key, 10, 5, 10_000_000)  # warm up both workers' connections
+            run(port, key, 10, 8, 10_000_000, clients=args.workers)  # warm up every worker
             start = 0
-            for batch, requests in [
-                (1, args.requests_1),
-                (100, args.requests_100),
-                (1000, args.requests_1000),
-            ]:
-                rate, median_ms = run(port, key, batch, requests, start)
-                start += batch * requests
-                print(f"batch={batch}: {rate:,.0f} items/s, median {median_ms:.1f} ms per request")
+            for clients in args.clients:
+                print(f"{clients} client(s), load average {os.getloadavg()[0]:.2f}:")
+                for batch, requests in [
+                    (1, args.requests_1),
+                    (100, args.requests_100),
+                    (1000, args.requests_1000),
+                ]:
+                    rate, median_ms = run(port, key, batch, requests, start, clients)
+                    start += batch * requests
+                    print(
+                        f"batch={batch}: {rate:,.0f} items/s, median {median_ms:.1f} ms per request"
+                    )
 
 
 if __name__ == "__main__":

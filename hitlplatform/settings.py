@@ -7,6 +7,7 @@ RQ queues (workers: ``python manage.py rqworker judge exports webhooks default``
 
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -145,6 +146,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
+# `make serve` fills STATIC_ROOT with collectstatic; runserver, tests and the
+# bench scripts serve straight from the finders, so an absent STATIC_ROOT is normal.
+warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 LOGIN_URL = "admin:login"
 

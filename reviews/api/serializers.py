@@ -93,8 +93,17 @@ class ItemInputSerializer(serializers.Serializer):
     metadata = serializers.DictField(required=False)
 
 
+class ItemListField(serializers.ListField):
+    """The ``items`` list of a batch. Its elements pass through untouched: the view
+    validates each one (``reviews.api.validation``) with per-item messages, and
+    DRF's per-element JSONField would re-serialise every item only to check it."""
+
+    def run_child_validation(self, data):
+        return list(data)
+
+
 class ItemBatchSerializer(serializers.Serializer):
-    items = serializers.ListField(
+    items = ItemListField(
         child=serializers.JSONField(),
         allow_empty=False,
         max_length=settings.HITL_MAX_BATCH,

@@ -6,13 +6,13 @@ history in well under a second. Elsewhere (the SQLite demo) the same rows go
 through the ORM (``bulk_create_with_history``). Both paths write the same rows.
 """
 
-import json
 from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
 from simple_history.utils import bulk_create_with_history
 
 from reviews.checks import Outcome
+from reviews.jsontext import json_bytes
 from reviews.models import CheckResult, ReviewItem
 
 HISTORY_EXTRA = ("history_date", "history_change_reason", "history_type", "history_user_id")
@@ -57,9 +57,7 @@ def _item_row(
     row = {}
     for field in fields:
         value = getattr(item, field.attname)
-        row[field.attname] = (
-            json.dumps(value, ensure_ascii=False) if field.attname in json_fields else value
-        )
+        row[field.attname] = json_bytes(value).decode() if field.attname in json_fields else value
     return row
 
 

@@ -1,7 +1,6 @@
 """Ingest: store submitted outputs, run tier-1 checks and route them, in one transaction."""
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.utils import timezone
 
 from reviews.checks import CompiledCheck, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
+from reviews.jsontext import json_bytes
 from reviews.models import ItemStatus, JudgeConfig, Project, ReviewItem
 from reviews.models.items import FINAL_STATUSES
 from reviews.services.bulk import items_insert
@@ -30,17 +30,29 @@ INGEST_FIELDS = (
     "metadata",
 )
 MAX_ATTEMPTS = 3
+_FIELDS = ReviewItem._meta.concrete_fields
+_PROJECT_FIELD = ReviewItem._meta.get_field("project")
+
+
+def _new_item(payload: dict[str, Any], **values: Any) -> ReviewItem:
+    """An unsaved ReviewItem from ``payload`` and ``values``, other fields at their defaults.
+
+    Built positionally, the way Django loads rows: the keyword path of
+    ``Model.__init__`` costs about three times as much, and at 1,000 items a
+    request it was a fifth of the ingest CPU.
+    """
+    for name in INGEST_FIELDS:
+        if name in payload:
+            values[name] = payload[name]
+    return ReviewItem(
+        *(values[f.attname] if f.attname in values else f.get_default() for f in _FIELDS)
+    )
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
     """A stable fingerprint of the submitted fields, to tell a resubmit from a conflict."""
-    canonical = json.dumps(
-        {name: payload.get(name) for name in INGEST_FIELDS},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    canonical = json_bytes({name: payload.get(name) for name in INGEST_FIELDS}, sort_keys=True)
+    return hashlib.sha256(canonical).hexdigest()
 
 
 @dataclass
@@ -185,13 +197,14 @@ def _build_item(
     user,
     via: str,
 ):
-    item = ReviewItem(
-        project=project,
+    item = _new_item(
+        payload,
+        project_id=project.pk,
         payload_hash=digest,
         created_at=now,
         updated_at=now,
-        **{name: payload[name] for name in INGEST_FIELDS if name in payload},
     )
+    _PROJECT_FIELD.set_cached_value(item, project)
     # Set explicitly: an API key is not a user the history table can point at.
     item._history_user = user
     ingested = f"Ingested via {via}" if via else "Ingested"
