@@ -50,7 +50,7 @@ def free_port() -> int:
 
 @contextmanager
 def served(env: dict, workers: int = 2):
-    """Run gunicorn on a free loopback port; yield the port."""
+    """Run gunicorn on a free loopback port; yield its process (``.port`` set)."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -70,6 +70,7 @@ def served(env: dict, workers: int = 2):
         cwd=ROOT,
         env=env,
     )
+    proc.port = port
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -80,10 +81,47 @@ def served(env: dict, workers: int = 2):
                 time.sleep(0.1)
         else:
             raise RuntimeError("gunicorn did not start")
-        yield port
+        yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (gone processes count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (gunicorn's workers)."""
+    pids = (int(name) for name in os.listdir("/proc") if name.isdigit())
+    return [pid for pid in pids if (fields := _stat_fields(pid)) and int(fields[1]) == parent]
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on this machine: backends, WAL writer, checkpointer."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if Path(f"/proc/{name}/comm").read_text().strip() == "postgres":
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import bench_database, manage, served
+from bench._common import bench_database, child_pids, cpu_seconds, manage, postgres_pids, served
 
 SETUP = """
 from reviews.models import CheckRule, Project
@@ -84,21 +84,30 @@ def post_all(port: int, key: str, bodies: list[bytes]) -> list[float]:
     return latencies
 
 
-def run(
-    port: int, key: str, batch: int, requests: int, start: int, clients: int
-) -> tuple[float, float]:
-    """Items/s and median ms per request, ``clients`` connections posting at once."""
+def run(server, key: str, batch: int, requests: int, start: int, clients: int) -> str:
+    """Post ``requests`` batches from ``clients`` connections at once; a result line."""
     rng = random.Random(batch)
     bodies = [
         json.dumps({"items": make_items(rng, start + r * batch, batch)}).encode()
         for r in range(requests)
     ]
     shares = [bodies[i::clients] for i in range(clients)]
+    workers, database = child_pids(server.pid), postgres_pids()
+    app_cpu, db_cpu = cpu_seconds(workers), cpu_seconds(database)
     began = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        latencies = [s for share in pool.map(lambda b: post_all(port, key, b), shares) for s in share]
+        latencies = [
+            s for share in pool.map(lambda b: post_all(server.port, key, b), shares) for s in share
+        ]
     elapsed = time.perf_counter() - began
-    return batch * requests / elapsed, statistics.median(latencies) * 1000
+    per_k = 1_000_000 / (batch * requests)  # CPU seconds -> ms per 1,000 items
+    app_cpu = (cpu_seconds(workers) - app_cpu) * per_k
+    db_cpu = (cpu_seconds(database) - db_cpu) * per_k
+    return (
+        f"batch={batch}: {batch * requests / elapsed:,.0f} items/s, "
+        f"median {statistics.median(latencies) * 1000:.1f} ms per request "
+        f"(CPU per 1,000 items: app {app_cpu:,.0f} ms, PostgreSQL {db_cpu:,.0f} ms)"
+    )
 
 
 def main() -> None:
@@ -123,8 +132,8 @@ def main() -> None:
         key = manage(env, "shell", "-c", SETUP).strip().splitlines()[-1]
         size = len(json.dumps(make_items(random.Random(0), 0, 1)[0]))
         print(f"item size ~{size} bytes; gunicorn workers={args.workers}; PostgreSQL")
-        with served(env, workers=args.workers) as port:
-            run(port, key, 10, 8, 10_000_000, clients=args.workers)  # warm up every worker
+        with served(env, workers=args.workers) as server:
+            run(server, key, 10, 8, 10_000_000, clients=args.workers)  # warm up every worker
             start = 0
             for clients in args.clients:
                 print(f"{clients} client(s), load average {os.getloadavg()[0]:.2f}:")
@@ -133,11 +142,8 @@ def main() -> None:
                     (100, args.requests_100),
                     (1000, args.requests_1000),
                 ]:
-                    rate, median_ms = run(port, key, batch, requests, start, clients)
+                    print(run(server, key, batch, requests, start, clients))
                     start += batch * requests
-                    print(
-                        f"batch={batch}: {rate:,.0f} items/s, median {median_ms:.1f} ms per request"
-                    )
 
 
 if __name__ == "__main__":

@@ -131,3 +131,35 @@ def test_copy_and_orm_inserts_write_the_same_rows(db):
     assert copy_rows == orm_rows
     assert {row["status"] for row in copy_rows[0]} >= {"pending_review", "auto_approved"}
     assert run_checks(checks, "x" * 100)[0].passed is False
+
+
+def test_payload_hash_is_stable_beyond_what_orjson_encodes(db):
+    project = make_project()
+    payload = item_payload(metadata={"trace": 2**70, "ratio": 1e-07, "text": "ünï\u2028"})
+    first = ingest.item_ingest(project=project, payloads=[dict(payload)])
+    again = ingest.item_ingest(project=project, payloads=[dict(payload)])
+    assert first.created == [True] and again.created == [False]
+    assert again.items[0].pk == first.items[0].pk
+    stored = ReviewItem.objects.get(pk=first.items[0].pk)
+    assert stored.metadata == {"trace": 2**70, "ratio": 1e-07, "text": "ünï\u2028"}
+    assert ingest.payload_hash(payload) != ingest.payload_hash({**payload, "output": "other"})
+
+
+def test_deleting_items_and_rules_still_cascades_to_check_results(db):
+    project = make_project()
+    kept_rule = make_rule(project, name="len", kind="max_length", limit=500)
+    gone_rule = make_rule(project, name="min", kind="min_length", limit=1)
+    first, second = ingest.item_ingest(
+        project=project, payloads=[item_payload(), item_payload()]
+    ).items
+    assert CheckResult.objects.filter(item=first).count() == 2
+
+    gone_rule.delete()
+    results = CheckResult.objects.filter(item=second)
+    assert sorted((r.name, r.rule_id) for r in results) == [
+        ("len", kept_rule.pk),
+        ("min", None),
+    ]
+    first.delete()
+    assert not CheckResult.objects.filter(item_id=first.pk).exists()
+    assert CheckResult.objects.filter(item=second).count() == 2
