@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -44,6 +45,7 @@ class ProjectAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
     list_filter = ["mode", "reviews_required"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [CheckRuleInline, MembershipInline]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description"]}),
