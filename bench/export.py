@@ -23,6 +23,9 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import cpu_seconds  # noqa: E402 (needs the sys.path entry above)
+
 BENCH_DB = "hitl_bench_export"
 BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
 
@@ -113,35 +116,43 @@ def seed(rows: int) -> int:
 
 
 class BackendCpu:
-    """CPU seconds used by the bench database's PostgreSQL backends, sampled from /proc."""
+    """CPU seconds the bench database's PostgreSQL backends use from now on.
+
+    Sampled from /proc while the build runs, since a backend's figures vanish
+    when it exits; backends already connected (this script's own, which seeded
+    the data) count only what they use after the start.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.seen: dict[int, float] = {}
+        self.baseline: dict[int, float] = {}
         self.done = threading.Event()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            self.baseline = {pid: cpu_seconds([pid]) for pid in self._backends(conn)}
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    @staticmethod
+    def _backends(conn) -> list[int]:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [BENCH_DB],
+        ).fetchall()
+        return [pid for (pid,) in rows]
+
     def _run(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
         with psycopg.connect(self.url, autocommit=True) as conn:
-            own = conn.info.backend_pid
             while not self.done.wait(0.2):
-                rows = conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
-                    [BENCH_DB, own],
-                ).fetchall()
-                for (pid,) in rows:
-                    try:
-                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    except OSError:
-                        continue
-                    self.seen[pid] = (int(fields[11]) + int(fields[12])) / tick
+                for pid in self._backends(conn):
+                    used = cpu_seconds([pid])
+                    if used:
+                        self.seen[pid] = used
 
     def stop(self) -> float:
         self.done.set()
         self.thread.join()
-        return sum(self.seen.values())
+        return sum(used - self.baseline.get(pid, 0.0) for pid, used in self.seen.items())
 
 
 def main() -> None:
