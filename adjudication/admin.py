@@ -39,6 +39,7 @@ from adjudication.services import (
     case_decide,
     item_reopen,
 )
+from reviews.admin_access import ProjectListFilter
 from reviews.errors import DomainError, NotAllowed
 from reviews.models import ReviewItem
 
@@ -64,7 +65,7 @@ class AdjudicationCaseAdmin(SimpleHistoryAdmin):
         "decided_by",
         "upheld",
     )
-    list_filter = ("status", "kind", "project")
+    list_filter = ("status", "kind", ProjectListFilter)
     list_select_related = ("item", "project", "decided_by")
     search_fields = ("item__external_id",)
     show_full_result_count = False

@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from reviews.admin_access import ProjectListFilter
 from reviews.charts import LinePoint, LineSeries, bar_chart, line_chart
 from reviews.errors import DomainError
 from reviews.models import (
@@ -246,7 +247,11 @@ class DriftAlertAdmin(admin.ModelAdmin):
         "created_at",
         "resolved_at",
     ]
-    list_filter = ["project", "switched_to_gate", ("resolved_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        ProjectListFilter,
+        "switched_to_gate",
+        ("resolved_at", admin.EmptyFieldListFilter),
+    ]
     list_select_related = ["project", "resolved_by"]
     actions = ["resolve"]
 
@@ -311,7 +316,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "delivered_at",
     ]
-    list_filter = ["status", "event", "project"]
+    list_filter = ["status", "event", ProjectListFilter]
     list_select_related = ["project", "item"]
     search_fields = ["=id", "item__external_id"]
     show_full_result_count = False
