@@ -4,6 +4,7 @@ from django.db import models
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from adjudication.selectors import projects_adjudicated_by
 from reviews.admin_access import ProjectScopedAdminMixin, ReviewerUserAdmin
 from reviews.admin_judge import JudgeVerdictInline  # also registers the judge admin
 from reviews.admin_monitoring import MonitoringDashboardAdmin  # noqa: F401 (registers)
@@ -169,6 +170,15 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
     def get_urls(self):
         # The reviewer workspace (my queue, review page, timeline) lives under this admin.
         return workspace_urls(self.admin_site) + super().get_urls()
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # A senior of the item's project may reopen it once final (adjudication app).
+        context["can_reopen"] = (
+            obj is not None
+            and obj.is_final
+            and projects_adjudicated_by(request.user).filter(pk=obj.project_id).exists()
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_add_permission(self, request):
         return False

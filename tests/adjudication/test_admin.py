@@ -6,6 +6,7 @@ from django.urls import reverse
 from adjudication.models import AdjudicationCase, CaseClaim, CaseStatus
 from adjudication.services import case_claim_next
 from reviews.models import ItemStatus, ProjectMembership
+from reviews.services.accounts import user_roles_sync
 from tests import factories
 
 APPROVE = {"verdict": "approve", "severity": "none"}
@@ -153,6 +154,26 @@ def test_reopen_through_the_admin(senior_client, make_reviewed_item):
     assert item.status == ItemStatus.IN_ADJUDICATION
     case = AdjudicationCase.objects.get(item=item, status=CaseStatus.OPEN)
     assert response["Location"] == case_url(case)
+
+
+def test_item_page_offers_reopen_to_seniors_of_final_items_only(
+    client, senior, reviewer, double_project, make_reviewed_item
+):
+    user_roles_sync(user=senior)
+    senior_client = client
+    senior_client.force_login(senior)
+    final = make_reviewed_item(APPROVE, APPROVE)
+    reopen = reverse("admin:adjudication_reopen", args=[final.pk]).encode()
+    page = senior_client.get(reverse("admin:reviews_reviewitem_change", args=[final.pk]))
+    assert page.status_code == 200 and reopen in page.content
+    (pending,) = factories.ingest(double_project)
+    assert pending.status == ItemStatus.PENDING_REVIEW
+    page = senior_client.get(reverse("admin:reviews_reviewitem_change", args=[pending.pk]))
+    assert page.status_code == 200 and b"/reopen/" not in page.content
+    user_roles_sync(user=reviewer)
+    client.force_login(reviewer)
+    page = client.get(reverse("admin:reviews_reviewitem_change", args=[final.pk]))
+    assert page.status_code == 200 and reopen not in page.content
 
 
 def test_agreement_report_renders_the_figures(senior_client, make_reviewed_item):
