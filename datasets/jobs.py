@@ -2,7 +2,7 @@
 
 from rq import get_current_job
 
-from datasets.services import export_build
+from datasets.services import export_build, exports_sweep
 
 
 def export_build_job(export_id: int) -> dict:
@@ -23,3 +23,9 @@ def export_build_job(export_id: int) -> dict:
 
     export = export_build(export_id=export_id, on_progress=report)
     return {"export_id": export.pk, "status": export.status, "rows": export.row_count}
+
+
+def exports_sweep_job() -> dict:
+    """Recover exports whose build job died or was lost (run by the RQ cron scheduler)."""
+    result = exports_sweep()
+    return {"requeued": result.requeued, "failed": result.failed}

@@ -240,6 +240,8 @@ HITL_WEBHOOK_SWEEP_GRACE_SECONDS = env_int("HITL_WEBHOOK_SWEEP_GRACE_SECONDS", 6
 HITL_EXPORT_DIR = Path(env_str("HITL_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
 HITL_EXPORT_CHUNK_SIZE = env_int("HITL_EXPORT_CHUNK_SIZE", 5000)  # rows per database fetch
 HITL_EXPORT_JOB_TIMEOUT = env_int("HITL_EXPORT_JOB_TIMEOUT", 6 * 3600)  # seconds
+# exports_sweep looks at exports queued / running longer than this (minutes).
+HITL_EXPORT_STUCK_MINUTES = env_int("HITL_EXPORT_STUCK_MINUTES", 15)
 
 LOGGING = {
     "version": 1,

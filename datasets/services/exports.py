@@ -6,13 +6,17 @@ An export is created with normalised filters and built by an RQ job on the
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from datasets.models import (
     FORMAT_STATUSES,
@@ -22,6 +26,7 @@ from datasets.models import (
     ExportStatus,
 )
 from datasets.storage import export_path
+from hitlplatform import queues
 from hitlplatform.queues import enqueue_on_commit
 from reviews.models import Project, Severity
 
@@ -31,6 +36,11 @@ EXPORT_QUEUE = "exports"
 BUILD_JOB = "datasets.jobs.export_build_job"
 MAX_VALIDATION_RATIO = 0.5
 MAX_ERROR_CHARS = 4000
+DEAD_JOB_STATUSES = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+LOST_JOB_ERROR = (
+    "The build job was lost before it finished (its worker died or Redis lost the job). "
+    "Retry the export."
+)
 
 
 def _clean_strings(values: Iterable[Any] | None, field: str, errors: dict) -> list[str]:
@@ -198,3 +208,58 @@ def export_delete(*, export: DatasetExport) -> None:
     paths.append(export_path(locked.manifest_name))
     locked.delete()
     transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in paths])
+
+
+@dataclass
+class ExportSweep:
+    requeued: int = 0
+    """Queued exports whose job was missing, enqueued again."""
+    failed: int = 0
+    """Exports whose job died, marked failed (ready for a retry)."""
+
+
+def exports_sweep(*, older_than: timedelta | None = None) -> ExportSweep:
+    """Recover exports whose build job is gone, so none stays queued or running forever.
+
+    Looks at exports queued (by creation) or running (by start) for longer than
+    ``older_than`` (default ``HITL_EXPORT_STUCK_MINUTES``):
+
+    - queued, and Redis has no job for it (Redis was down when it was created,
+      or lost its data): enqueued again;
+    - queued or running, and its job failed, was stopped or canceled (RQ fails
+      the job of a work horse that died), or is running with no job left:
+      marked failed with the job's error, so someone can retry it.
+
+    A build that is merely slow keeps its job and is left alone. Enqueues at
+    once and lets a Redis error propagate, so the cron job or command fails
+    visibly.
+    """
+    if older_than is None:
+        older_than = timedelta(minutes=settings.HITL_EXPORT_STUCK_MINUTES)
+    cutoff = timezone.now() - older_than
+    queue = queues.get_queue(EXPORT_QUEUE)
+    result = ExportSweep()
+    stale = DatasetExport.objects.filter(
+        Q(status=ExportStatus.QUEUED, created_at__lt=cutoff)
+        | Q(status=ExportStatus.RUNNING, started_at__lt=cutoff)
+    ).order_by("pk")
+    for export in stale:
+        try:
+            job = Job.fetch(export.job_id, connection=queue.connection) if export.job_id else None
+        except NoSuchJobError:
+            job = None
+        if job is None and export.status == ExportStatus.QUEUED:
+            export_enqueue(export=export)
+            result.requeued += 1
+        elif job is None:
+            export_fail(export_id=export.pk, error=LOST_JOB_ERROR)
+            result.failed += 1
+        elif job.get_status() in DEAD_JOB_STATUSES:
+            latest = job.latest_result()
+            reason = ((latest and latest.exc_string) or "").strip().splitlines()
+            detail = reason[-1] if reason else f"the job was {job.get_status().value}"
+            export_fail(export_id=export.pk, error=f"The build job died: {detail}")
+            result.failed += 1
+    if result.requeued or result.failed:
+        logger.warning("Export sweep: %s requeued, %s failed", result.requeued, result.failed)
+    return result
