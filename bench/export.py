@@ -96,7 +96,10 @@ def seed(rows: int) -> int:
     names = ", ".join(f'"{column}"' for column in columns)
     table = ReviewItem._meta.db_table
     history = ReviewItem.history.model._meta.db_table
-    item_columns = ", ".join(f'"{f.column}"' for f in ReviewItem._meta.concrete_fields)
+    history_fields = {f.column for f in ReviewItem.history.model._meta.concrete_fields}
+    item_columns = ", ".join(
+        f'"{f.column}"' for f in ReviewItem._meta.concrete_fields if f.column in history_fields
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f'INSERT INTO "{table}" ({names}) SELECT {select} '  # noqa: S608

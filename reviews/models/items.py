@@ -47,6 +47,9 @@ class ReviewItemQuerySet(models.QuerySet):
         return self.filter(in_queue=True).order_by(*ReviewItem.QUEUE_ORDER)
 
 
+SUBMITTED_CONTENT_FIELDS = ("prompt", "messages", "output", "context", "metadata")
+
+
 class ReviewItem(models.Model):
     """One model output submitted for review."""
 
@@ -107,7 +110,11 @@ class ReviewItem(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    # What the client submitted never changes after ingest (corrections go to
+    # final_output), so history rows leave it out: every status change would
+    # otherwise copy the prompt, output and context again, several KB an item
+    # over its life, and half the WAL of an ingest.
+    history = HistoricalRecords(excluded_fields=list(SUBMITTED_CONTENT_FIELDS))
     objects = ReviewItemQuerySet.as_manager()
 
     class Meta:

@@ -90,3 +90,31 @@ def test_project_and_key_changes_are_audited(db, admin_user):
     assert [r.history_change_reason for r in rows] == ["API key created", "API key revoked"]
     assert rows[-1].history_user == admin_user
     assert not hasattr(rows[-1], "hashed_key")
+
+
+def test_history_rows_carry_decisions_not_another_copy_of_the_submission(db, admin_user):
+    project = make_project(mode="gate")
+    [item] = ingest(project, item_payload(context=[{"text": "A long retrieved document."}]))
+    with transaction.atomic():
+        locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
+        item_transition(item=locked, to_status="in_review", reason="claimed", user=admin_user)
+        item_finalize(
+            item=locked,
+            verdict="correct",
+            corrected_output="Better.",
+            reason_code="factual_error",
+            severity="major",
+            user=admin_user,
+            reason="fixed",
+        )
+    columns = {f.name for f in ReviewItem.history.model._meta.concrete_fields}
+    assert not columns & {"prompt", "messages", "output", "context", "metadata"}
+    first, *_, latest = item.history.order_by("history_id")
+    assert (first.status, latest.status, latest.final_output) == (
+        "pending_review",
+        "corrected",
+        "Better.",
+    )
+    # simple-history fills the left-out fields from the item when rebuilding a version.
+    assert first.instance.prompt == item.prompt
+    assert first.instance.context == [{"text": "A long retrieved document."}]

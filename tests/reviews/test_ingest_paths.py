@@ -92,7 +92,7 @@ def _snapshot(items):
         for item in ReviewItem.objects.filter(pk__in=ids).order_by("pk")
     ]
     history = [
-        (h.history_type, h.status, h.history_change_reason, h.output, h.context, h.review_reasons)
+        (h.history_type, h.status, h.history_change_reason, h.model_version, h.review_reasons)
         for h in ReviewItem.history.filter(id__in=ids).order_by("id")
     ]
     results = [
