@@ -10,6 +10,22 @@ from reviews.services.transitions import TransitionError, item_transition
 from tests.factories import ingest, item_payload, make_project
 
 
+def claim_and_correct(item, *, user, reason: str) -> None:
+    """Take ``item`` into review and correct its output to "Better."."""
+    with transaction.atomic():
+        locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
+        item_transition(item=locked, to_status="in_review", reason="claimed", user=user)
+        item_finalize(
+            item=locked,
+            verdict="correct",
+            corrected_output="Better.",
+            reason_code="factual_error",
+            severity="major",
+            user=user,
+            reason=reason,
+        )
+
+
 def test_ingest_writes_one_history_row_with_the_routing_reason(db):
     project = make_project(mode="gate")
     [item] = ingest(project, item_payload(confidence=0.4))
@@ -31,18 +47,7 @@ def test_api_ingest_names_the_key_in_history(client_api):
 def test_status_changes_write_history_with_user_and_reason(db, admin_user):
     project = make_project(mode="gate")
     [item] = ingest(project)
-    with transaction.atomic():
-        locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
-        item_transition(item=locked, to_status="in_review", reason="claimed", user=admin_user)
-        item_finalize(
-            item=locked,
-            verdict="correct",
-            corrected_output="Better.",
-            reason_code="factual_error",
-            severity="major",
-            user=admin_user,
-            reason="factual_error: wrong dose",
-        )
+    claim_and_correct(item, user=admin_user, reason="factual_error: wrong dose")
     rows = list(item.history.order_by("history_id"))
     assert [r.status for r in rows] == ["pending_review", "in_review", "corrected"]
     assert rows[-1].history_user == admin_user
@@ -95,18 +100,7 @@ def test_project_and_key_changes_are_audited(db, admin_user):
 def test_history_rows_carry_decisions_not_another_copy_of_the_submission(db, admin_user):
     project = make_project(mode="gate")
     [item] = ingest(project, item_payload(context=[{"text": "A long retrieved document."}]))
-    with transaction.atomic():
-        locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
-        item_transition(item=locked, to_status="in_review", reason="claimed", user=admin_user)
-        item_finalize(
-            item=locked,
-            verdict="correct",
-            corrected_output="Better.",
-            reason_code="factual_error",
-            severity="major",
-            user=admin_user,
-            reason="fixed",
-        )
+    claim_and_correct(item, user=admin_user, reason="fixed")
     columns = {f.name for f in ReviewItem.history.model._meta.concrete_fields}
     assert not columns & {"prompt", "messages", "output", "context", "metadata"}
     first, *_, latest = item.history.order_by("history_id")
