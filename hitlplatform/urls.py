@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from adjudication.api import AgreementView
 
+admin.site.site_header = "HITL Review"
+admin.site.site_title = "HITL Review"
+admin.site.index_title = "Projects, review queues, adjudication and datasets"
+
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),

@@ -288,3 +288,8 @@ def test_item_list_filters_by_the_users_projects_in_constant_queries(
     assert theirs[0].external_id in filtered and mine[0].external_id not in filtered
     assert "0 review items" in client.get(url, {"project": hidden.pk}).content.decode()
     assert client.get(url, {"project": "x"}).status_code == 200
+
+
+def test_admin_carries_the_product_name(client):
+    page = client.get(reverse("admin:login")).content.decode()
+    assert "HITL Review" in page and "Django administration" not in page
