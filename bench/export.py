@@ -129,10 +129,11 @@ class BackendCpu:
     def __init__(self, url: str) -> None:
         self.url = url
         self.seen: dict[int, float] = {}
-        self.baseline: dict[int, float] = {}
         self.done = threading.Event()
         with psycopg.connect(self.url, autocommit=True) as conn:
-            self.baseline = {pid: cpu_seconds([pid]) for pid in self._backends(conn)}
+            self.baseline: dict[int, float] = {
+                pid: cpu_seconds([pid]) for pid in self._backends(conn)
+            }
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 

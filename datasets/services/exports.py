@@ -248,16 +248,17 @@ def exports_sweep(*, older_than: timedelta | None = None) -> ExportSweep:
             job = Job.fetch(export.job_id, connection=queue.connection) if export.job_id else None
         except NoSuchJobError:
             job = None
+        status = job.get_status() if job is not None else None
         if job is None and export.status == ExportStatus.QUEUED:
             export_enqueue(export=export)
             result.requeued += 1
         elif job is None:
             export_fail(export_id=export.pk, error=LOST_JOB_ERROR)
             result.failed += 1
-        elif job.get_status() in DEAD_JOB_STATUSES:
+        elif status in DEAD_JOB_STATUSES:
             latest = job.latest_result()
             reason = ((latest and latest.exc_string) or "").strip().splitlines()
-            detail = reason[-1] if reason else f"the job was {job.get_status().value}"
+            detail = reason[-1] if reason else f"the job was {status.value}"
             export_fail(export_id=export.pk, error=f"The build job died: {detail}")
             result.failed += 1
     if result.requeued or result.failed:

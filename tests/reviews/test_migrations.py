@@ -34,10 +34,8 @@ def test_stored_hashes_follow_the_new_canonical_form_so_resubmits_stay_idempoten
     Project = old_apps.get_model("reviews", "Project")
     OldItem = old_apps.get_model("reviews", "ReviewItem")
     project = Project.objects.create(name="Legacy", slug="legacy")
-    payload = ingest.INGEST_FIELDS
-    payload = {
-        name: item_payload(confidence=1e-07, metadata={"p": 2e-05})[name] for name in payload
-    }
+    raw = item_payload(confidence=1e-07, metadata={"p": 2e-05})
+    payload = {name: raw[name] for name in ingest.INGEST_FIELDS}
     legacy = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     OldItem.objects.create(
         project=project,
