@@ -1,0 +1,174 @@
+"""Who may do what, in which project: the one authorization module.
+
+Every admin page, custom admin view, API view and download asks this module
+about the object's project. A principal is a Django user or an ``ApiClient``
+(an API key acting for one project). A user's role in a project comes from
+their ``ProjectMembership`` there; Django's global group permissions may gate
+a model's pages, but the decision about an object is the role in that
+object's project, never a role held elsewhere.
+
+Superusers may do everything everywhere. Inactive users may do nothing. An
+API key sees, submits to and exports from its own project only, and never
+reviews, adjudicates or administers.
+"""
+
+from enum import StrEnum
+
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from reviews.models import MemberRole, Project, ProjectMembership
+from reviews.principals import ApiClient
+
+
+class Capability(StrEnum):
+    VIEW = "view"  # items, their checks, judge verdicts, the timeline, dashboards
+    REVIEW = "review"  # claim items and submit reviews
+    ADJUDICATE = "adjudicate"  # work the adjudication queue, decide cases, reopen final items
+    # Agreement figures name colleagues and their overturn rates: seniors, and the
+    # project's own API key (the application's dashboard), may read them.
+    READ_AGREEMENT = "read_agreement"
+    DOWNLOAD_EXPORTS = "download_exports"  # list and download dataset exports
+    BUILD_EXPORTS = "build_exports"  # ask for a new dataset export, retry or delete one
+    SUBMIT = "submit"  # submit outputs for review (the API)
+    ADMINISTER = "administer"  # project settings, API keys, judge, webhooks, deliveries, alerts
+    MANAGE_MEMBERS = "manage_members"  # reviewer accounts and their roles in the project
+
+
+_REVIEWER = frozenset({Capability.VIEW, Capability.REVIEW})
+_SENIOR = _REVIEWER | {
+    Capability.ADJUDICATE,
+    Capability.READ_AGREEMENT,
+    Capability.DOWNLOAD_EXPORTS,
+}
+_ADMIN = frozenset(Capability)
+ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
+    MemberRole.REVIEWER: _REVIEWER,
+    MemberRole.SENIOR: _SENIOR,
+    MemberRole.ADMIN: _ADMIN,
+}
+API_KEY_CAPABILITIES = frozenset(
+    {
+        Capability.VIEW,
+        Capability.SUBMIT,
+        Capability.READ_AGREEMENT,
+        Capability.DOWNLOAD_EXPORTS,
+        Capability.BUILD_EXPORTS,
+    }
+)
+
+
+def roles_with(capability: Capability) -> list[str]:
+    """The membership roles that carry ``capability``."""
+    return [role for role, caps in ROLE_CAPABILITIES.items() if capability in caps]
+
+
+def _is_user(principal) -> bool:
+    return (
+        principal is not None
+        and not isinstance(principal, ApiClient)
+        and principal.is_authenticated
+        and principal.is_active
+    )
+
+
+def projects_where(principal, capability: Capability) -> QuerySet[Project]:
+    """The projects in which ``principal`` holds ``capability``."""
+    if isinstance(principal, ApiClient):
+        if capability in API_KEY_CAPABILITIES:
+            return Project.objects.filter(pk=principal.key.project_id)
+        return Project.objects.none()
+    if not _is_user(principal):
+        return Project.objects.none()
+    if principal.is_superuser:
+        return Project.objects.all()
+    memberships = ProjectMembership.objects.filter(
+        user_id=principal.pk, role__in=roles_with(capability)
+    )
+    return Project.objects.filter(pk__in=memberships.values("project_id"))
+
+
+def role_in(principal, project: Project | int) -> str | None:
+    """The role ``principal`` holds in ``project``: a ``MemberRole``, or None.
+
+    Superusers hold the admin role everywhere; an API key holds no role.
+    """
+    if not _is_user(principal):
+        return None
+    if principal.is_superuser:
+        return MemberRole.ADMIN
+    project_id = project.pk if isinstance(project, Project) else project
+    return (
+        ProjectMembership.objects.filter(user_id=principal.pk, project_id=project_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def may(principal, capability: Capability, project: Project | int | None) -> bool:
+    """Whether ``principal`` holds ``capability`` in ``project`` (None: in no project)."""
+    if project is None:
+        return False
+    project_id = project.pk if isinstance(project, Project) else project
+    if isinstance(principal, ApiClient):
+        return capability in API_KEY_CAPABILITIES and principal.key.project_id == project_id
+    if not _is_user(principal):
+        return False
+    if principal.is_superuser:
+        return True
+    return ProjectMembership.objects.filter(
+        user_id=principal.pk, project_id=project_id, role__in=roles_with(capability)
+    ).exists()
+
+
+def may_anywhere(principal, capability: Capability) -> bool:
+    """Whether ``principal`` holds ``capability`` in at least one project."""
+    return projects_where(principal, capability).exists()
+
+
+def may_in_all(principal, capability: Capability, project_ids) -> bool:
+    """Whether ``principal`` holds ``capability`` in every one of ``project_ids``."""
+    wanted = set(project_ids)
+    if not wanted:
+        return False
+    held = set(
+        projects_where(principal, capability).filter(pk__in=wanted).values_list("pk", flat=True)
+    )
+    return held == wanted
+
+
+def is_operator(principal) -> bool:
+    """Operations pages (the RQ dashboard: empty, requeue, delete jobs) are superuser-only."""
+    return _is_user(principal) and principal.is_superuser
+
+
+# --- Accounts ------------------------------------------------------------------
+
+
+def users_managed_by(principal) -> QuerySet:
+    """The accounts ``principal`` may change: every membership in projects they manage.
+
+    A project admin manages users none of whose memberships lies outside the
+    projects they administer (including accounts in no project yet), never a
+    superuser and never themselves through this path (their own password has
+    the admin's own page). Superusers manage everyone.
+    """
+    User = get_user_model()
+    if not _is_user(principal):
+        return User.objects.none()
+    if principal.is_superuser:
+        return User.objects.all()
+    managed = projects_where(principal, Capability.MANAGE_MEMBERS).values("pk")
+    outside = ProjectMembership.objects.filter(user_id=OuterRef("pk")).exclude(
+        project_id__in=managed
+    )
+    return (
+        User.objects.filter(is_superuser=False).exclude(Exists(outside)).exclude(Q(pk=principal.pk))
+    )
+
+
+def may_manage_user(principal, user) -> bool:
+    """Whether ``principal`` may change ``user``'s account, password and roles."""
+    if user is None:
+        return may_anywhere(principal, Capability.MANAGE_MEMBERS) or is_operator(principal)
+    return users_managed_by(principal).filter(pk=user.pk).exists()
