@@ -8,6 +8,7 @@ RQ queues (workers: ``python manage.py rqworker judge exports webhooks default``
 import os
 import secrets
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -45,13 +46,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", default=False)
+# Production: SECRET_KEY required, DEBUG refused, HTTPS-only defaults below.
+HITL_PRODUCTION = env_bool("HITL_PRODUCTION", default=False)
+if HITL_PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when HITL_PRODUCTION=1.")
 
 
 def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
         return key
-    if env_bool("HITL_PRODUCTION"):
+    if HITL_PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when HITL_PRODUCTION=1.")
     # Development: a random key kept in a git-ignored file so sessions survive restarts.
     path = BASE_DIR / ".dev-secret-key"
@@ -76,6 +81,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_rq",
+    "axes",
     "reviews",
     "adjudication",
     "datasets",
@@ -93,6 +99,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: turns a login refused by the axes backend into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hitlplatform.urls"
@@ -151,6 +159,12 @@ WHITENOISE_USE_FINDERS = True
 warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 LOGIN_URL = "admin:login"
+# The axes backend first: it refuses a locked-out username+address before any
+# password is checked (hitlplatform/login_lockout.py, settings below).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # Change reasons carry reviewer notes and routing explanations: no 100-char cap.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
@@ -181,6 +195,50 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Login throttling (django-axes) -------------------------------------------
+# Failed logins are counted per username and client address together: one person
+# behind an office's shared address cannot lock everybody out, and nobody can lock
+# an administrator out from elsewhere. Each address gets HITL_LOGIN_FAILURE_LIMIT
+# guesses per account, then that pair is refused, the right password included,
+# until HITL_LOGIN_COOLOFF_MINUTES after its last attempt (attempts while locked
+# restart the wait). Only authenticate() calls carrying a request count: the
+# admin login form. API keys and DRF session auth never call authenticate(); the
+# API key throttle is REST_FRAMEWORK's below.
+AXES_ENABLED = env_bool("HITL_LOGIN_THROTTLE", default=True)
+AXES_FAILURE_LIMIT = env_int("HITL_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("HITL_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A successful login clears that username+address pair's earlier failures.
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "hitlplatform.login_lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "hitlplatform.login_lockout.client_ip_address"
+# The client address: REMOTE_ADDR unless HITL_CLIENT_IP_HEADER names a header the
+# reverse proxy sets (X-Forwarded-For, X-Real-IP). Opt in only behind a proxy that
+# overwrites or appends to it: anyone can send that header to the app directly.
+# With HITL_TRUSTED_PROXY_COUNT proxies in front, the address is the entry that
+# many places from the right of a comma-separated list.
+HITL_CLIENT_IP_HEADER = env_str("HITL_CLIENT_IP_HEADER")
+HITL_TRUSTED_PROXY_COUNT = env_int("HITL_TRUSTED_PROXY_COUNT", 1)
+
+# --- HTTPS, cookies and proxies (manage.py check --deploy) ---------------------
+# Production defaults to HTTPS only; development keeps plain http for `make run`.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=HITL_PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=HITL_PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=HITL_PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HITL_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HITL_PRODUCTION
+)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=HITL_PRODUCTION)
+# Behind a TLS-terminating proxy: the header it sets to "https" (X-Forwarded-Proto).
+# Only when the proxy always sets or strips it; otherwise a client could claim https.
+proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER").strip()
+if proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + proxy_ssl_header.upper().replace("-", "_"),
+        "https",
+    )
 
 # --- REST API ----------------------------------------------------------------
 REST_FRAMEWORK = {
