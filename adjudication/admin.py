@@ -12,7 +12,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from adjudication.diffs import compare
 from adjudication.forms import (
@@ -39,7 +38,8 @@ from adjudication.services import (
     case_decide,
     item_reopen,
 )
-from reviews.admin_access import ProjectListFilter
+from reviews.access import Capability, may_anywhere, projects_where
+from reviews.admin_access import ProjectScopedAdminMixin, ReadOnlyHistoryAdmin
 from reviews.errors import DomainError, NotAllowed
 from reviews.models import ReviewItem
 
@@ -47,12 +47,15 @@ QUEUE_PAGE_SIZE = 50
 
 
 def _is_senior(user) -> bool:
-    return projects_adjudicated_by(user).exists()
+    return may_anywhere(user, Capability.ADJUDICATE)
 
 
 @admin.register(AdjudicationCase)
-class AdjudicationCaseAdmin(SimpleHistoryAdmin):
+class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     """Read-only list of cases; all changes go through the case page's services."""
+
+    view_capability = Capability.ADJUDICATE
+    change_capability = None
 
     list_display = (
         "id",
@@ -65,30 +68,13 @@ class AdjudicationCaseAdmin(SimpleHistoryAdmin):
         "decided_by",
         "upheld",
     )
-    list_filter = ("status", "kind", ProjectListFilter)
+    list_filter = ("status", "kind", "project")
     list_select_related = ("item", "project", "decided_by")
     search_fields = ("item__external_id",)
     show_full_result_count = False
     ordering = ("-opened_at",)
 
-    def get_queryset(self, request):
-        return (
-            super().get_queryset(request).filter(project__in=projects_adjudicated_by(request.user))
-        )
-
-    def has_module_permission(self, request):
-        return _is_senior(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_senior(request.user)
-
     def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
     @admin.display(description="Item", ordering="item__external_id")
@@ -309,7 +295,7 @@ class AdjudicationCaseAdmin(SimpleHistoryAdmin):
         )
 
     def agreement_view(self, request):
-        projects = projects_adjudicated_by(request.user)
+        projects = projects_where(request.user, Capability.READ_AGREEMENT)
         if not projects.exists():
             raise PermissionDenied
         data = request.GET.copy()

@@ -3,21 +3,14 @@
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from adjudication.models import AdjudicationCase, CaseClaim, ClaimState
-from reviews.models import CheckResult, MemberRole, Project
+from reviews.access import Capability, projects_where
+from reviews.models import CheckResult, Project
 from reviews.principals import ApiClient
-
-SENIOR_ROLES = (MemberRole.SENIOR, MemberRole.ADMIN)
 
 
 def projects_adjudicated_by(user) -> QuerySet[Project]:
-    """Projects where ``user`` is a senior reviewer: role senior or admin, or a superuser."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return Project.objects.none()
-    if user.is_superuser:
-        return Project.objects.all()
-    return Project.objects.filter(
-        memberships__user=user, memberships__role__in=SENIOR_ROLES
-    ).distinct()
+    """Projects where ``user`` works adjudication: role senior or admin, or a superuser."""
+    return projects_where(user, Capability.ADJUDICATE)
 
 
 def senior_may_adjudicate(*, user, case: AdjudicationCase) -> bool:

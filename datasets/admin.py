@@ -11,7 +11,7 @@ from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
 from datasets.selectors import export_entries_visible_to, exports_visible_to
 from datasets.services import export_create, export_delete, export_retry
 from datasets.storage import export_path
-from reviews.selectors import projects_visible_to
+from reviews.access import Capability, may_anywhere, may_in_all, projects_where
 
 CONTENT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
@@ -86,6 +86,34 @@ class DatasetExportAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return exports_visible_to(request.user)
 
+    @staticmethod
+    def _project_ids(export: DatasetExport) -> list[int]:
+        return [project.pk for project in export.projects.all()]
+
+    def has_module_permission(self, request) -> bool:
+        return super().has_module_permission(request) and may_anywhere(
+            request.user, Capability.DOWNLOAD_EXPORTS
+        )
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        if not super().has_view_permission(request, obj):
+            return False
+        if obj is None:
+            return may_anywhere(request.user, Capability.DOWNLOAD_EXPORTS)
+        return may_in_all(request.user, Capability.DOWNLOAD_EXPORTS, self._project_ids(obj))
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and may_anywhere(
+            request.user, Capability.BUILD_EXPORTS
+        )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if not super().has_delete_permission(request, obj):
+            return False
+        if obj is None:
+            return may_anywhere(request.user, Capability.BUILD_EXPORTS)
+        return may_in_all(request.user, Capability.BUILD_EXPORTS, self._project_ids(obj))
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return self.add_fieldsets
@@ -99,7 +127,7 @@ class DatasetExportAdmin(admin.ModelAdmin):
             # The read-only record of an existing export.
             return super().get_form(request, obj, change=change, form=forms.ModelForm, **kwargs)
         form = super().get_form(request, obj, change=change, **kwargs)
-        projects = projects_visible_to(request.user)
+        projects = projects_where(request.user, Capability.BUILD_EXPORTS)
 
         class ScopedForm(form):
             def __init__(self, *args, **inner):
@@ -154,6 +182,8 @@ class DatasetExportAdmin(admin.ModelAdmin):
     def retry(self, request, queryset):
         retried = 0
         for export in queryset.filter(status=ExportStatus.FAILED):
+            if not may_in_all(request.user, Capability.BUILD_EXPORTS, self._project_ids(export)):
+                continue
             export_retry(export=export)
             retried += 1
         self.message_user(request, f"{retried} export(s) queued again.")
@@ -252,7 +282,10 @@ class DatasetExportAdmin(admin.ModelAdmin):
     def _export(self, request: HttpRequest, pk: int) -> DatasetExport:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return get_object_or_404(self.get_queryset(request), pk=pk)
+        export = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_view_permission(request, export):
+            raise PermissionDenied
+        return export
 
     def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
         export = self._export(request, pk)
@@ -281,9 +314,11 @@ class DatasetExportAdmin(admin.ModelAdmin):
         return _file(export.manifest_name, "application/json")
 
     def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if request.method != "POST" or not self.has_add_permission(request):
+        if request.method != "POST":
             raise PermissionDenied
         export = self._export(request, pk)
+        if not may_in_all(request.user, Capability.BUILD_EXPORTS, self._project_ids(export)):
+            raise PermissionDenied
         try:
             export_retry(export=export)
         except ValidationError as exc:

@@ -6,9 +6,9 @@ from django.db.models import Max, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from datasets.models import DatasetExport, DatasetExportItem, ExportFormat, ExportStatus
+from reviews.access import Capability, projects_where
 from reviews.models import CorrectionTriplet, Review, ReviewItem
 from reviews.models.work import SEVERITY_RANK
-from reviews.selectors import projects_visible_to
 
 # Chat histories are read as JSON text and decoded by the build with orjson.
 SFT_FIELDS = ("id", "prompt", "messages_json", "final_output")
@@ -62,8 +62,24 @@ REVIEW_LOG_REVIEW_KEYS = ("reviewer", *REVIEW_LOG_REVIEW_FIELDS[2:])
 
 
 def exports_visible_to(principal) -> QuerySet[DatasetExport]:
-    """Exports whose every project the principal may see (an API key: its own project)."""
-    return DatasetExport.objects.for_projects(projects_visible_to(principal))
+    """Exports in whose every project the principal may download exports.
+
+    Seniors, project admins, the project's API key and superusers; an export
+    spanning several projects needs the capability in each of them.
+    """
+    return DatasetExport.objects.for_projects(
+        projects_where(principal, Capability.DOWNLOAD_EXPORTS)
+    )
+
+
+def exports_where(principal, capability: Capability) -> QuerySet[DatasetExport]:
+    """Exports in whose every project ``principal`` holds ``capability`` (the API's rule).
+
+    An export whose projects were all deleted belongs to no project, so to nobody here.
+    """
+    return DatasetExport.objects.for_projects(projects_where(principal, capability)).exclude(
+        projects=None
+    )
 
 
 def export_entries_visible_to(principal) -> QuerySet[DatasetExportItem]:

@@ -9,7 +9,6 @@ admin.site.site_title = "HITL Review"
 admin.site.index_title = "Projects, review queues, adjudication and datasets"
 
 urlpatterns = [
-    path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path(
         "api/v1/projects/<slug:slug>/agreement/",

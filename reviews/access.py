@@ -15,7 +15,7 @@ reviews, adjudicates or administers.
 from enum import StrEnum
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from reviews.models import MemberRole, Project, ProjectMembership
 from reviews.principals import ApiClient
@@ -72,6 +72,37 @@ def _is_user(principal) -> bool:
     )
 
 
+def _roles(principal) -> dict[int, str] | None:
+    """The user's roles by project id, read once per request; None outside a request.
+
+    ``RolesPerRequestMiddleware`` marks the request's user: within one request
+    a page asks about many models and rows, and the memberships of the person
+    asking do not change meanwhile. Elsewhere (services, jobs) every answer
+    reads the database afresh.
+    """
+    cache = getattr(principal, "_hitl_access_cache", None)
+    if cache is None:
+        return None
+    if "roles" not in cache:
+        cache["roles"] = dict(
+            ProjectMembership.objects.filter(user_id=principal.pk).values_list("project_id", "role")
+        )
+    return cache["roles"]
+
+
+class RolesPerRequestMiddleware:
+    """Lets ``reviews.access`` read the request user's memberships once per request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            user._hitl_access_cache = {}
+        return self.get_response(request)
+
+
 def projects_where(principal, capability: Capability) -> QuerySet[Project]:
     """The projects in which ``principal`` holds ``capability``."""
     if isinstance(principal, ApiClient):
@@ -82,9 +113,11 @@ def projects_where(principal, capability: Capability) -> QuerySet[Project]:
         return Project.objects.none()
     if principal.is_superuser:
         return Project.objects.all()
-    memberships = ProjectMembership.objects.filter(
-        user_id=principal.pk, role__in=roles_with(capability)
-    )
+    roles = _roles(principal)
+    wanted = roles_with(capability)
+    if roles is not None:
+        return Project.objects.filter(pk__in=[pk for pk, role in roles.items() if role in wanted])
+    memberships = ProjectMembership.objects.filter(user_id=principal.pk, role__in=wanted)
     return Project.objects.filter(pk__in=memberships.values("project_id"))
 
 
@@ -98,6 +131,9 @@ def role_in(principal, project: Project | int) -> str | None:
     if principal.is_superuser:
         return MemberRole.ADMIN
     project_id = project.pk if isinstance(project, Project) else project
+    roles = _roles(principal)
+    if roles is not None:
+        return roles.get(project_id)
     return (
         ProjectMembership.objects.filter(user_id=principal.pk, project_id=project_id)
         .values_list("role", flat=True)
@@ -116,13 +152,17 @@ def may(principal, capability: Capability, project: Project | int | None) -> boo
         return False
     if principal.is_superuser:
         return True
-    return ProjectMembership.objects.filter(
-        user_id=principal.pk, project_id=project_id, role__in=roles_with(capability)
-    ).exists()
+    role = role_in(principal, project_id)
+    return role is not None and capability in ROLE_CAPABILITIES[role]
 
 
 def may_anywhere(principal, capability: Capability) -> bool:
-    """Whether ``principal`` holds ``capability`` in at least one project."""
+    """Whether ``principal`` holds ``capability`` in at least one project (superusers: always)."""
+    if _is_user(principal) and principal.is_superuser:
+        return True
+    roles = _roles(principal) if _is_user(principal) else None
+    if roles is not None:
+        return any(capability in ROLE_CAPABILITIES[role] for role in roles.values())
     return projects_where(principal, capability).exists()
 
 
@@ -150,8 +190,8 @@ def users_managed_by(principal) -> QuerySet:
 
     A project admin manages users none of whose memberships lies outside the
     projects they administer (including accounts in no project yet), never a
-    superuser and never themselves through this path (their own password has
-    the admin's own page). Superusers manage everyone.
+    superuser, an account with direct permissions, or themselves (their own
+    password has the admin's own page). Superusers manage everyone.
     """
     User = get_user_model()
     if not _is_user(principal):
@@ -162,8 +202,13 @@ def users_managed_by(principal) -> QuerySet:
     outside = ProjectMembership.objects.filter(user_id=OuterRef("pk")).exclude(
         project_id__in=managed
     )
+    # Direct model permissions make an account more than a reviewer: superusers' business.
+    direct = User.user_permissions.through.objects.filter(user_id=OuterRef("pk"))
     return (
-        User.objects.filter(is_superuser=False).exclude(Exists(outside)).exclude(Q(pk=principal.pk))
+        User.objects.filter(is_superuser=False)
+        .exclude(Exists(outside))
+        .exclude(Exists(direct))
+        .exclude(pk=principal.pk)
     )
 
 

@@ -1,11 +1,16 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
-from adjudication.selectors import projects_adjudicated_by
-from reviews.admin_access import ProjectScopedAdminMixin, ReviewerUserAdmin
+from reviews.access import Capability, may
+from reviews.admin_access import (
+    ManagedMembershipsMixin,
+    ProjectScopedAdminMixin,
+    ReadOnlyHistoryAdmin,
+    ReviewerUserAdmin,
+)
 from reviews.admin_judge import JudgeVerdictInline  # also registers the judge admin
 from reviews.admin_monitoring import MonitoringDashboardAdmin  # noqa: F401 (registers)
 from reviews.admin_workspace import workspace_urls
@@ -18,7 +23,12 @@ from reviews.models import (
     ReviewItem,
 )
 from reviews.services.accounts import user_roles_sync
-from reviews.services.projects import api_key_create, api_key_revoke
+from reviews.services.projects import (
+    SecretAction,
+    api_key_create,
+    api_key_revoke,
+    webhook_secret_next,
+)
 
 
 class CheckRuleInline(admin.StackedInline):
@@ -33,14 +43,66 @@ class CheckRuleInline(admin.StackedInline):
     ]
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ManagedMembershipsMixin, admin.TabularInline):
     model = ProjectMembership
     extra = 0
     autocomplete_fields = ["user"]
 
 
+class ProjectForm(forms.ModelForm):
+    """The project form with a write-only webhook secret: set, replace, generate, remove."""
+
+    webhook_secret = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=200,
+        label="New webhook secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: never shown again. Type one to replace the stored secret, "
+        "or leave blank and choose below.",
+    )
+    webhook_secret_action = forms.ChoiceField(
+        label="Stored secret",
+        choices=[
+            (SecretAction.KEEP, "Keep the stored secret"),
+            (SecretAction.GENERATE, "Generate a new random secret (shown once, after saving)"),
+            (SecretAction.REMOVE, "Remove the secret"),
+        ],
+        initial=SecretAction.KEEP,
+        widget=forms.RadioSelect,
+    )
+
+    class Meta:
+        model = Project
+        # The admin's fieldsets decide the rest of the fields.
+        fields = ["webhook_url", "webhook_secret"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.fields["webhook_secret_action"].initial = SecretAction.GENERATE
+        self.generated_secret = ""
+
+    def clean(self):
+        data = super().clean()
+        stored = ""
+        if self.instance.pk is not None:
+            stored = Project.objects.values_list("webhook_secret", flat=True).get(
+                pk=self.instance.pk
+            )
+        secret, generated = webhook_secret_next(
+            current=stored,
+            action=data.get("webhook_secret_action") or SecretAction.KEEP,
+            new_secret=data.get("webhook_secret") or "",
+        )
+        data["webhook_secret"] = secret
+        self.generated_secret = secret if generated else ""
+        return data
+
+
 @admin.register(Project)
-class ProjectAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
+class ProjectAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
+    form = ProjectForm
     project_field = None
     list_display = ["name", "slug", "mode", "reviews_required", "confidence_threshold"]
     list_filter = ["mode", "reviews_required"]
@@ -69,7 +131,12 @@ class ProjectAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
         (
             "Webhook",
             {
-                "fields": ["webhook_url", "webhook_secret"],
+                "fields": [
+                    "webhook_url",
+                    "webhook_secret_status",
+                    "webhook_secret_action",
+                    "webhook_secret",
+                ],
                 "description": "Each final result is POSTed to the URL, signed with the secret "
                 "(X-HITL-Signature: sha256=HMAC of the body). Deliveries: Webhook deliveries.",
             },
@@ -90,6 +157,28 @@ class ProjectAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
         ),
     ]
 
+    readonly_fields = ["webhook_secret_status"]
+
+    @admin.display(description="Webhook secret")
+    def webhook_secret_status(self, project: Project) -> str:
+        if project.pk and project.webhook_secret:
+            return "A secret is stored; it is never shown."
+        return "No secret stored."
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.generated_secret:
+            self.message_user(
+                request,
+                format_html(
+                    "New webhook secret for {}. Copy it to the receiver now, it is not "
+                    "shown again: <code>{}</code>",
+                    obj.name,
+                    form.generated_secret,
+                ),
+                messages.WARNING,
+            )
+
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)
         if formset.model is ProjectMembership:
@@ -99,7 +188,8 @@ class ProjectAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
+class ApiKeyAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
+    view_capability = Capability.ADMINISTER
     list_display = ["name", "project", "prefix", "created_at", "created_by", "active"]
     list_filter = ["project"]
     list_select_related = ["project", "created_by"]
@@ -148,7 +238,9 @@ class CheckResultInline(admin.TabularInline):
 
 
 @admin.register(ReviewItem)
-class ReviewItemAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
+class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
+    # Items change through the services only (the workspace, adjudication).
+    change_capability = None
     list_display = [
         "id",
         "external_id",
@@ -176,7 +268,7 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
         context["can_reopen"] = (
             obj is not None
             and obj.is_final
-            and projects_adjudicated_by(request.user).filter(pk=obj.project_id).exists()
+            and may(request.user, Capability.ADJUDICATE, obj.project_id)
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
 

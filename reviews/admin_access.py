@@ -1,29 +1,49 @@
-"""Who sees and changes what in the admin: project scoping and reviewer accounts.
+"""The admin's side of authorization: every admin page asks ``reviews.access``.
 
-Every project-bound admin page shows only the rows of projects the user is a
-member of (``projects_visible_to``); changing them needs the project admin
-role in that project. Superusers and project admins manage reviewer accounts:
-create, deactivate, and assign projects and roles (memberships inline).
+Django's group permissions (``reviews.roles``) decide which models' pages a
+role may open at all; which rows, and whether a given row may be seen or
+changed, is decided from the user's role in that row's project. History is
+an audit trail: its pages are scoped like the object they belong to, and
+nobody reverts a row from them. Operations pages (the RQ dashboard) are for
+superusers only. Project admins manage only accounts that belong solely to
+projects they administer.
 """
 
+from functools import wraps
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import Exists, OuterRef, Q
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed
+from django.urls import URLPattern
+from django_rq.admin import QueueAdmin
+from django_rq.models import Dashboard
+from simple_history.admin import SimpleHistoryAdmin
 
-from reviews.models import Project, ProjectMembership
-from reviews.selectors import projects_administered_by, projects_visible_to
+from reviews.access import (
+    Capability,
+    is_operator,
+    may,
+    may_anywhere,
+    projects_where,
+    users_managed_by,
+)
+from reviews.models import ProjectMembership
 from reviews.services.accounts import user_roles_sync
 
 User = get_user_model()
 
 
 class ProjectListFilter(admin.SimpleListFilter):
-    """Filter by project, offering only the projects the user may see.
+    """Filter by project, offering only the projects whose rows the user may see.
 
     Django's ``RelatedOnlyFieldListFilter`` asks the table for its distinct
     projects: a scan of millions of items or deliveries on every list page.
-    The admin's ``project_field`` (default ``"project"``) is the lookup.
+    The admin's ``project_field`` (default ``"project"``) is the lookup and its
+    ``view_capability`` (default: viewing items) decides which projects are offered.
     """
 
     title = "project"
@@ -31,10 +51,11 @@ class ProjectListFilter(admin.SimpleListFilter):
 
     def __init__(self, request, params, model, model_admin):
         self.lookup = f"{getattr(model_admin, 'project_field', None) or 'project'}_id"
+        self.capability = getattr(model_admin, "view_capability", Capability.VIEW)
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
-        projects = projects_visible_to(request.user).order_by("name")
+        projects = projects_where(request.user, self.capability).order_by("name")
         return [(str(pk), name) for pk, name in projects.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
@@ -47,15 +68,20 @@ class ProjectListFilter(admin.SimpleListFilter):
 
 
 class ProjectScopedAdminMixin:
-    """Limit an admin's rows to the user's projects and its writes to projects they run.
+    """Rows, pages and writes of a project-bound admin, decided by the role in the row's project.
 
     ``project_field`` is the lookup from the row to its Project (``"project"``,
     ``"item__project"``); ``None`` means the rows are projects themselves.
+    ``view_capability`` is what seeing a row needs, ``change_capability`` what
+    changing, adding or deleting one needs (``None``: read-only for everyone).
+    Django's model permissions still have to allow the action too.
     """
 
     project_field: str | None = "project"
+    view_capability: Capability = Capability.VIEW
+    change_capability: Capability | None = Capability.ADMINISTER
 
-    def _project_id(self, obj) -> int | None:
+    def project_id_of(self, obj) -> int | None:
         if self.project_field is None:
             return obj.pk
         # "project" or a path such as "item__project": follow it to the project's id.
@@ -64,14 +90,21 @@ class ProjectScopedAdminMixin:
             obj = getattr(obj, name)
         return getattr(obj, f"{last}_id")
 
+    def _allowed(self, request, capability: Capability | None, obj) -> bool:
+        if capability is None:
+            return False
+        if obj is None:
+            return may_anywhere(request.user, capability)
+        return may(request.user, capability, self.project_id_of(obj))
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        visible = projects_visible_to(request.user).values("pk")
+        scope = projects_where(request.user, self.view_capability).values("pk")
         if self.project_field is None:
-            return queryset.filter(pk__in=visible)
-        return queryset.filter(**{f"{self.project_field}__in": visible})
+            return queryset.filter(pk__in=scope)
+        return queryset.filter(**{f"{self.project_field}__in": scope})
 
     def get_list_filter(self, request):
         # A plain "project" filter lists every project; offer only the visible ones.
@@ -80,24 +113,200 @@ class ProjectScopedAdminMixin:
             for name in super().get_list_filter(request)
         ]
 
-    def _administers(self, request, obj) -> bool:
-        if request.user.is_superuser or obj is None:
-            return True
-        return projects_administered_by(request.user).filter(pk=self._project_id(obj)).exists()
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and may_anywhere(
+            request.user, self.view_capability
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and (
+            self._allowed(request, self.view_capability, obj)
+            or self._allowed(request, self.change_capability, obj)
+        )
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request, *args) and self._allowed(
+            request, self.change_capability, None
+        )
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self._administers(request, obj)
+        return super().has_change_permission(request, obj) and self._allowed(
+            request, self.change_capability, obj
+        )
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self._administers(request, obj)
+        return super().has_delete_permission(request, obj) and self._allowed(
+            request, self.change_capability, obj
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Project and not request.user.is_superuser:
-            kwargs["queryset"] = projects_administered_by(request.user)
+        from_project = db_field.related_model._meta.label == "reviews.Project"
+        if from_project and not request.user.is_superuser:
+            kwargs["queryset"] = projects_where(
+                request.user, self.change_capability or self.view_capability
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class UserMembershipInline(admin.TabularInline):
+class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
+    """simple-history's pages as a read-only audit trail, scoped like the object.
+
+    simple-history's "revert" form saves a historical row on POST, bypassing
+    the services and the state machine: it is refused here for everyone,
+    superusers included. Its history list and detail pages answer only to a
+    user who may view the object itself (``has_view_permission(request, obj)``).
+    """
+
+    def _object_id_or_404(self, object_id: str):
+        try:
+            return self.model._meta.pk.to_python(object_id)
+        except ValidationError as exc:
+            raise Http404("No such object.") from exc
+
+    def history_view(self, request, object_id, extra_context=None):
+        object_id = self._object_id_or_404(object_id)
+        obj = self.get_queryset(request).filter(pk=object_id).first()
+        if obj is None:
+            # Outside the user's scope, or gone: simple-history would rebuild it
+            # from its latest history row; only a viewer of that row may see it.
+            latest = self.model.history.filter(pk=object_id).order_by("-history_date").first()
+            if latest is None:
+                raise Http404("No such object.")
+            if not self.has_view_permission(request, latest.instance):
+                raise PermissionDenied
+        return super().history_view(request, str(object_id), extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        object_id = self._object_id_or_404(object_id)
+        history_model = self.model.history.model
+        try:
+            version_id = history_model._meta.pk.to_python(version_id)
+        except ValidationError as exc:
+            raise Http404("No such version.") from exc
+        lookup = {"pk": version_id, self.model._meta.pk.attname: object_id}
+        row = history_model.objects.filter(**lookup).first()
+        if row is None:
+            raise Http404("No such version.")
+        if not self.has_view_permission(request, row.instance):
+            raise PermissionDenied
+        return super().history_form_view(request, str(object_id), str(version_id), extra_context)
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def has_change_history_permission(self, request, obj=None):
+        return False
+
+
+# --- Operations: the RQ dashboard ---------------------------------------------------
+
+
+def _operators_only(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), "admin:login")
+        if not is_operator(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+class OperatorQueueAdmin(QueueAdmin):
+    """django-rq's dashboard (empty, requeue, delete jobs): superusers only.
+
+    django-rq itself asks only ``is_staff``, and every reviewer is staff.
+    """
+
+    def get_urls(self):
+        return [
+            URLPattern(p.pattern, _operators_only(p.callback), p.default_args, p.name)
+            for p in super().get_urls()
+        ]
+
+    def has_module_permission(self, request):
+        return is_operator(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+
+if admin.site.is_registered(Dashboard):
+    admin.site.unregister(Dashboard)
+admin.site.register(Dashboard, OperatorQueueAdmin)
+
+
+# --- Accounts ------------------------------------------------------------------------
+
+
+class MembershipFormSet(forms.BaseInlineFormSet):
+    """Memberships a project admin adds, changes or removes: only of accounts they manage.
+
+    ``managed`` (set by the admin) holds the ids of users the request's user
+    may manage; a row about anyone else may be shown but not changed.
+    """
+
+    managed: set[int] | None = None  # None: a superuser, who manages everyone
+
+    def clean(self):
+        super().clean()
+        if self.managed is None:
+            return
+        for form in self.forms:
+            if not form.has_changed() and not self._should_delete_form(form):
+                continue
+            user = form.cleaned_data.get("user") if form.is_valid() else None
+            user = user or getattr(form.instance, "user", None)
+            # An account being created on this very page is its creator's to manage.
+            if user is not None and user.pk is not None and user.pk not in self.managed:
+                raise ValidationError(
+                    f"You cannot change the roles of {user.get_username()}: "
+                    "they also belong to projects you do not administer."
+                )
+
+
+class ManagedMembershipsMixin:
+    """For membership inlines: writes only by managers, only on accounts they manage."""
+
+    formset = MembershipFormSet
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.managed = (
+            None
+            if request.user.is_superuser
+            else set(users_managed_by(request.user).values_list("pk", flat=True))
+        )
+        return formset
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # The user field keeps every account as a choice, so that existing rows of
+        # people the admin may not manage still validate; ``MembershipFormSet``
+        # refuses any change to them, and the autocomplete offers managed users only.
+        if db_field.name == "project" and not request.user.is_superuser:
+            kwargs["queryset"] = projects_where(request.user, Capability.MANAGE_MEMBERS)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _manages(self, request) -> bool:
+        return may_anywhere(request.user, Capability.MANAGE_MEMBERS)
+
+    def has_add_permission(self, request, obj=None):
+        return self._manages(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._manages(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._manages(request)
+
+
+class UserMembershipInline(ManagedMembershipsMixin, admin.TabularInline):
     model = ProjectMembership
     fk_name = "user"
     extra = 1
@@ -111,36 +320,34 @@ class UserMembershipInline(admin.TabularInline):
         if request.user.is_superuser:
             return queryset
         # A project admin sees and edits memberships of the projects they run only.
-        return queryset.filter(project__in=projects_administered_by(request.user).values("pk"))
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "project" and not request.user.is_superuser:
-            kwargs["queryset"] = projects_administered_by(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        managed = projects_where(request.user, Capability.MANAGE_MEMBERS).values("pk")
+        return queryset.filter(project__in=managed)
 
     def has_view_permission(self, request, obj=None):
         return True
 
-    def has_add_permission(self, request, obj=None):
-        return _manages_accounts(request)
 
-    def has_change_permission(self, request, obj=None):
-        return _manages_accounts(request)
+class UserProjectFilter(ProjectListFilter):
+    title = "project"
+    parameter_name = "project"
 
-    def has_delete_permission(self, request, obj=None):
-        return _manages_accounts(request)
-
-
-def _manages_accounts(request) -> bool:
-    return request.user.is_superuser or projects_administered_by(request.user).exists()
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.lookup = "memberships__project_id"
+        self.capability = Capability.MANAGE_MEMBERS
 
 
 class ReviewerUserAdmin(UserAdmin):
-    """Users with their project memberships; project admins manage their own reviewers."""
+    """Accounts with their project memberships.
+
+    Superusers manage everyone. A project admin manages the accounts whose every
+    membership is in projects they administer (``users_managed_by``): they never
+    see or change superusers, staff flags, passwords or roles of anyone else.
+    """
 
     inlines = [UserMembershipInline]
     list_display = ["username", "email", "first_name", "last_name", "is_active", "is_staff"]
-    list_filter = ["is_active", "is_staff", "is_superuser", "groups", "memberships__project"]
+    list_filter = ["is_active", "is_staff", "is_superuser", "groups", UserProjectFilter]
     limited_fieldsets = [
         (None, {"fields": ["username", "password"]}),
         ("Personal info", {"fields": ["first_name", "last_name", "email"]}),
@@ -151,15 +358,12 @@ class ReviewerUserAdmin(UserAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        # Members of projects the user runs, plus accounts not yet in any project
-        # (just created, or removed from all); never superusers.
-        run = projects_administered_by(request.user).values("pk")
-        member_elsewhere = ProjectMembership.objects.filter(user=OuterRef("pk"))
-        return (
-            queryset.filter(is_superuser=False)
-            .filter(Q(memberships__project__in=run) | ~Exists(member_elsewhere))
-            .distinct()
-        )
+        return queryset.filter(pk__in=users_managed_by(request.user).values("pk"))
+
+    def get_list_filter(self, request):
+        if request.user.is_superuser:
+            return self.list_filter
+        return ["is_active", UserProjectFilter]
 
     def get_fieldsets(self, request, obj=None):
         if obj is None or request.user.is_superuser:
@@ -172,10 +376,24 @@ class ReviewerUserAdmin(UserAdmin):
         # Groups follow roles; they are shown, not edited.
         return ["groups", "last_login", "date_joined"]
 
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+    def _manages(self, request, obj) -> bool:
+        if request.user.is_superuser:
+            return True
+        if not may_anywhere(request.user, Capability.MANAGE_MEMBERS):
             return False
-        return super().has_change_permission(request, obj)
+        return obj is None or users_managed_by(request.user).filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and self._manages(request, None)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self._manages(request, obj)
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and self._manages(request, None)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._manages(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         # Accounts are deactivated, not deleted: their reviews stay attributed.

@@ -10,12 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
-from reviews.admin_access import ProjectScopedAdminMixin
+from reviews.access import Capability, projects_where
+from reviews.admin_access import ProjectScopedAdminMixin, ReadOnlyHistoryAdmin
 from reviews.judge.calibration import HUMAN_VERDICTS, calibration_report
 from reviews.models import JudgeBackend, JudgeConfig, JudgeVerdict
-from reviews.selectors import projects_visible_to
 from reviews.services.judging import ENV_NAME, judge_config_save
 
 
@@ -91,8 +90,11 @@ class JudgeConfigForm(forms.ModelForm):
 
 
 @admin.register(JudgeConfig)
-class JudgeConfigAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
+class JudgeConfigAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
+    """Project admins configure their projects' judges; the calibration report is theirs too."""
+
     form = JudgeConfigForm
+    view_capability = Capability.ADMINISTER
     list_display = [
         "project",
         "enabled",
@@ -180,7 +182,7 @@ class JudgeConfigAdmin(ProjectScopedAdminMixin, SimpleHistoryAdmin):
     def calibration_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        projects = list(projects_visible_to(request.user).order_by("name"))
+        projects = list(projects_where(request.user, Capability.ADMINISTER).order_by("name"))
         selected = None
         wanted = request.GET.get("project", "")
         if wanted.isdigit():
@@ -220,6 +222,7 @@ class JudgeVerdictAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     """Read-only: verdicts are written by the judge jobs, once per item."""
 
     project_field = "item__project"
+    change_capability = None
     list_display = [
         "item_link",
         "label",
@@ -260,15 +263,6 @@ class JudgeVerdictAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     def item_link(self, verdict: JudgeVerdict) -> str:
         url = reverse("admin:reviews_reviewitem_change", args=[verdict.item_id])
         return format_html('<a href="{}">{}</a>', url, str(verdict.item))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class JudgeVerdictInline(admin.StackedInline):

@@ -17,7 +17,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from reviews.admin_access import ProjectListFilter
+from reviews.access import Capability, may_anywhere, projects_where
+from reviews.admin_access import ProjectScopedAdminMixin
 from reviews.charts import LinePoint, LineSeries, bar_chart, line_chart
 from reviews.errors import DomainError
 from reviews.models import (
@@ -27,7 +28,6 @@ from reviews.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from reviews.selectors import projects_administered_by
 from reviews.selectors_monitoring import PERIOD_DAYS, Dashboard, bucket_range, dashboard
 from reviews.services.monitoring import SOURCE_AUDIT, drift_alert_resolve, mode_advice_apply
 from reviews.services.webhooks import webhook_delivery_resend
@@ -143,7 +143,7 @@ def dashboard_view(request: HttpRequest, *, admin_site) -> HttpResponse:
         days=params.get("days") or 30,
     )
     administered = set(
-        projects_administered_by(request.user)
+        projects_where(request.user, Capability.ADMINISTER)
         .filter(pk__in=[h.project.pk for h in data.health])
         .values_list("pk", flat=True)
     )
@@ -169,7 +169,7 @@ def apply_advice_view(request: HttpRequest, *, admin_site) -> HttpResponse:
         messages.error(request, "Invalid request.")
         return redirect("admin:reviews_dashboard")
     project = get_object_or_404(
-        projects_administered_by(request.user), pk=form.cleaned_data["project"]
+        projects_where(request.user, Capability.ADMINISTER), pk=form.cleaned_data["project"]
     )
     try:
         mode_advice_apply(project=project, to_mode=form.cleaned_data["to_mode"], user=request.user)
@@ -190,7 +190,8 @@ def apply_advice_view(request: HttpRequest, *, admin_site) -> HttpResponse:
 @require_POST
 def resolve_alert_view(request: HttpRequest, pk: int, *, admin_site) -> HttpResponse:
     alert = get_object_or_404(
-        DriftAlert.objects.filter(project__in=projects_administered_by(request.user)), pk=pk
+        DriftAlert.objects.filter(project__in=projects_where(request.user, Capability.ADMINISTER)),
+        pk=pk,
     )
     drift_alert_resolve(alert=alert, user=request.user)
     messages.success(request, "Drift alert resolved.")
@@ -221,10 +222,10 @@ class MonitoringDashboardAdmin(admin.ModelAdmin):
         ]
 
     def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff
+        return may_anywhere(request.user, Capability.VIEW)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
+        return may_anywhere(request.user, Capability.VIEW)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -237,7 +238,11 @@ class MonitoringDashboardAdmin(admin.ModelAdmin):
 
 
 @admin.register(DriftAlert)
-class DriftAlertAdmin(admin.ModelAdmin):
+class DriftAlertAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
+    """Drift alerts of the projects the user administers; resolved by the action only."""
+
+    view_capability = Capability.ADMINISTER
+    change_capability = None
     list_display = [
         "project",
         "model_version",
@@ -248,7 +253,7 @@ class DriftAlertAdmin(admin.ModelAdmin):
         "resolved_at",
     ]
     list_filter = [
-        ProjectListFilter,
+        "project",
         "switched_to_gate",
         ("resolved_at", admin.EmptyFieldListFilter),
     ]
@@ -262,11 +267,6 @@ class DriftAlertAdmin(admin.ModelAdmin):
     @admin.display(description="baseline accuracy")
     def baseline_accuracy_display(self, alert: DriftAlert) -> str:
         return f"{alert.baseline_accuracy:.1%} ({alert.baseline_correct}/{alert.baseline_total})"
-
-    def get_queryset(self, request):
-        return (
-            super().get_queryset(request).filter(project__in=projects_administered_by(request.user))
-        )
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in DriftAlert._meta.fields]
@@ -301,8 +301,11 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
-    """The delivery log: every event, every attempt, and a re-send."""
+class WebhookDeliveryAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
+    """The delivery log of the projects the user administers: every attempt, and a re-send."""
+
+    view_capability = Capability.ADMINISTER
+    change_capability = None
 
     list_display = [
         "id",
@@ -316,7 +319,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "delivered_at",
     ]
-    list_filter = ["status", "event", ProjectListFilter]
+    list_filter = ["status", "event", "project"]
     list_select_related = ["project", "item"]
     search_fields = ["=id", "item__external_id"]
     show_full_result_count = False
@@ -350,11 +353,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def payload_pretty(self, delivery: WebhookDelivery) -> str:
         text = json.dumps(delivery.payload, indent=2, sort_keys=True, ensure_ascii=False)
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)
-
-    def get_queryset(self, request):
-        return (
-            super().get_queryset(request).filter(project__in=projects_administered_by(request.user))
-        )
 
     def has_add_permission(self, request) -> bool:
         return False

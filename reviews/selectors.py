@@ -2,32 +2,18 @@
 
 from django.db.models import Prefetch, QuerySet
 
-from reviews.models import CheckResult, JudgeVerdict, MemberRole, Project, ReviewItem
-from reviews.principals import ApiClient
+from reviews.access import Capability, projects_where
+from reviews.models import CheckResult, JudgeVerdict, Project, ReviewItem
 
 
 def projects_visible_to(principal) -> QuerySet[Project]:
-    """The projects an API key, a superuser or a member may see."""
-    if isinstance(principal, ApiClient):
-        return Project.objects.filter(pk=principal.key.project_id)
-    if principal is None or not principal.is_authenticated:
-        return Project.objects.none()
-    if principal.is_superuser:
-        return Project.objects.all()
-    return Project.objects.filter(memberships__user=principal).distinct()
+    """The projects whose items an API key, a superuser or a member may see."""
+    return projects_where(principal, Capability.VIEW)
 
 
 def projects_administered_by(principal) -> QuerySet[Project]:
-    """Projects the principal may submit to and configure."""
-    if isinstance(principal, ApiClient):
-        return Project.objects.filter(pk=principal.key.project_id)
-    if principal is None or not principal.is_authenticated:
-        return Project.objects.none()
-    if principal.is_superuser:
-        return Project.objects.all()
-    return Project.objects.filter(
-        memberships__user=principal, memberships__role=MemberRole.ADMIN
-    ).distinct()
+    """Projects the principal may submit to: its own (an API key), or those it administers."""
+    return projects_where(principal, Capability.SUBMIT)
 
 
 def items_visible_to(principal) -> QuerySet[ReviewItem]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from adjudication.models import AdjudicationCase
 from datasets.models import DatasetExportItem
+from reviews.access import Capability, projects_where
 from reviews.diffing import pretty_json, word_diff
 from reviews.models import (
     Assignment,
@@ -26,7 +27,6 @@ from reviews.models import (
     ReviewItem,
 )
 from reviews.models.items import FINAL_STATUSES
-from reviews.selectors import projects_visible_to
 
 
 @dataclass
@@ -46,7 +46,7 @@ def queue_overview(*, user) -> list[QueueRow]:
     """
     now = timezone.now()
     day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    projects = list(projects_visible_to(user).order_by("name"))
+    projects = list(projects_where(user, Capability.REVIEW).order_by("name"))
     ids = [project.pk for project in projects]
     waiting = dict(
         ReviewItem.objects.filter(in_queue=True, project_id__in=ids)
@@ -80,13 +80,18 @@ def queue_overview(*, user) -> list[QueueRow]:
     ]
 
 
+def _own_assignments(user, assignment_id: int):
+    """The user's claim, while they still review in its project (a removed member's is gone)."""
+    return Assignment.objects.filter(
+        pk=assignment_id,
+        reviewer=user,
+        item__project__in=projects_where(user, Capability.REVIEW).values("pk"),
+    )
+
+
 def assignment_of(*, assignment_id: int, user) -> Assignment | None:
     """The user's claim with its item and project (one query), or None."""
-    return (
-        Assignment.objects.filter(pk=assignment_id, reviewer=user)
-        .select_related("item__project")
-        .first()
-    )
+    return _own_assignments(user, assignment_id).select_related("item__project").first()
 
 
 def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None:
@@ -96,7 +101,7 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
     the item's check results, its judge verdicts (newest first).
     """
     return (
-        Assignment.objects.filter(pk=assignment_id, reviewer=user)
+        _own_assignments(user, assignment_id)
         .select_related("item__project")
         .prefetch_related(
             Prefetch("item__check_results", queryset=CheckResult.objects.order_by("id")),
@@ -145,7 +150,9 @@ def _actor(user) -> str:
 
 def item_for_timeline(*, item_id: int, user) -> ReviewItem | None:
     return (
-        ReviewItem.objects.filter(pk=item_id, project__in=projects_visible_to(user))
+        ReviewItem.objects.filter(
+            pk=item_id, project__in=projects_where(user, Capability.VIEW).values("pk")
+        )
         .select_related("project")
         .first()
     )

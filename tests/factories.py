@@ -3,6 +3,7 @@
 import itertools
 
 from reviews.models import CheckRule, Project, ProjectMembership
+from reviews.services.accounts import user_roles_sync
 from reviews.services.ingest import item_ingest
 
 _counter = itertools.count(1)
@@ -30,7 +31,10 @@ def make_rule(project: Project, **fields) -> CheckRule:
 
 
 def add_member(project: Project, user, role: str = "reviewer") -> ProjectMembership:
-    return ProjectMembership.objects.create(project=project, user=user, role=role)
+    """A membership as the admin makes it: the user's role groups follow."""
+    membership = ProjectMembership.objects.create(project=project, user=user, role=role)
+    user_roles_sync(user=user)
+    return membership
 
 
 def item_payload(**overrides) -> dict:

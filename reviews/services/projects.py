@@ -1,9 +1,12 @@
-"""Project configuration writes: API keys."""
+"""Project configuration writes: API keys and the webhook secret."""
+
+from enum import StrEnum
 
 from django.db import transaction
 from django.utils import timezone
 
 from reviews.models import ApiKey, Project
+from reviews.models.projects import new_webhook_secret
 
 
 @transaction.atomic
@@ -29,3 +32,25 @@ def api_key_revoke(*, key: ApiKey, user=None) -> ApiKey:
             key._history_user = user
         key.save(update_fields=["revoked_at"])
     return key
+
+
+class SecretAction(StrEnum):
+    KEEP = "keep"
+    GENERATE = "generate"
+    REMOVE = "remove"
+
+
+def webhook_secret_next(*, current: str, action: str, new_secret: str = "") -> tuple[str, bool]:
+    """The webhook secret after an edit, and whether it was generated here.
+
+    The secret is write-only: forms never render it back. A typed ``new_secret``
+    replaces the stored one; otherwise ``action`` keeps, generates or removes
+    it. A generated secret is shown to its creator once, like an API key.
+    """
+    if new_secret:
+        return new_secret, False
+    if action == SecretAction.GENERATE:
+        return new_webhook_secret(), True
+    if action == SecretAction.REMOVE:
+        return "", False
+    return current, False

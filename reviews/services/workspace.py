@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from adjudication.services import reviews_reconcile
+from reviews.access import Capability, may
 from reviews.diffing import correction_triplets
 from reviews.errors import Conflict, DomainError, NotAllowed
 from reviews.models import (
@@ -29,7 +30,6 @@ from reviews.models import (
     Severity,
     Verdict,
 )
-from reviews.selectors import projects_visible_to
 from reviews.services.decisions import item_finalize
 from reviews.services.transitions import item_transition
 
@@ -67,7 +67,7 @@ def reviews_needed(item: ReviewItem, project: Project) -> int:
 
 
 def user_can_review(*, user, project: Project) -> bool:
-    return projects_visible_to(user).filter(pk=project.pk).exists()
+    return may(user, Capability.REVIEW, project)
 
 
 def _history(obj, *, user, reason: str) -> None:

@@ -206,7 +206,13 @@ def test_project_admin_refuses_non_http_webhooks_and_missing_secrets(client, adm
     response = client.post(url, data)
     assert response.status_code == 200
     assert "Webhooks are sent over http or https only." in response.content.decode()
-    data.update({"webhook_url": "https://hooks.example.com/x", "webhook_secret": ""})
+    data.update(
+        {
+            "webhook_url": "https://hooks.example.com/x",
+            "webhook_secret": "",
+            "webhook_secret_action": "remove",
+        }
+    )
     response = client.post(url, data)
     assert "A webhook needs a secret to sign its requests." in response.content.decode()
     project.refresh_from_db()
