@@ -1,15 +1,30 @@
-"""Project-wide DRF exception handling: domain errors become clear 4xx answers."""
+"""Project-wide DRF pieces: domain errors become clear 4xx answers, and cursors that
+cannot be a position are refused before they reach the database."""
+
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from reviews.errors import DomainError
+from reviews.jsontext import without_surrogates
 
 
 def exception_handler(exc, context):
+    response = _error_response(exc, context)
+    if response is not None:
+        # Messages quote the input ('"\ud800" is not a valid choice.'); a lone
+        # surrogate in them made rendering the 400 fail with a 500.
+        response.data = _printable(response.data)
+    return response
+
+
+def _error_response(exc, context) -> Response | None:
     if isinstance(exc, DomainError):
         body = {"detail": exc.message, "code": exc.code}
         if isinstance(exc.detail, dict):
@@ -24,3 +39,35 @@ def exception_handler(exc, context):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+def _printable(value: Any) -> Any:
+    # Error bodies are a few levels deep whatever the input: recursion is safe here.
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_printable(child) for child in value]
+    return value
+
+
+class IdCursorPagination(CursorPagination):
+    """Cursor pagination on ``-id``.
+
+    DRF decodes any cursor it can parse and filters on its position as given, so
+    a crafted cursor (``p=abc``) reached the database as ``id < 'abc'`` and
+    failed there with a 500. A position that is not an integer is an invalid
+    cursor (404), as an undecodable one already is.
+    """
+
+    ordering = "-id"
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                int(cursor.position)
+            except ValueError:
+                raise NotFound(self.invalid_cursor_message) from None
+        return cursor

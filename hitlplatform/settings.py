@@ -252,7 +252,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hitlplatform.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["reviews.api.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "LIST_SERIALIZER_ERRORS_AS_DICT": True,
 }
@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HITL_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
 # Per-field limits on one submitted item (characters).
 HITL_MAX_TEXT_CHARS = env_int("HITL_MAX_TEXT_CHARS", 200_000)
+HITL_MAX_JSON_DEPTH = env_int("HITL_MAX_JSON_DEPTH", 64)  # levels of lists/objects in a field
 HITL_MAX_BATCH = env_int("HITL_MAX_BATCH", 1000)
 HITL_DEFAULT_LEASE_MINUTES = env_int("HITL_LEASE_MINUTES", 30)
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from reviews.jsontext import json_value_error, text_error
 from reviews.models import ItemStatus, JudgeLabel, ReviewItem
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
@@ -25,8 +26,9 @@ class StrictCharField(serializers.CharField):
             self.fail("invalid")
         if not self.allow_blank and not data.strip():
             self.fail("blank")
-        if "\x00" in data:
-            raise serializers.ValidationError("Must not contain NUL characters.")
+        error = text_error(data)
+        if error:
+            raise serializers.ValidationError(error)
         return data
 
 
@@ -42,14 +44,25 @@ class ConfidenceField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
-        value = float(data)
-        if not math.isfinite(value):
+        if isinstance(data, float) and not math.isfinite(data):
             self.fail("not_finite")
-        if not 0.0 <= value <= 1.0:
+        # Compared before float(): an integer of 400 digits has no float.
+        if not 0 <= data <= 1:
             self.fail("range")
-        return value
+        return float(data)
 
     def to_representation(self, value):
+        return value
+
+
+class JSONObjectField(serializers.DictField):
+    """A JSON object that can be stored: see ``reviews.jsontext.json_value_error``."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        error = json_value_error(value, max_depth=settings.HITL_MAX_JSON_DEPTH)
+        if error:
+            raise serializers.ValidationError(error)
         return value
 
 
@@ -90,7 +103,7 @@ class ItemInputSerializer(serializers.Serializer):
     model_version = StrictCharField(max_length=200)
     confidence = ConfidenceField(required=False, allow_null=True)
     context = ContextDocumentSerializer(many=True, required=False)
-    metadata = serializers.DictField(required=False)
+    metadata = JSONObjectField(required=False)
 
 
 class ItemListField(serializers.ListField):

@@ -7,16 +7,17 @@ with DRF's messages, per field; a parity test keeps the two in step.
 """
 
 import math
+import re
 from typing import Any
 
 from django.conf import settings
 
 from reviews.api.serializers import MESSAGE_ROLES
+from reviews.jsontext import NOT_FINITE, json_value_error, text_error
 
 REQUIRED = "This field is required."
 NOT_STRING = "Must be a string."
 BLANK = "This field may not be blank."
-NUL = "Must not contain NUL characters."
 NULL = "This field may not be null."
 
 STRING_FIELDS = {
@@ -28,6 +29,8 @@ STRING_FIELDS = {
     "model_version": (True, False, 200),
 }
 CONTEXT_KEYS = {"text": None, "source": 2000, "title": 500, "id": 255}
+# DRF's SlugField pattern, anchored at the true end of the string.
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 def _too_long(limit: int) -> str:
@@ -41,19 +44,7 @@ def _string_error(value: Any, *, allow_blank: bool, limit: int) -> str | None:
         return BLANK
     if len(value) > limit:
         return _too_long(limit)
-    if "\x00" in value:
-        return NUL
-    return None
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+    return text_error(value)
 
 
 def _messages(value: Any, text_limit: int) -> tuple[list | None, Any]:
@@ -68,7 +59,10 @@ def _messages(value: Any, text_limit: int) -> tuple[list | None, Any]:
         role = message.get("role")
         if role is None:
             problems["role"] = [REQUIRED]
-        elif not isinstance(role, str) or role not in MESSAGE_ROLES:
+        elif not isinstance(role, str):
+            # Only text is echoed: printing a nested value would recurse through it.
+            problems["role"] = [NOT_STRING]
+        elif role not in MESSAGE_ROLES:
             problems["role"] = [f'"{role}" is not a valid choice.']
         if "content" not in message:
             problems["content"] = [REQUIRED]
@@ -118,12 +112,12 @@ def _confidence(value: Any) -> tuple[float | None, str | None]:
         return None, None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None, "Must be a number between 0 and 1."
-    value = float(value)
-    if not math.isfinite(value):
-        return None, "Must be a finite number, not NaN or infinity."
-    if not 0.0 <= value <= 1.0:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, NOT_FINITE
+    # Compared before float(): an integer of 400 digits has no float.
+    if not 0 <= value <= 1:
         return None, "Must be between 0 and 1."
-    return value, None
+    return float(value), None
 
 
 def validate_item(raw: Any) -> tuple[dict | None, dict]:
@@ -151,7 +145,7 @@ def validate_item(raw: Any) -> tuple[dict | None, dict]:
 
     project = raw.get("project")
     if project is not None:
-        if not isinstance(project, str) or not project:
+        if not isinstance(project, str) or not SLUG.fullmatch(project):
             errors["project"] = ['Enter a valid "slug".']
         else:
             clean["project"] = project
@@ -178,8 +172,8 @@ def validate_item(raw: Any) -> tuple[dict | None, dict]:
         errors["metadata"] = [
             f'Expected a dictionary of items but got type "{type(metadata).__name__}".'
         ]
-    elif _has_nul(metadata):
-        errors["metadata"] = [NUL]
+    elif error := json_value_error(metadata, max_depth=settings.HITL_MAX_JSON_DEPTH):
+        errors["metadata"] = [error]
     else:
         clean["metadata"] = metadata
 

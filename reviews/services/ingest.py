@@ -58,7 +58,7 @@ def payload_hash(payload: dict[str, Any]) -> str:
 @dataclass
 class IngestOutcome:
     items: list[ReviewItem]
-    """The stored items, in the order they were submitted."""
+    """The stored items, one per distinct external_id, in the order first submitted."""
     created: list[bool]
     """Whether each item was created by this call (False: an identical resubmit)."""
 
@@ -74,7 +74,9 @@ def item_ingest(
 
     Idempotent on ``(project, external_id)``: an identical resubmit returns the
     stored item, a resubmit with different content raises ``Conflict`` and
-    stores nothing of the batch. ``user`` (a Django user or None) and ``via``
+    stores nothing of the batch. Within the batch, an item repeated identically
+    counts once; the same external_id with different content raises
+    ``DomainError`` (400). ``user`` (a Django user or None) and ``via``
     (e.g. "API key 1a2b3c4d") go into the history rows. New items run the
     project's tier-1 checks and are routed before they are inserted, so each
     lands in its post-check status with one history row. Two concurrent batches with the same ids
@@ -117,7 +119,7 @@ def item_ingest(
             if attempt == MAX_ATTEMPTS:
                 raise
     items, created = [], []
-    for payload in payloads:
+    for payload in unique:
         item, is_new = by_external_id[payload["external_id"]]
         items.append(item)
         created.append(is_new)
