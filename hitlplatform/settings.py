@@ -285,8 +285,15 @@ HITL_JUDGE_STUCK_MINUTES = env_int("HITL_JUDGE_STUCK_MINUTES", 15)  # reconcile 
 HITL_RECONCILE_INTERVAL = env_int("HITL_RECONCILE_INTERVAL", 300)  # s between cron sweeps
 
 # --- Webhooks (reviews/services/webhooks.py) -----------------------------------
-# Private, loopback and link-local receivers are refused unless this is on.
+# The address rule is reviews/netpolicy.py, applied when a project is saved and
+# before each delivery. Private, loopback, link-local, CGNAT and other non-public
+# receivers are refused unless this is on; on, any address and any port pass (a
+# trusted network: development, tests, a platform deployed beside its receivers).
 HITL_WEBHOOK_ALLOW_PRIVATE = env_bool("HITL_WEBHOOK_ALLOW_PRIVATE", default=False)
+# Ports a public receiver may listen on (comma list); ignored when ALLOW_PRIVATE is on.
+HITL_WEBHOOK_ALLOWED_PORTS = [
+    int(port) for port in env_list("HITL_WEBHOOK_ALLOWED_PORTS", ["80", "443"])
+]
 HITL_WEBHOOK_TIMEOUT = env_int("HITL_WEBHOOK_TIMEOUT", 10)  # seconds per attempt
 HITL_WEBHOOK_MAX_ATTEMPTS = env_int("HITL_WEBHOOK_MAX_ATTEMPTS", 12)
 # Retry n waits BACKOFF * 2**(n-1) seconds, capped at BACKOFF_MAX.

@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from reviews.netpolicy import WebhookRefused, webhook_target_resolve
+
 DEFAULT_REASON_CODES = [
     "factual_error",
     "hallucination",
@@ -153,10 +155,15 @@ class Project(models.Model):
             or not all(isinstance(code, str) and code.strip() for code in self.reason_codes)
         ):
             errors["reason_codes"] = "Enter a non-empty JSON list of strings."
-        if self.webhook_url and not self.webhook_url.lower().startswith(("http://", "https://")):
-            errors["webhook_url"] = "Webhooks are sent over http or https only."
-        elif self.webhook_url and not self.webhook_secret:
-            errors["webhook_secret"] = "A webhook needs a secret to sign its requests."  # noqa: S105
+        if self.webhook_url:
+            # The rule the delivery applies, so a URL it would refuse is never saved.
+            # It resolves the host: DNS answers can change, and the delivery checks again.
+            try:
+                webhook_target_resolve(self.webhook_url)
+            except WebhookRefused as exc:
+                errors["webhook_url"] = str(exc)
+            if not self.webhook_secret:
+                errors["webhook_secret"] = "A webhook needs a secret to sign its requests."  # noqa: S105
         if errors:
             raise ValidationError(errors)
 

@@ -12,7 +12,6 @@ de-duplicate on ``X-HITL-Delivery``.
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
 import logging
 import socket
@@ -37,6 +36,12 @@ from reviews.models import (
     WebhookDelivery,
     WebhookEvent,
 )
+from reviews.netpolicy import (
+    WebhookRefused,
+    WebhookTarget,
+    WebhookUnresolved,
+    webhook_target_resolve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +53,6 @@ EVENT_HEADER = "X-HITL-Event"
 USER_AGENT = "hitl-review-webhooks/1"
 ENQUEUE_CHUNK = 200
 RESPONSE_EXCERPT_BYTES = 2000
-
-
-class WebhookRefused(Exception):
-    """The URL points at an address the platform may not call."""
 
 
 @dataclass
@@ -232,8 +233,12 @@ def webhook_deliver(*, delivery_id: str, force: bool = False, user=None) -> Webh
     returns None when another worker holds it. Records the attempt in the log;
     on 2xx marks it delivered; on 5xx, 408, 429, a timeout or a connection error
     schedules the next attempt with exponential backoff until
-    ``HITL_WEBHOOK_MAX_ATTEMPTS``; on any other answer, a refused address or
-    a missing URL marks it failed (an admin can re-send it).
+    ``HITL_WEBHOOK_MAX_ATTEMPTS``; on any other answer, a URL the address
+    rule refuses (``reviews.netpolicy``: checked again here, since DNS may have
+    changed since the project was saved; nothing is sent and the attempt's
+    error starts with "Refused:") or a missing URL marks it failed (an admin
+    can re-send it). A host that does not resolve is retried like a
+    connection error.
     """
     with transaction.atomic():
         delivery = (
@@ -262,11 +267,16 @@ def webhook_deliver(*, delivery_id: str, force: bool = False, user=None) -> Webh
                 EVENT_HEADER: delivery.event,
             }
             try:
-                result = _post(url, body, headers)
-                permanent = not result.delivered and not result.retryable
+                target = webhook_target_resolve(url)
+            except WebhookUnresolved as exc:
+                # A resolver hiccup is worth the retries a connection error gets.
+                result, permanent = SendResult(None, str(exc), "", 0), False
             except WebhookRefused as exc:
-                result = SendResult(None, str(exc), "", 0)
-                permanent = True
+                logger.warning("Delivery %s refused: %s", delivery.pk, exc)
+                result, permanent = SendResult(None, f"Refused: {exc}", "", 0), True
+            else:
+                result = _post(target, url, body, headers)
+                permanent = not result.delivered and not result.retryable
         WebhookAttempt.objects.create(
             delivery=delivery,
             url=url,
@@ -338,47 +348,7 @@ def webhook_deliveries_sweep(*, now: datetime | None = None, send_inline: bool =
     return len(ids)
 
 
-# --- HTTP with address checks --------------------------------------------------
-
-
-def _address_allowed(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
-def resolve_webhook_address(url: str) -> tuple[str, str, int, str]:
-    """Return (scheme, host, port, address to connect to) or raise ``WebhookRefused``.
-
-    Every address the host resolves to must be public unless
-    ``HITL_WEBHOOK_ALLOW_PRIVATE`` is on. The connection then goes to the
-    checked address, so a second DNS answer cannot point it elsewhere.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused(f"Not an http(s) URL: {url!r}.")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise WebhookRefused(f"Cannot resolve {parts.hostname}: {exc}.") from exc
-    addresses = [info[4][0] for info in infos]
-    if not settings.HITL_WEBHOOK_ALLOW_PRIVATE:
-        blocked = sorted({a for a in addresses if not _address_allowed(a)})
-        if blocked:
-            raise WebhookRefused(
-                f"{parts.hostname} resolves to a private or local address ({', '.join(blocked)}); "
-                "set HITL_WEBHOOK_ALLOW_PRIVATE=1 to allow it."
-            )
-    return parts.scheme, parts.hostname, port, addresses[0]
+# --- HTTP to the checked address ------------------------------------------------
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -400,15 +370,17 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> SendResult:
-    scheme, host, port, address = resolve_webhook_address(url)
+def _post(target: WebhookTarget, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    """POST to ``target.address``, the address the rule checked; the URL's host
+    only names the Host header and the TLS certificate. http.client follows no
+    redirect and reads no proxy settings, so nothing else is contacted."""
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(
-        host, port, address=address, timeout=settings.HITL_WEBHOOK_TIMEOUT
+    pinned = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    connection = pinned(
+        target.host, target.port, address=target.address, timeout=settings.HITL_WEBHOOK_TIMEOUT
     )
     started = time.monotonic()
     try:

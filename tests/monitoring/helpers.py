@@ -7,6 +7,7 @@ only thing the services cannot do for a test.
 """
 
 import itertools
+import time
 from datetime import datetime
 
 from django.db import transaction
@@ -102,3 +103,13 @@ def audits(
     if at is not None:
         Review.objects.filter(pk__in=[r.pk for r in rows]).update(created_at=at)
     return rows
+
+
+def wait_for(condition, *, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"Timed out after {timeout}s waiting for {what}")

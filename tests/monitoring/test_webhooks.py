@@ -15,9 +15,8 @@ from reviews.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from reviews.netpolicy import WebhookRefused, webhook_target_resolve
 from reviews.services.webhooks import (
-    WebhookRefused,
-    resolve_webhook_address,
     webhook_body,
     webhook_deliver,
     webhook_deliveries_sweep,
@@ -188,21 +187,21 @@ def test_gives_up_after_max_attempts(monitor_project, webhook_settings):
 def test_private_and_local_addresses_are_refused(url, settings):
     settings.HITL_WEBHOOK_ALLOW_PRIVATE = False
     with pytest.raises(WebhookRefused, match="private or local address"):
-        resolve_webhook_address(url)
+        webhook_target_resolve(url)
 
 
 def test_public_addresses_and_allowed_private_ones_pass(settings):
     settings.HITL_WEBHOOK_ALLOW_PRIVATE = False
-    assert resolve_webhook_address("https://93.184.216.34/hook") == (
+    assert webhook_target_resolve("https://93.184.216.34/hook") == (
         "https",
         "93.184.216.34",
         443,
         "93.184.216.34",
     )
     settings.HITL_WEBHOOK_ALLOW_PRIVATE = True
-    assert resolve_webhook_address("http://127.0.0.1:9/x")[3] == "127.0.0.1"
-    with pytest.raises(WebhookRefused, match="Not an http"):
-        resolve_webhook_address("ftp://example.com/x")
+    assert webhook_target_resolve("http://127.0.0.1:9/x")[3] == "127.0.0.1"
+    with pytest.raises(WebhookRefused, match="http or https only"):
+        webhook_target_resolve("ftp://example.com/x")
 
 
 def test_a_refused_address_fails_the_delivery_without_a_request(

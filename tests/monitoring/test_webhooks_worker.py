@@ -1,98 +1,21 @@
 """Webhooks end to end: a real ``rqworker`` (with its scheduler) posts to a real receiver.
 
-The worker runs in a subprocess on the test database and on Redis database
-6 of the test Redis server; the test process enqueues there too.
+The worker (the ``rq_worker`` fixture) runs in a subprocess on the test
+database and on Redis database 6 of the test Redis server; the test process
+enqueues there too.
 """
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit
 
-import pytest
-import redis
 from django.core.management import call_command
-from django.db import connection
 
 from reviews.models import DeliveryStatus, Project, WebhookAttempt, WebhookDelivery
 from reviews.services.workspace import ReviewInput, assignment_claim_next, review_submit
 from tests import factories
+from tests.monitoring.helpers import wait_for
 from tests.monitoring.receiver import WebhookReceiver, free_port
 
-WORKER_REDIS_DB = 6
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "receiver-shared-secret"
-
-
-def wait_for(condition, *, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"Timed out after {timeout}s waiting for {what}")
-
-
-@pytest.fixture
-def worker_redis_url(settings) -> str:
-    parts = urlsplit(settings.REDIS_URL or "redis://127.0.0.1:6379/0")
-    return f"redis://{parts.hostname}:{parts.port or 6379}/{WORKER_REDIS_DB}"
-
-
-@pytest.fixture
-def rq_worker(transactional_db, settings, worker_redis_url, tmp_path):
-    """An ``rqworker webhooks --with-scheduler`` subprocess sharing the test database."""
-    conn = redis.Redis.from_url(worker_redis_url)
-    conn.flushdb()
-    settings.RQ_INLINE = False
-    settings.RQ_QUEUES = {
-        name: {"URL": worker_redis_url, "DEFAULT_TIMEOUT": 60} for name in settings.RQ_QUEUE_NAMES
-    }
-    settings.HITL_WEBHOOK_ALLOW_PRIVATE = True
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}"
-        ),
-        "REDIS_URL": worker_redis_url,
-        "HITL_WEBHOOK_ALLOW_PRIVATE": "1",
-        "HITL_WEBHOOK_TIMEOUT": "2",
-        "HITL_WEBHOOK_BACKOFF_SECONDS": "1",
-        "HITL_WEBHOOK_BACKOFF_MAX_SECONDS": "2",
-        "HITL_WEBHOOK_MAX_ATTEMPTS": "50",
-    }
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "webhooks", "--with-scheduler"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for(
-            lambda: conn.keys("rq:worker:*") or process.poll() is not None,
-            timeout=30,
-            what="the worker to start",
-        )
-        assert process.poll() is None, (tmp_path / "worker.log").read_text()
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        conn.flushdb()
-        # Shown by pytest when the test failed.
-        print((tmp_path / "worker.log").read_text())
 
 
 def webhook_project(url: str) -> Project:
