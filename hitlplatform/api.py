@@ -33,7 +33,7 @@ def _error_response(exc, context) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": "Request body is larger than the configured limit.", "code": "too_large"},
-            status=status.HTTP_400_BAD_REQUEST,
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}

@@ -1,4 +1,6 @@
 import json
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 import pytest
 from rest_framework.test import APIClient
@@ -158,10 +160,10 @@ def test_oversize_field_is_400(client_api, settings):
     assert "output" in response.json()
 
 
-def test_oversize_request_body_is_400(client_api, settings):
+def test_oversize_request_body_is_413(client_api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
     response = post(client_api, item_payload(output="y" * 5000))
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json()["code"] == "too_large"
     assert ReviewItem.objects.count() == 0
 
@@ -271,4 +273,29 @@ def test_openapi_schema_and_docs_are_served(client_api, admin_user):
     assert b"/api/v1/items/" in schema.content
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
-    assert b"cdn" not in docs.content.lower()
+    assets = _asset_urls(docs.content.decode())
+    assert any(urlsplit(url).path.endswith("swagger-ui-bundle.js") for url in assets)
+    # Every script and stylesheet comes from this server, none from a CDN.
+    for url in assets:
+        parts = urlsplit(url)
+        assert not parts.scheme and not parts.netloc and parts.path.startswith("/"), url
+
+
+class _AssetCollector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script" and attrs.get("src"):
+            self.urls.append(attrs["src"])
+        elif tag == "link" and attrs.get("href"):
+            self.urls.append(attrs["href"])
+
+
+def _asset_urls(html: str) -> list[str]:
+    """The URLs of a page's external scripts, stylesheets and icons."""
+    collector = _AssetCollector()
+    collector.feed(html)
+    return collector.urls
