@@ -7,7 +7,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from datasets.api.serializers import (
@@ -19,6 +18,7 @@ from datasets.models import DatasetExport
 from datasets.selectors import exports_visible_to
 from datasets.services import export_create
 from datasets.storage import export_path
+from hitlplatform.api import IdCursorPagination
 from reviews.errors import Conflict
 from reviews.principals import ApiClient
 from reviews.selectors import projects_visible_to
@@ -26,7 +26,7 @@ from reviews.selectors import projects_visible_to
 CONTENT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
 
-class ExportCursorPagination(CursorPagination):
+class ExportCursorPagination(IdCursorPagination):
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"

@@ -6,9 +6,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from hitlplatform.api import IdCursorPagination
 from reviews.api.serializers import (
     BatchResultSerializer,
     ItemBatchSerializer,
@@ -23,7 +23,7 @@ from reviews.selectors import items_visible_to, projects_administered_by
 from reviews.services.ingest import item_ingest
 
 
-class ItemCursorPagination(CursorPagination):
+class ItemCursorPagination(IdCursorPagination):
     ordering = "-id"
     page_size = 100
     page_size_query_param = "page_size"
