@@ -4,13 +4,15 @@ from datetime import timedelta
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adjudication.metrics import project_agreement
-from adjudication.selectors import projects_with_agreement_visible_to
+from reviews.access import Capability, projects_where
+from reviews.api.schema import COMMON_HEADERS, error_responses
 
 DEFAULT_PERIOD = timedelta(days=30)
 
@@ -83,17 +85,30 @@ class AgreementSerializer(serializers.Serializer):
 
 
 class AgreementView(APIView):
-    """Agreement between reviewers of one project over a period."""
+    """Agreement between reviewers of one project over a period.
+
+    Needs ``Capability.READ_AGREEMENT`` in the project (its seniors and admins,
+    its API key, superusers): the figures name colleagues and their overturn
+    rates. Any other project is a 404, whether it exists or not.
+    """
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("start", str, description="ISO 8601; default: 30 days before end."),
-            OpenApiParameter("end", str, description="ISO 8601, exclusive; default: now."),
+            OpenApiParameter(
+                "start",
+                OpenApiTypes.DATETIME,
+                description="ISO 8601; default: 30 days before end. Must be before end.",
+            ),
+            OpenApiParameter(
+                "end", OpenApiTypes.DATETIME, description="ISO 8601, exclusive; default: now."
+            ),
+            *COMMON_HEADERS,
         ],
-        responses=AgreementSerializer,
+        responses={200: AgreementSerializer, **error_responses(400, 401, 404, 429)},
     )
     def get(self, request, slug: str):
-        project = get_object_or_404(projects_with_agreement_visible_to(request.user), slug=slug)
+        readable = projects_where(request.user, Capability.READ_AGREEMENT)
+        project = get_object_or_404(readable, slug=slug)
         period = PeriodSerializer(data=request.query_params)
         period.is_valid(raise_exception=True)
         figures = project_agreement(project=project, **period.validated_data)

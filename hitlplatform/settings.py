@@ -258,10 +258,23 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HITL Review Platform API",
-    "DESCRIPTION": "Submit LLM outputs for checks, judging and expert review; "
-    "read reviewed results; build fine-tuning datasets.",
+    "DESCRIPTION": (
+        "Submit LLM outputs for checks, judging and expert review; read reviewed results; "
+        "build fine-tuning datasets.\n\n"
+        "Applications authenticate with a project's API key (`Authorization: Api-Key <key>` "
+        "or `X-API-Key: <key>`); a key acts for its one project. Browser callers use their "
+        "admin session cookie and send the CSRF token on writes. What a person may do "
+        "follows their role in each project (reviewer, senior, admin). Errors answer with "
+        '`{"detail": ..., "code": ...}` or, for invalid input, with messages per field.'
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response shapes differ (read-only fields, non-blank input strings).
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ItemStatusEnum": "reviews.models.items.ItemStatus",
+        "ExportStatusEnum": "datasets.models.ExportStatus",
+    },
     # Swagger UI assets are served from this server, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

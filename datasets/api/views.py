@@ -3,7 +3,12 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -15,13 +20,15 @@ from datasets.api.serializers import (
     ExportSerializer,
 )
 from datasets.models import DatasetExport
-from datasets.selectors import exports_visible_to
+from datasets.selectors import exports_where
 from datasets.services import export_create
 from datasets.storage import export_path
 from hitlplatform.api import IdCursorPagination
-from reviews.errors import Conflict
+from reviews.access import Capability, projects_where
+from reviews.api.auth import HoldsCapability
+from reviews.api.schema import COMMON_HEADERS, error_responses
+from reviews.errors import Conflict, NotAllowed
 from reviews.principals import ApiClient
-from reviews.selectors import projects_visible_to
 
 CONTENT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
@@ -33,28 +40,70 @@ class ExportCursorPagination(IdCursorPagination):
     max_page_size = 500
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=COMMON_HEADERS,
+        responses={200: ExportSerializer, **error_responses(401, 403, 404, 429)},
+        description=(
+            "Exports in whose every project the caller may download exports, newest first. "
+            "Refused (403) to a caller who may download exports of no project."
+        ),
+    ),
+    retrieve=extend_schema(
+        parameters=COMMON_HEADERS,
+        responses={200: ExportSerializer, **error_responses(401, 404, 429)},
+        description="One export: its status and progress while it builds, its files, "
+        "counts and manifest once built.",
+    ),
+)
 class ExportViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.ListModelMixin,
     viewsets.GenericViewSet,
 ):
+    """Dataset exports, by role in every project an export spans (``reviews.access``).
+
+    Reading, downloading and the manifest need ``Capability.DOWNLOAD_EXPORTS`` in
+    each of the export's projects (seniors, admins, the project's API key,
+    superusers); any other export is a 404, whether it exists or not. Asking for
+    one needs ``Capability.BUILD_EXPORTS`` in each requested project (admins, the
+    API key, superusers).
+    """
+
     serializer_class = ExportSerializer
     pagination_class = ExportCursorPagination
+    permission_classes = [HoldsCapability]
+    capability_anywhere = {
+        "list": Capability.DOWNLOAD_EXPORTS,
+        "create": Capability.BUILD_EXPORTS,
+    }
 
     def get_queryset(self):
         return (
-            exports_visible_to(self.request.user)
+            exports_where(self.request.user, Capability.DOWNLOAD_EXPORTS)
             .select_related("created_by")
             .prefetch_related("projects")
         )
 
     @extend_schema(
         request=ExportCreateSerializer,
-        responses={202: ExportSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                response=[202],
+                description="The new export's URL.",
+            ),
+            *COMMON_HEADERS,
+        ],
+        responses={202: ExportSerializer, **error_responses(400, 401, 403, 413, 415, 429)},
         description=(
             "Queue a dataset export. The build runs on the `exports` queue; follow "
-            "`status` and `progress` on the export, then download its files."
+            "`status` and `progress` on the export, then download its files. `projects` "
+            "defaults to the API key's project; a project the caller cannot see is 400, "
+            "one it sees but may not build exports of is 403."
         ),
     )
     def create(self, request, *args, **kwargs):
@@ -83,19 +132,52 @@ class ExportViewSet(
             if isinstance(principal, ApiClient):
                 return [principal.project]
             raise ValidationError({"projects": ["This field is required."]})
-        visible = {p.slug: p for p in projects_visible_to(principal).filter(slug__in=slugs)}
-        unknown = [slug for slug in dict.fromkeys(slugs) if slug not in visible]
+        wanted = list(dict.fromkeys(slugs))
+        seen = set(
+            projects_where(principal, Capability.VIEW)
+            .filter(slug__in=wanted)
+            .values_list("slug", flat=True)
+        )
+        unknown = [slug for slug in wanted if slug not in seen]
         if unknown:
             raise ValidationError({"projects": [f"Unknown project '{slug}'." for slug in unknown]})
-        return list(visible.values())
+        allowed = {
+            project.slug: project
+            for project in projects_where(principal, Capability.BUILD_EXPORTS).filter(
+                slug__in=wanted
+            )
+        }
+        refused = [slug for slug in wanted if slug not in allowed]
+        if refused:
+            names = ", ".join(f"'{slug}'" for slug in refused)
+            raise NotAllowed(f"You may not build exports of {names}.")
+        return [allowed[slug] for slug in wanted]
 
     @extend_schema(
-        parameters=[OpenApiParameter("split", str, enum=["train", "validation"])],
+        parameters=[
+            DownloadQuerySerializer,
+            OpenApiParameter(
+                "ETag",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="The file's quoted SHA-256.",
+            ),
+            *COMMON_HEADERS,
+        ],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
-            409: OpenApiResponse(description="The export is not built."),
+            (200, "application/jsonl"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="JSON Lines formats: one record a line."
+            ),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The triplets CSV format."
+            ),
+            **error_responses(400, 401, 404, 409, 429),
         },
-        description="Stream one split's file of a built export.",
+        description=(
+            "Stream one split's file of a built export, as an attachment; 404 when the "
+            "export has no such split, 409 while it is not built."
+        ),
     )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
@@ -111,8 +193,17 @@ class ExportViewSet(
         return response
 
     @extend_schema(
-        responses={(200, "application/json"): OpenApiTypes.OBJECT},
-        description="The full manifest, with every exported item and its history version.",
+        parameters=COMMON_HEADERS,
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="The export's manifest, ending with `items`: "
+                "[item id, history id, split] for every exported item.",
+            ),
+            **error_responses(401, 404, 409, 429),
+        },
+        description="The full manifest, with every exported item and its history version; "
+        "409 while the export is not built.",
     )
     @action(detail=True, methods=["get"])
     def manifest(self, request, pk=None):

@@ -1,8 +1,10 @@
-"""API key authentication: a key belongs to one project and acts for it."""
+"""Who is calling, and whether they may knock: API keys, the role gate, throttles."""
 
 from django.utils.translation import gettext_lazy as _
-from rest_framework import authentication, exceptions, throttling
+from rest_framework import authentication, exceptions, permissions, throttling
 
+from reviews import access
+from reviews.errors import NotAllowed
 from reviews.models import ApiKey
 from reviews.models.projects import hash_api_key
 from reviews.principals import ApiClient
@@ -36,6 +38,25 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class HoldsCapability(permissions.IsAuthenticated):
+    """The door of a collection: the caller holds the action's capability in some project.
+
+    A view names the capability per action in ``capability_anywhere``; actions
+    it leaves out only need an authenticated caller. Object endpoints restrict
+    their queryset through ``reviews.access`` instead, so an object outside what
+    the caller may see is a 404 whether it exists or not.
+    """
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        wanted = getattr(view, "capability_anywhere", {}).get(getattr(view, "action", None))
+        if wanted is not None and not access.may_anywhere(request.user, wanted):
+            # A domain refusal, so the body carries its code like the per-project one.
+            raise NotAllowed("Your roles allow this in no project.")
+        return True
 
 
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):

@@ -3,23 +3,30 @@
 import builtins
 
 from django.contrib.auth.models import AbstractBaseUser
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from hitlplatform.api import IdCursorPagination
+from reviews.access import Capability, projects_where
+from reviews.api.auth import HoldsCapability
+from reviews.api.schema import (
+    COMMON_HEADERS,
+    ITEM_SUBMISSION,
+    ITEM_SUBMISSION_RESULT,
+    error_responses,
+)
 from reviews.api.serializers import (
-    BatchResultSerializer,
     ItemBatchSerializer,
-    ItemInputSerializer,
     ItemListFilterSerializer,
     ItemOutputSerializer,
 )
 from reviews.api.validation import validate_item
+from reviews.errors import NotAllowed
 from reviews.models import Project
 from reviews.principals import ApiClient
-from reviews.selectors import items_visible_to, projects_administered_by
+from reviews.selectors import items_visible_to
 from reviews.services.ingest import item_ingest
 
 
@@ -40,14 +47,40 @@ def _describe(principal) -> str:
     return f"user {principal}"
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[ItemListFilterSerializer, *COMMON_HEADERS],
+        responses={200: ItemOutputSerializer, **error_responses(400, 401, 404, 429)},
+        description=(
+            "Items of the projects where the caller may view items, newest first "
+            "(cursor pagination); an account in no project gets an empty list."
+        ),
+    ),
+    retrieve=extend_schema(
+        parameters=COMMON_HEADERS,
+        responses={200: ItemOutputSerializer, **error_responses(401, 404, 429)},
+        description="One item, with its checks, the judge's verdict and, once final, "
+        "the released output and the decision.",
+    ),
+)
 class ItemViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.ListModelMixin,
     viewsets.GenericViewSet,
 ):
+    """Items by role in their project (``reviews.access``).
+
+    Reading needs ``Capability.VIEW``, which every role and the project's API key
+    hold: the list holds the caller's projects' items, an item elsewhere is a 404.
+    Submitting needs ``Capability.SUBMIT`` in the item's project (its API key, the
+    project's admins, superusers); a caller who holds it nowhere gets 403 at the door.
+    """
+
     serializer_class = ItemOutputSerializer
     pagination_class = ItemCursorPagination
+    permission_classes = [HoldsCapability]
+    capability_anywhere = {"create": Capability.SUBMIT}
 
     def get_queryset(self):
         return items_visible_to(self.request.user)
@@ -67,25 +100,25 @@ class ItemViewSet(
         return queryset
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, description="Only items in this status."),
-            OpenApiParameter("model_version", str),
-            OpenApiParameter("since", str, description="ISO 8601; items created at or after."),
-        ]
-    )
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(
-        request=inline_serializer(
-            "ItemSubmission",
-            {"items": ItemInputSerializer(many=True, required=False)},
-        ),
-        responses={201: BatchResultSerializer, 200: BatchResultSerializer},
+        request=ITEM_SUBMISSION,
+        parameters=COMMON_HEADERS,
+        responses={
+            201: OpenApiResponse(
+                ITEM_SUBMISSION_RESULT,
+                description="Stored (at least one new item): the item, or the batch summary.",
+            ),
+            200: OpenApiResponse(
+                ITEM_SUBMISSION_RESULT,
+                description="Identical resubmit: the stored item, or the batch summary.",
+            ),
+            **error_responses(400, 401, 403, 409, 413, 415, 429),
+        },
         description=(
             'Submit one item (an object) or a batch (`{"items": [...]}`, up to the '
             "configured limit, stored all or nothing). Idempotent on `external_id`: an "
-            "identical resubmit answers with the stored item, a different one with 409."
+            "identical resubmit answers with the stored item, a different one with 409. "
+            "`project` defaults to the API key's project; a project the caller cannot see "
+            "is 400, one it sees but may not submit to is 403."
         ),
     )
     def create(self, request, *args, **kwargs):
@@ -145,7 +178,9 @@ class ItemViewSet(
         slug = slugs.pop()
         if slug is None:
             raise ValidationError({"project": ["This field is required."]})
-        project = projects_administered_by(principal).filter(slug=slug).first()
-        if project is None:
-            raise ValidationError({"project": [f"Unknown project '{slug}'."]})
-        return project
+        project = projects_where(principal, Capability.SUBMIT).filter(slug=slug).first()
+        if project is not None:
+            return project
+        if projects_where(principal, Capability.VIEW).filter(slug=slug).exists():
+            raise NotAllowed(f"You may not submit items to project '{slug}'.")
+        raise ValidationError({"project": [f"Unknown project '{slug}'."]})

@@ -131,16 +131,19 @@ def test_api_key_exports_only_its_own_project(client_api, project):
     assert [row["id"] for row in listed] == [ours]
 
 
-def test_staff_session_exports_member_projects_only(client, project, reviewer):
+def test_staff_session_exports_member_projects_only(client, project, django_user_model):
+    # Building exports is a project admin's (roles: tests/datasets/test_api_roles.py).
     other = make_project(slug="elsewhere")
-    client.force_login(reviewer)
+    lead = django_user_model.objects.create_user("lena", password="lena-pass-1", is_staff=True)
+    add_member(project, lead, "admin")
+    client.force_login(lead)
     ok = post(client, {"format": "review_log", "projects": ["clinical"]})
     assert ok.status_code == 202, ok.content
-    assert ok.json()["created_by"] == "rita"
+    assert ok.json()["created_by"] == "lena"
     refused = post(client, {"format": "review_log", "projects": ["clinical", "elsewhere"]})
     assert refused.status_code == 400
     assert refused.json()["projects"] == ["Unknown project 'elsewhere'."]
-    add_member(other, reviewer)
+    add_member(other, lead, "admin")
     assert post(client, {"format": "review_log", "projects": ["elsewhere"]}).status_code == 202
     assert post(client, {"format": "review_log"}).status_code == 400
 
