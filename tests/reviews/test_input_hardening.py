@@ -348,3 +348,41 @@ def test_validator_refuses_deep_metadata_without_recursing():
         deep = [deep]
     _clean, errors = validate_item(item_payload(metadata={"a": deep}))
     assert errors == {"metadata": [TOO_DEEP]}
+
+
+# --- Methods and encodings ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+@pytest.mark.parametrize("url", [ITEMS, f"{ITEMS}1/", EXPORTS, f"{EXPORTS}1/"])
+def test_other_write_methods_are_refused(client_api, stored, method, url):
+    before = snapshot(stored)
+    response = getattr(client_api, method)(url, data="{}", content_type="application/json")
+    assert response.status_code in (404, 405)
+    assert snapshot(stored) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (json.dumps(item_payload(external_id="utf16")).encode("utf-16"), "utf-16", 201),
+        (b'{"external_id": "x"}', "bz2_codec", 400),
+        (b'{"external_id": "x"}', "no-such-charset", 400),
+        (b"\xef\xbb\xbf{}", "utf-8", 400),
+    ],
+)
+def test_body_charsets_are_decoded_or_refused(client_api, stored, body, content_type, status):
+    before = snapshot(stored)
+    response = client_api.post(
+        ITEMS, data=body, content_type=f"application/json; charset={content_type}"
+    )
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert snapshot(stored) == before
+
+
+def test_form_bodies_are_unsupported(client_api, stored):
+    before = snapshot(stored)
+    response = client_api.post(ITEMS, data={"external_id": "form"}, format="multipart")
+    assert response.status_code == 415
+    assert snapshot(stored) == before
