@@ -54,7 +54,7 @@ class _Numbers:
         value = float(literal)
         if math.isfinite(value):
             return value
-        return self._refuse(f"{literal} is not a finite number.", NOT_FINITE)
+        return self._refuse("NaN, Infinity and 1e999 are not JSON numbers.", NOT_FINITE)
 
     def parse_int(self, literal: str) -> int | _Refused:
         try:
@@ -64,6 +64,7 @@ class _Numbers:
             return self._refuse("an integer has too many digits.", TOO_LONG_INTEGER)
 
     def _refuse(self, summary: str, message: str) -> _Refused:
+        # One marker for every refused number: the first in the document is reported.
         self.refused = self.refused or _Refused(summary, message)
         return self.refused
 
@@ -110,6 +111,7 @@ def _path_beyond(text: str, limit: int) -> Path | None:
 
 
 def _path_to_refused(data: Any) -> tuple[Path, _Refused] | None:
+    """The keys and indices of the first ``_Refused`` in ``data``, in document order."""
     stack: list[tuple[Any, Path]] = [(data, [])]
     while stack:
         node, path = stack.pop()
