@@ -13,7 +13,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 PALETTE = ["#2463a6", "#c2571a", "#2f7d4f", "#7048b6", "#b1306f", "#23797a", "#8a6414", "#4a5568"]
-FONT = "font-family:system-ui,sans-serif;font-size:11px"
+# SVG presentation attributes, not a style attribute: the CSP allows no inline style.
+FONT = "system-ui,sans-serif"
 
 
 @dataclass
@@ -64,8 +65,8 @@ def _nice_max(value: float) -> float:
 def _frame(*, chart_id: str, title: str, desc: str, width: int, height: int, body) -> SafeString:
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="hitl-chart" id="{id}" role="img" '
-        'viewBox="0 0 {w} {h}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        'aria-labelledby="{id}-title {id}-desc" style="max-width:{w}px;{font}">'
+        'viewBox="0 0 {w} {h}" width="{w}" preserveAspectRatio="xMinYMin meet" '
+        'aria-labelledby="{id}-title {id}-desc" font-family="{font}" font-size="11">'
         '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>{body}</svg>',
         id=chart_id,
         w=width,
