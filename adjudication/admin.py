@@ -135,6 +135,8 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         return reverse("admin:adjudication_case", args=[case_id])
 
     def claim_next_view(self, request):
+        if not _is_senior(request.user):
+            raise PermissionDenied
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:adjudication_queue"))
         project = None

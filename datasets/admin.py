@@ -280,6 +280,11 @@ class DatasetExportAdmin(admin.ModelAdmin):
         ]
 
     def _export(self, request: HttpRequest, pk: int) -> DatasetExport:
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        return self._scoped_export(request, pk)
+
+    def _scoped_export(self, request: HttpRequest, pk: int) -> DatasetExport:
         if not self.has_view_permission(request):
             raise PermissionDenied
         export = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -316,7 +321,7 @@ class DatasetExportAdmin(admin.ModelAdmin):
     def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if request.method != "POST":
             raise PermissionDenied
-        export = self._export(request, pk)
+        export = self._scoped_export(request, pk)
         if not may_in_all(request.user, Capability.BUILD_EXPORTS, self._project_ids(export)):
             raise PermissionDenied
         try:

@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ReviewsConfig(AppConfig):
     name = "reviews"
     verbose_name = "Reviews"
+
+    def ready(self) -> None:
+        # Models are importable only once the registry is ready: Django's documented place.
+        from reviews.roles import roles_sync_after_migrate
+
+        post_migrate.connect(roles_sync_after_migrate, sender=self)

@@ -6,6 +6,10 @@ carry model permissions (what admin pages exist for them); which *rows* they
 see is decided per project by ``reviews.selectors.projects_visible_to``.
 """
 
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+
 from reviews.models import MemberRole
 
 GROUP_REVIEWER = "Reviewer"
@@ -108,3 +112,17 @@ def roles_sync_permissions(*, group_model, permission_model) -> dict[str, int]:
         group.permissions.set(chosen)
         counts[name] = len(chosen)
     return counts
+
+
+def roles_sync_after_migrate(sender, using="default", **kwargs) -> None:
+    """After each ``migrate``: give the role groups every permission their rules allow.
+
+    Django creates permissions only once all migrations ran, so the groups made
+    by migration 0007 miss the permissions of apps migrated after it (on a
+    fresh database: every datasets permission, so seniors could not open the
+    exports their role allows). Creating them first, for all apps, makes the
+    groups complete whatever the order.
+    """
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
+    roles_sync_permissions(group_model=Group, permission_model=Permission)
