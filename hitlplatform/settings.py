@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "reviews.access.RolesPerRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -172,6 +173,8 @@ AUTHENTICATION_BACKENDS = [
 
 # Change reasons carry reviewer notes and routing explanations: no 100-char cap.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+# History is an audit trail: no revert from the admin (see reviews.admin_access).
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- Redis and RQ ------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
