@@ -1,12 +1,19 @@
-"""Tier 1: cheap automated checks on a model output, compiled once per batch."""
+"""Tier 1: cheap automated checks on a model output, compiled once per batch.
+
+A project's own checks are its ``CheckRule`` rows. Built-in checks run for every
+project and are not configured: each is one ``BuiltinCheck`` in
+``BUILTIN_CHECKS``, with a warning severity (the item goes to a human).
+"""
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 
+from reviews.judge.injection import judge_injection_find
 from reviews.models import CheckKind, CheckRule, CheckSeverity
 
 _UNSET = object()
@@ -54,6 +61,10 @@ class ParsedOutput:
                 self._json = json.loads(self.text)
             except ValueError as exc:
                 self._json, self._json_error = None, f"Output is not valid JSON: {exc}"
+            except RecursionError:
+                # Thousands of nested brackets: refused like invalid JSON, not a 500.
+                self._json = None
+                self._json_error = "Output is not valid JSON: nested too deeply to parse."
         return self._json, self._json_error
 
 
@@ -127,10 +138,45 @@ class CompiledCheck:
         raise ValueError(f"Unknown check kind {kind!r}")
 
 
+class BuiltinCheck(CompiledCheck):
+    """A check every project runs, always on; ``detect`` returns why it fired, or "".
+
+    Its rule is an unsaved stand-in, so the result rows copy its name, kind and
+    severity like any rule's and their ``rule`` stays NULL. Only a finding is
+    recorded: a passing row on every item would tell the reviewer nothing and
+    add a row per item to ingest.
+    """
+
+    def __init__(self, *, name: str, kind: str, detect: Callable[[str], str]) -> None:
+        super().__init__(CheckRule(name=name, kind=kind, severity=CheckSeverity.WARNING))
+        self._detect = detect
+
+    def _evaluate(self, output: ParsedOutput) -> tuple[bool, str]:
+        message = self._detect(output.text)
+        return not message, message
+
+
+BUILTIN_CHECKS: list[BuiltinCheck] = [
+    # A verdict-shaped JSON object or words addressed to the grader: the judge
+    # may comply and pass the item, so a human decides whatever the judge says.
+    BuiltinCheck(
+        name="Judge injection (built-in)", kind="judge_injection", detect=judge_injection_find
+    ),
+]
+
+
 def compile_checks(rules: list[CheckRule]) -> list[CompiledCheck]:
-    return [CompiledCheck(rule) for rule in rules if rule.enabled]
+    """The project's enabled rules, then the built-in checks."""
+    return [CompiledCheck(rule) for rule in rules if rule.enabled] + BUILTIN_CHECKS
 
 
 def run_checks(checks: list[CompiledCheck], output_text: str) -> list[Outcome]:
+    """Every rule's outcome, and the built-in checks' findings (their passes are not kept)."""
     parsed = ParsedOutput(output_text)
-    return [check.run(parsed) for check in checks]
+    outcomes = []
+    for check in checks:
+        outcome = check.run(parsed)
+        if outcome.passed and isinstance(check, BuiltinCheck):
+            continue
+        outcomes.append(outcome)
+    return outcomes
