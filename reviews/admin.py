@@ -96,6 +96,8 @@ class ProjectForm(forms.ModelForm):
             new_secret=data.get("webhook_secret") or "",
         )
         data["webhook_secret"] = secret
+        # Django leaves a field with a default alone when the request omits it.
+        self.instance.webhook_secret = secret
         self.generated_secret = secret if generated else ""
         return data
 
@@ -158,6 +160,23 @@ class ProjectAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     ]
 
     readonly_fields = ["webhook_secret_status"]
+    SECRET_FIELDS = ("webhook_secret", "webhook_secret_action")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only pages render fields' stored values: the secret is write-only.
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [f for f in options["fields"] if f not in self.SECRET_FIELDS],
+                },
+            )
+            for name, options in fieldsets
+        ]
 
     @admin.display(description="Webhook secret")
     def webhook_secret_status(self, project: Project) -> str:

@@ -170,7 +170,8 @@ class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
         if obj is None:
             # Outside the user's scope, or gone: simple-history would rebuild it
             # from its latest history row; only a viewer of that row may see it.
-            latest = self.model.history.filter(pk=object_id).order_by("-history_date").first()
+            rows = self.model.history.filter(**{self.model._meta.pk.attname: object_id})
+            latest = rows.order_by("-history_date").first()
             if latest is None:
                 raise Http404("No such object.")
             if not self.has_view_permission(request, latest.instance):
