@@ -3,7 +3,7 @@
 A project membership gives a user a role in one project; the user's groups
 follow the roles they hold anywhere (``reviews.services.accounts``). Groups
 carry model permissions (what admin pages exist for them); which *rows* they
-see is decided per project by ``reviews.selectors.projects_visible_to``.
+see and change is decided per project by ``reviews.access``.
 """
 
 from django.apps import apps
