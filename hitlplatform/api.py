@@ -5,6 +5,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
@@ -71,3 +73,14 @@ class IdCursorPagination(CursorPagination):
             except ValueError:
                 raise NotFound(self.invalid_cursor_message) from None
         return cursor
+
+
+def page_not_found(request, exception):
+    """``handler404``: an API address no route matches answers in JSON, like one that does.
+
+    ``/api/v1/items/0.5/`` (the router's ids hold no dot) or a slug the URL
+    pattern refuses otherwise got Django's HTML page; the body is DRF's NotFound.
+    """
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -297,6 +297,10 @@ SPECTACULAR_SETTINGS = {
         "ItemStatusEnum": "reviews.models.items.ItemStatus",
         "ExportStatusEnum": "datasets.models.ExportStatus",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "reviews.api.schema.optional_query_values_may_be_empty",
+    ],
     # Swagger UI assets are served from this server, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -4,6 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from adjudication.api import AgreementView
 
+# API addresses no route matches answer in JSON (hitlplatform.api.page_not_found).
+handler404 = "hitlplatform.api.page_not_found"
+
 admin.site.site_header = "HITL Review"
 admin.site.site_title = "HITL Review"
 admin.site.index_title = "Projects, review queues, adjudication and datasets"

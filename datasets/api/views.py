@@ -23,9 +23,9 @@ from datasets.models import DatasetExport
 from datasets.selectors import exports_where
 from datasets.services import export_create
 from datasets.storage import export_path
-from hitlplatform.api import IdCursorPagination
 from reviews.access import Capability, projects_where
 from reviews.api.auth import HoldsCapability
+from reviews.api.pagination import ApiCursorPagination
 from reviews.api.schema import COMMON_HEADERS, error_responses
 from reviews.errors import Conflict, NotAllowed
 from reviews.principals import ApiClient
@@ -33,17 +33,15 @@ from reviews.principals import ApiClient
 CONTENT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
 
-class ExportCursorPagination(IdCursorPagination):
-    ordering = "-id"
+class ExportCursorPagination(ApiCursorPagination):
     page_size = 50
-    page_size_query_param = "page_size"
     max_page_size = 500
 
 
 @extend_schema_view(
     list=extend_schema(
         parameters=COMMON_HEADERS,
-        responses={200: ExportSerializer, **error_responses(401, 403, 404, 429)},
+        responses={200: ExportSerializer, **error_responses(400, 401, 403, 404, 429)},
         description=(
             "Exports in whose every project the caller may download exports, newest first. "
             "Refused (403) to a caller who may download exports of no project."

@@ -123,6 +123,20 @@ WWW_AUTHENTICATE = OpenApiParameter(
 COMMON_HEADERS = [RETRY_AFTER, WWW_AUTHENTICATE]
 
 
+def optional_query_values_may_be_empty(result, generator, request, public):
+    """Postprocessing hook: an optional query parameter sent empty counts as absent.
+
+    DRF reads ``?status=`` as no status filter (and the cursor pagination an
+    empty ``cursor`` as the first page), so the schema allows the empty value.
+    """
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    return result
+
+
 # --- The items contract ---------------------------------------------------------
 
 
@@ -152,6 +166,20 @@ ITEM_SUBMISSION_RESULT = PolymorphicProxySerializer(
     resource_type_field_name=None,
     many=False,
 )
+
+
+class ItemInputSchema(OpenApiSerializerExtension):
+    """A submitted item: ``project`` may be null, which means absent."""
+
+    target_class = "reviews.api.serializers.ItemInputSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["properties"]["project"].update(
+            nullable=True,
+            description="Project slug; absent or null: the API key's project.",
+        )
+        return schema
 
 
 class ConfidenceSchema(OpenApiSerializerFieldExtension):

@@ -8,9 +8,9 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from hitlplatform.api import IdCursorPagination
 from reviews.access import Capability, projects_where
 from reviews.api.auth import HoldsCapability
+from reviews.api.pagination import ApiCursorPagination
 from reviews.api.schema import (
     COMMON_HEADERS,
     ITEM_SUBMISSION,
@@ -30,10 +30,8 @@ from reviews.selectors import items_visible_to
 from reviews.services.ingest import item_ingest
 
 
-class ItemCursorPagination(IdCursorPagination):
-    ordering = "-id"
+class ItemCursorPagination(ApiCursorPagination):
     page_size = 100
-    page_size_query_param = "page_size"
     max_page_size = 1000
 
 

@@ -25,7 +25,7 @@ ERRORS = {
     ("/api/v1/items/", "get"): {400, 401, 404, 429},
     ("/api/v1/items/", "post"): {400, 401, 403, 409, 413, 415, 429},
     ("/api/v1/items/{id}/", "get"): {401, 404, 429},
-    ("/api/v1/exports/", "get"): {401, 403, 404, 429},
+    ("/api/v1/exports/", "get"): {400, 401, 403, 404, 429},
     ("/api/v1/exports/", "post"): {400, 401, 403, 413, 415, 429},
     ("/api/v1/exports/{id}/", "get"): {401, 404, 429},
     ("/api/v1/exports/{id}/download/", "get"): {400, 401, 404, 409, 429},
@@ -181,3 +181,31 @@ def test_unsupported_media_type_is_415_and_stores_nothing(client_api):
     response = client_api.post(ITEMS, data="<item/>", content_type="application/xml")
     assert response.status_code == 415
     assert not ReviewItem.objects.exists()
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "-3", "null"])
+def test_unreadable_page_size_is_400(client_api, page_size):
+    response = client_api.get(ITEMS, {"page_size": page_size})
+    assert response.status_code == 400
+    assert "page_size" in response.json()
+
+
+def test_empty_optional_query_values_count_as_absent(client_api, project):
+    post(client_api, item_payload())
+    response = client_api.get(ITEMS, {"status": "", "page_size": "", "since": "", "cursor": ""})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+
+
+def test_page_size_above_the_maximum_is_cut_to_it(client_api):
+    assert client_api.get(ITEMS, {"page_size": "100000"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/items/0.5/", "/api/v1/items//", "/api/v1/projects/a%20b/agreement/"]
+)
+def test_api_addresses_no_route_matches_answer_json_404(client_api, path):
+    response = client_api.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
