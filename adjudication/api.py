@@ -67,14 +67,16 @@ class ReviewerSerializer(serializers.Serializer):
     median_seconds_per_item = serializers.FloatField(allow_null=True)
 
 
-class _Period(serializers.Serializer):
+class AgreementPeriodSerializer(serializers.Serializer):
+    """The half-open period [start, end) the figures cover."""
+
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
 
 
 class AgreementSerializer(serializers.Serializer):
     project = serializers.CharField()
-    period = _Period()
+    period = AgreementPeriodSerializer()
     summary = AgreementSummarySerializer()
     confusion = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField()),

@@ -22,6 +22,7 @@ from reviews.api.serializers import (
     ItemInputSerializer,
     ItemOutputSerializer,
 )
+from reviews.models import CheckKind, CheckSeverity
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -175,9 +176,14 @@ class ItemInputSchema(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        schema["properties"]["project"].update(
+        properties = schema["properties"]
+        properties["project"].update(
             nullable=True,
             description="Project slug; absent or null: the API key's project.",
+        )
+        properties["metadata"]["description"] = (
+            f"Any JSON object, nested at most {settings.HITL_MAX_JSON_DEPTH} levels; "
+            "its text (keys included) without NUL characters or lone surrogates."
         )
         return schema
 
@@ -271,6 +277,18 @@ class ItemOutputSchema(OpenApiSerializerExtension):
             "description": "Why this item was sent to a human.",
         }
         schema["required"] = sorted(properties)
+        return schema
+
+
+class CheckResultSchema(OpenApiSerializerExtension):
+    """A check's kind and severity are the rule's choices."""
+
+    target_class = "reviews.api.serializers.CheckResultSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["properties"]["kind"]["enum"] = list(CheckKind.values)
+        schema["properties"]["severity"]["enum"] = list(CheckSeverity.values)
         return schema
 
 
