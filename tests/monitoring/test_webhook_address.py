@@ -149,6 +149,25 @@ def test_addresses_python_calls_global_are_still_refused(address):
     assert address_problem(address) is not None
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://0x7f000001/hook",
+        "http://2130706433/hook",
+        "http://127.1/hook",
+        "http://0177.0.0.1/hook",
+        "HTTP://LOCALHOST/hook",
+        "http://93.184.216.34@127.0.0.1/hook",
+        "http://127.0.0.1#@93.184.216.34/hook",
+        "http://[0:0:0:0:0:ffff:7f00:1]/hook",
+    ],
+)
+def test_other_spellings_of_loopback_are_refused(url, strict):
+    """The check and the connection read the host from the same parse of the URL."""
+    with pytest.raises(WebhookRefused, match=r"127\.0\.0\.1, a loopback address|127\.0\.0\.1 is a"):
+        webhook_target_resolve(url)
+
+
 def test_a_scoped_link_local_address_is_refused():
     assert address_problem("fe80::1%eth0") == "a link-local address"
 
