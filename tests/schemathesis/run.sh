@@ -10,7 +10,9 @@
 # (fixture.py), starts gunicorn on a free 127.0.0.1 port with jobs inline (no
 # Redis: nothing reaches other queues), and stops it on exit. The database is
 # kept afterwards, to look at what a failure left. SCHEMATHESIS_MAX_EXAMPLES
-# (default 50) bounds the test cases per operation and phase.
+# (default 50) bounds the test cases per operation and phase; failures are
+# cached in SCHEMATHESIS_CACHE_DIR (default ~/.cache/hitl-schemathesis) and
+# replayed first on the next run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,6 +23,7 @@ export DATABASE_URL="${SERVER_URL%/*}/hitl_schemathesis"
 unset REDIS_URL
 # The throttle is tested in the suite; here it would only turn cases into 429s.
 export HITL_API_THROTTLE=${HITL_API_THROTTLE:-1000000/min}
+export SCHEMATHESIS_CACHE_DIR=${SCHEMATHESIS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hitl-schemathesis}
 HITL_EXPORT_DIR=$(mktemp -d)
 export HITL_EXPORT_DIR
 LOG=$(mktemp)
