@@ -165,6 +165,10 @@ BUILTIN_CHECKS: list[BuiltinCheck] = [
 ]
 
 
+# Kinds a check result may have besides the rule kinds (CheckKind), e.g. for the API schema.
+BUILTIN_CHECK_KINDS = [check.rule.kind for check in BUILTIN_CHECKS]
+
+
 def compile_checks(rules: list[CheckRule]) -> list[CompiledCheck]:
     """The project's enabled rules, then the built-in checks."""
     return [CompiledCheck(rule) for rule in rules if rule.enabled] + BUILTIN_CHECKS

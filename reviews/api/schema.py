@@ -22,6 +22,7 @@ from reviews.api.serializers import (
     ItemInputSerializer,
     ItemOutputSerializer,
 )
+from reviews.checks import BUILTIN_CHECK_KINDS
 from reviews.models import CheckKind, CheckSeverity
 
 
@@ -287,7 +288,7 @@ class CheckResultSchema(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        schema["properties"]["kind"]["enum"] = list(CheckKind.values)
+        schema["properties"]["kind"]["enum"] = [*CheckKind.values, *BUILTIN_CHECK_KINDS]
         schema["properties"]["severity"]["enum"] = list(CheckSeverity.values)
         return schema
 

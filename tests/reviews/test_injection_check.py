@@ -281,3 +281,15 @@ def test_a_judge_that_passes_an_injected_output_does_not_release_it(
     assert body["status"] == "auto_approved"
     assert body["judge"]["label"] == "pass"
     assert body["review_reasons"] == [] and body["checks"] == []
+
+
+def test_the_api_schema_lists_the_built_in_kind(admin_user):
+    client = APIClient()
+    client.force_login(admin_user)
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    kind = components["CheckResult"]["properties"]["kind"]
+    if "$ref" in kind:  # drf-spectacular names enums as components of their own
+        kind = components[kind["$ref"].rsplit("/", 1)[1]]
+    kinds = kind["enum"]
+    assert "judge_injection" in kinds and "json_valid" in kinds
