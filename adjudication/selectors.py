@@ -5,7 +5,6 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from adjudication.models import AdjudicationCase, CaseClaim, ClaimState
 from reviews.access import Capability, projects_where
 from reviews.models import CheckResult, Project
-from reviews.principals import ApiClient
 
 
 def projects_adjudicated_by(user) -> QuerySet[Project]:
@@ -54,16 +53,6 @@ def cases_for_queue_page(*, ids: list[int], now) -> list[AdjudicationCase]:
     )
     by_id = {case.pk: case for case in rows}
     return [by_id[pk] for pk in ids if pk in by_id]
-
-
-def projects_with_agreement_visible_to(principal) -> QuerySet[Project]:
-    """Who may read agreement figures: the project's API key, its seniors, superusers.
-
-    Plain reviewers may not: the figures name colleagues and their overturn rates.
-    """
-    if isinstance(principal, ApiClient):
-        return Project.objects.filter(pk=principal.key.project_id)
-    return projects_adjudicated_by(principal)
 
 
 def case_for_page(*, case_id: int) -> AdjudicationCase:
