@@ -306,7 +306,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
-# Request bodies above this many bytes are refused with HTTP 400.
+# Request bodies above this many bytes are refused with HTTP 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HITL_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
 # Per-field limits on one submitted item (characters).
 HITL_MAX_TEXT_CHARS = env_int("HITL_MAX_TEXT_CHARS", 200_000)
