@@ -39,7 +39,7 @@ from adjudication.services import (
     item_reopen,
 )
 from reviews.access import Capability, may_anywhere, projects_where
-from reviews.admin_access import ProjectScopedAdminMixin, ReadOnlyHistoryAdmin
+from reviews.access.admin import ProjectScopedAdminMixin, ReadOnlyHistoryAdmin
 from reviews.errors import DomainError, NotAllowed
 from reviews.models import ReviewItem
 

@@ -61,7 +61,7 @@ def _round(value: float | None, places: int = 4) -> float | None:
 
 @dataclass(frozen=True)
 class Pair:
-    """The first two reviews of one item, ``a`` the earlier; ``agree`` per the reconcile rule."""
+    """The first two reviews of one item, ``a`` the earlier; ``agree`` per the settle rule."""
 
     reviewer_a: int
     verdict_a: str

@@ -1,7 +1,7 @@
-"""Adjudication writes: reconcile two reviews, open, claim, decide and reopen cases.
+"""Adjudication writes: settle two reviews, open, claim, decide and reopen cases.
 
 Lock order, everywhere: the item row, then the case row, then the claim row.
-``review_submit`` already holds the item lock when it calls ``reviews_reconcile``,
+``review_submit`` already holds the item lock when it calls ``reviews_settle``,
 so nothing here can deadlock against a reviewer submitting.
 """
 
@@ -41,7 +41,7 @@ def _in_order(reviews) -> tuple[Review, Review]:
     return first, second
 
 
-def reviews_reconcile(*, item: ReviewItem, reviews: list[Review], user) -> None:
+def reviews_settle(*, item: ReviewItem, reviews: list[Review], user) -> None:
     """Settle an item whose second blind review has just been stored.
 
     Call from ``review_submit`` inside its transaction, holding the item's row
@@ -54,7 +54,7 @@ def reviews_reconcile(*, item: ReviewItem, reviews: list[Review], user) -> None:
     ``user`` (the second reviewer) is the history user of either change.
     """
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("reviews_reconcile must run inside review_submit's transaction.")
+        raise RuntimeError("reviews_settle must run inside review_submit's transaction.")
     if len(reviews) != 2:
         raise ValueError(f"Reconciling needs exactly two reviews, got {len(reviews)}.")
     review_a, review_b = _in_order(reviews)

@@ -118,9 +118,9 @@ def main() -> None:
     from django.db import connection
     from rq import Worker
 
+    from reviews.judge.services import judge_config_save
     from reviews.models import ItemStatus, JudgeConfig, Project, ReviewItem
     from reviews.services.ingest import item_ingest
-    from reviews.services.judging import judge_config_save
 
     if connection.vendor != "postgresql":
         sys.exit("bench/judge.py needs PostgreSQL: set DATABASE_URL.")

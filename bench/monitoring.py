@@ -103,7 +103,7 @@ def bench_deliveries(count: int) -> None:
 
     from reviews.models import DeliveryStatus, Project, WebhookDelivery
     from reviews.services.ingest import item_ingest
-    from reviews.services.webhooks import webhook_deliver
+    from reviews.webhooks.services import webhook_deliver
 
     settings.HITL_WEBHOOK_ALLOW_PRIVATE = True
     port = free_port()
@@ -224,8 +224,8 @@ def bench_dashboard() -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from reviews.selectors_monitoring import dashboard
-    from reviews.services.monitoring import drift_evaluate_all
+    from reviews.monitoring.selectors import dashboard
+    from reviews.monitoring.services import drift_evaluate_all
 
     admin = get_user_model().objects.create_superuser("bench-admin", "a@example.com", "x-pass-123")
     client = Client()

@@ -42,7 +42,7 @@ def seed(*, items: int, holders: int, rng: random.Random):
 
     from reviews.models import Project, ProjectMembership, ReviewItem
     from reviews.services.accounts import user_roles_sync
-    from reviews.services.workspace import assignment_claim_next
+    from reviews.workspace.services import assignment_claim_next
 
     user_model = get_user_model()
     project = Project.objects.create(name="Bench clinical", slug="bench", audit_sample_rate=0.0)

@@ -173,7 +173,7 @@ AUTHENTICATION_BACKENDS = [
 
 # Change reasons carry reviewer notes and routing explanations: no 100-char cap.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
-# History is an audit trail: no revert from the admin (see reviews.admin_access).
+# History is an audit trail: no revert from the admin (see reviews.access.admin).
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- Redis and RQ ------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 
-from reviews.judge.injection import judge_injection_find
+from reviews.injection import judge_injection_find
 from reviews.models import CheckKind, CheckRule, CheckSeverity
 
 _UNSET = object()

@@ -31,10 +31,11 @@ from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from adjudication.models import AdjudicationCase
-from adjudication.services import reviews_reconcile
+from adjudication.services import reviews_settle
 from datasets.models import DatasetExportItem
 from datasets.services import export_create
 from datasets.services.build import export_build
+from reviews.judge.services import judge_config_save
 from reviews.models import (
     DriftAlert,
     ItemStatus,
@@ -44,10 +45,9 @@ from reviews.models import (
     ReviewItem,
     WebhookDelivery,
 )
-from reviews.services.judging import judge_config_save
 from reviews.services.projects import api_key_create, api_key_revoke
 from reviews.services.transitions import item_transition
-from reviews.services.workspace import assignment_claim_next
+from reviews.workspace.services import assignment_claim_next
 from tests import factories
 from tests.datasets.factories import reviewed
 
@@ -622,7 +622,7 @@ class PermissionMatrixTests(TestCase):
                         severity="major",
                     ),
                 ]
-                reviews_reconcile(item=disputed, reviews=reviews, user=second)
+                reviews_settle(item=disputed, reviews=reviews, user=second)
             case = AdjudicationCase.objects.get(item=disputed)
             w.ids[f"case_{side}"] = case.pk
             w.ids[f"case_history_{side}"] = case.history.latest().history_id

@@ -13,10 +13,10 @@ from reviews.jsontext import json_bytes
 from reviews.models import ItemStatus, JudgeConfig, Project, ReviewItem
 from reviews.models.items import FINAL_STATUSES
 from reviews.services.bulk import items_insert
-from reviews.services.judging import judge_config_active, judge_enqueue
+from reviews.services.judge_queue import judge_config_active, judge_enqueue
+from reviews.services.outbox import webhook_deliveries_create
 from reviews.services.routing import RiskMatcher, route, trigger_reasons
 from reviews.services.transitions import check_transition
-from reviews.services.webhooks import webhook_deliveries_create
 
 INGEST_FIELDS = (
     "external_id",

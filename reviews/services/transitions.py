@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from reviews.models import ItemStatus, ReviewItem
 from reviews.models.items import FINAL_STATUSES
-from reviews.services.webhooks import webhook_delivery_create_for_item
+from reviews.services.outbox import webhook_delivery_create_for_item
 
 S = ItemStatus
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {

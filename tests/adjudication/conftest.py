@@ -1,7 +1,7 @@
 import pytest
 from django.db import transaction
 
-from adjudication.services import reviews_reconcile
+from adjudication.services import reviews_settle
 from reviews.models import ItemStatus, Review, ReviewItem
 from reviews.services.transitions import item_transition
 from tests import factories
@@ -28,7 +28,7 @@ def make_reviewed_item(double_project, reviewer, second_reviewer):
                 Review.objects.create(item=item, reviewer=user, **fields)
                 for user, fields in ((reviewer, review_a), (second_reviewer, review_b))
             ]
-            reviews_reconcile(item=item, reviews=reviews, user=second_reviewer)
+            reviews_settle(item=item, reviews=reviews, user=second_reviewer)
         item.refresh_from_db()
         return item
 

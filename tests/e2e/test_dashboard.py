@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from reviews.models import JudgeVerdict, Project, ProjectMode
-from reviews.services.monitoring import drift_evaluate
+from reviews.monitoring.services import drift_evaluate
 from tests import factories
 from tests.e2e.conftest import login
 from tests.monitoring.helpers import audits, gate_decisions, ingest_many

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from reviews.models import AssignmentState, ItemStatus, Review, ReviewItem
 from reviews.services.accounts import user_roles_sync
-from reviews.services.workspace import ReviewInput, assignment_claim_next, review_submit
+from reviews.workspace.services import ReviewInput, assignment_claim_next, review_submit
 from tests import factories
 from tests.e2e.conftest import login
 

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from reviews.models import Project, WebhookDelivery
-from reviews.services.workspace import assignment_claim_next
+from reviews.workspace.services import assignment_claim_next
 from tests import factories
 from tests.monitoring.helpers import gate_decisions, ingest_many
 

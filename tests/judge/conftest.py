@@ -12,8 +12,8 @@ import pytest
 import redis
 from django.conf import settings
 
+from reviews.judge.services import judge_config_save
 from reviews.models import JudgeConfig
-from reviews.services.judging import judge_config_save
 from tests import factories
 from tests.judge.fake_llm import FakeJudge
 

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from reviews.judge.services import judge_api_key, judge_pending_items
 from reviews.models import ItemStatus, JudgeConfig, JudgeVerdict, ReviewItem
-from reviews.services.judging import judge_api_key, judge_pending_items
 from tests.factories import add_member, ingest, item_payload, make_project
 from tests.judge.conftest import make_judge
 

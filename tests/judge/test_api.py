@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from reviews.services.judging import judge_pending_items
+from reviews.judge.services import judge_pending_items
 from reviews.services.projects import api_key_create
 from tests.factories import ingest, item_payload
 from tests.judge.conftest import make_judge

@@ -6,8 +6,8 @@ import pytest
 
 from reviews.judge.parsing import JudgeReplyError, parse_verdict_object, parse_verdict_text
 from reviews.judge.prompt import build_request
+from reviews.judge.services import judge_pending_items
 from reviews.models import ItemStatus
-from reviews.services.judging import judge_pending_items
 from tests.factories import ingest, item_payload
 from tests.judge.conftest import make_judge
 

@@ -5,8 +5,8 @@ import pytest
 import redis
 from rq import Queue
 
+from reviews.judge.services import judge_pending_items
 from reviews.models import ItemStatus, JudgeVerdict, ReviewItem
-from reviews.services.judging import judge_pending_items
 from tests.factories import ingest, item_payload, make_project, make_rule
 from tests.judge.conftest import make_judge
 
@@ -182,7 +182,7 @@ def test_ingest_enqueues_one_job_per_chunk_after_commit(
     assert [job.args[0] for job in jobs] == [
         [item.pk for item in items[i : i + 4]] for i in range(0, 10, 4)
     ]
-    assert jobs[0].func_name == "reviews.jobs.judge_items_job"
+    assert jobs[0].func_name == "reviews.judge.jobs.judge_items_job"
 
 
 def test_ingest_without_a_judge_routes_at_once(db, fake_judge):

@@ -3,9 +3,9 @@ the judge releases, and the RQ cron schedule of the reconcile sweep."""
 
 from rq.cron import CronScheduler
 
+from reviews.judge.services import judge_pending_items
 from reviews.models import ItemStatus, ReviewItem
 from reviews.models.monitoring import WebhookDelivery
-from reviews.services.judging import judge_pending_items
 from tests.factories import ingest, item_payload
 from tests.judge.conftest import make_judge
 
@@ -48,8 +48,8 @@ def test_items_the_judge_releases_get_their_webhook(judged_monitor_project, fake
 
 def test_cron_schedule_runs_the_reconcile_sweep(settings):
     scheduler = CronScheduler(connection=None)
-    scheduler.load_config_from_file("reviews.cron_judge")
-    (job,) = scheduler.get_jobs()
-    assert job.func_name == "reviews.jobs.judge_reconcile_job"
+    scheduler.load_config_from_file("hitlplatform.schedule")
+    (job,) = [job for job in scheduler.get_jobs() if job.queue_name == "judge"]
+    assert job.func_name == "reviews.judge.jobs.judge_requeue_stuck_job"
     assert job.queue_name == "judge"
     assert job.interval == settings.HITL_RECONCILE_INTERVAL

@@ -107,10 +107,10 @@ def test_a_retried_job_for_judged_items_does_nothing(
     calls, history = len(fake_judge.requests), item.history.count()
 
     queue = Queue("judge", connection=redis.Redis.from_url(judge_redis))
-    job = queue.enqueue("reviews.jobs.judge_items_job", [item.pk])
+    job = queue.enqueue("reviews.judge.jobs.judge_items_job", [item.pk])
     second = start_worker(judge_redis, "--burst")
     assert second.process.wait(timeout=180) == 0, second.log()
-    assert f"Successfully completed reviews.jobs.judge_items_job([{item.pk}])" in second.log()
+    assert f"Successfully completed reviews.judge.jobs.judge_items_job([{item.pk}])" in second.log()
     assert job.id in second.log()
     assert len(fake_judge.requests) == calls
     assert JudgeVerdict.objects.filter(item=item).count() == 1
@@ -207,5 +207,5 @@ def test_reconcile_only_touches_items_stuck_longer_than_the_timeout(
     call_command("reconcile", "--older-than-minutes", "15")
     jobs = Queue("judge", connection=connection).get_jobs()
     assert [job.args for job in jobs] == [([old.pk],)]
-    assert jobs[0].func_name == "reviews.jobs.judge_items_job"
+    assert jobs[0].func_name == "reviews.judge.jobs.judge_items_job"
     assert ReviewItem.objects.get(pk=fresh.pk).status == ItemStatus.PENDING_JUDGE

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from reviews.models import DriftAlert, Project, ProjectMode
-from reviews.services.monitoring import (
+from reviews.monitoring.services import (
     Proportion,
     accuracy_series,
     drift_evaluate,

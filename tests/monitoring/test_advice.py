@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from reviews.errors import DomainError
 from reviews.models import Project, ProjectMode
-from reviews.services.monitoring import mode_advice, mode_advice_apply, window_stats
+from reviews.monitoring.services import mode_advice, mode_advice_apply, window_stats
 from tests.monitoring.helpers import audits, gate_decisions
 
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reviews.models import DriftAlert, JudgeVerdict, Project
-from reviews.services.monitoring import drift_evaluate
+from reviews.monitoring.services import drift_evaluate
 from tests import factories
 from tests.monitoring.helpers import audits, decide, gate_decisions, ingest_many
 

@@ -5,21 +5,28 @@ from django.utils import timezone
 from rq.cron import CronScheduler
 
 from datasets.jobs import exports_sweep_job
-from reviews.jobs_webhooks import drift_evaluate_job, webhook_deliver_job, webhooks_sweep_job
+from reviews.judge.jobs import judge_requeue_stuck_job
 from reviews.models import DeliveryStatus, DriftAlert, Project, WebhookDelivery
+from reviews.monitoring.jobs import drift_evaluate_job
+from reviews.webhooks.jobs import webhook_deliver_job, webhooks_sweep_job
 from tests import factories
 from tests.monitoring.helpers import audits
 
 
-def test_cron_schedule_registers_the_sweeps_and_the_drift_evaluation():
-    scheduler = CronScheduler(connection=fakeredis.FakeStrictRedis())
-    scheduler.load_config_from_file("reviews.cron_monitoring")
-    jobs = {(job.func, job.queue_name, job.interval) for job in scheduler.get_jobs()}
-    assert jobs == {
-        (webhooks_sweep_job, "webhooks", 60),
-        (drift_evaluate_job, "default", 900),
-        (exports_sweep_job, "default", 300),
-    }
+def test_cron_schedule_registers_the_sweeps_and_the_drift_evaluation(settings):
+    for _ in range(2):  # the scheduler reloads the module: each job is registered once
+        scheduler = CronScheduler(connection=fakeredis.FakeStrictRedis())
+        scheduler.load_config_from_file("hitlplatform.schedule")
+        jobs = [(job.func, job.queue_name, job.interval) for job in scheduler.get_jobs()]
+        assert sorted(jobs, key=str) == sorted(
+            [
+                (judge_requeue_stuck_job, "judge", settings.HITL_RECONCILE_INTERVAL),
+                (webhooks_sweep_job, "webhooks", 60),
+                (drift_evaluate_job, "default", 900),
+                (exports_sweep_job, "default", 300),
+            ],
+            key=str,
+        )
 
 
 def test_drift_job_evaluates_every_project(audited_project, auditor):

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from reviews.models import DeliveryStatus, Project, WebhookAttempt, WebhookDelivery
 from reviews.netpolicy import WebhookRefused, address_problem, webhook_target_resolve
-from reviews.services.webhooks import webhook_deliver
+from reviews.webhooks.services import webhook_deliver
 from tests import factories
 from tests.monitoring.helpers import wait_for
 

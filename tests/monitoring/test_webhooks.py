@@ -16,7 +16,7 @@ from reviews.models import (
     WebhookDelivery,
 )
 from reviews.netpolicy import WebhookRefused, webhook_target_resolve
-from reviews.services.webhooks import (
+from reviews.webhooks.services import (
     webhook_body,
     webhook_deliver,
     webhook_deliveries_sweep,

@@ -10,7 +10,7 @@ import time
 from django.core.management import call_command
 
 from reviews.models import DeliveryStatus, Project, WebhookAttempt, WebhookDelivery
-from reviews.services.workspace import ReviewInput, assignment_claim_next, review_submit
+from reviews.workspace.services import ReviewInput, assignment_claim_next, review_submit
 from tests import factories
 from tests.monitoring.helpers import wait_for
 from tests.monitoring.receiver import WebhookReceiver, free_port

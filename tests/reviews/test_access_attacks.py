@@ -13,9 +13,9 @@ from django.db import transaction
 from django.urls import reverse
 
 from adjudication.models import AdjudicationCase, CaseStatus
-from adjudication.services import reviews_reconcile
+from adjudication.services import reviews_settle
+from reviews.judge.services import judge_config_save
 from reviews.models import ItemStatus, JudgeConfig, Project, ProjectMembership, Review, ReviewItem
-from reviews.services.judging import judge_config_save
 from reviews.services.projects import api_key_create
 from reviews.services.transitions import item_transition
 from tests import factories
@@ -84,7 +84,7 @@ def disputed_b(bank, people):
                 severity="major",
             ),
         ]
-        reviews_reconcile(item=item, reviews=reviews, user=people["second_b"])
+        reviews_settle(item=item, reviews=reviews, user=people["second_b"])
     item.refresh_from_db()
     assert item.status == ItemStatus.IN_ADJUDICATION
     return item
@@ -339,7 +339,7 @@ def test_user_autocomplete_offers_only_managed_accounts(client, people):
 
 def test_reviewers_and_project_admins_cannot_empty_queues(client, admin_user, people, settings):
     queue = django_rq.get_queue("default")
-    job = queue.enqueue("reviews.jobs.nonexistent_for_the_test")
+    job = queue.enqueue("reviews.judge.jobs.nonexistent_for_the_test")
     try:
         before = queue.count
         for name in ("reviewer_a", "admin_a"):

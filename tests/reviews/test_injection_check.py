@@ -9,15 +9,18 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from reviews.checks import compile_checks, run_checks
-from reviews.judge.injection import (
+from reviews.injection import (
+    JUDGE_LABELS,
+    REPLY_KEYS,
     grader_phrase_find,
     judge_injection_find,
     verdict_object_find,
 )
+from reviews.judge.parsing import LABELS, WIRE_SCHEMA
 from reviews.models import CheckResult, ItemStatus, ReviewItem
 from reviews.models.items import PRIORITY_RISK
 from reviews.services.projects import api_key_create
-from reviews.services.workspace import assignment_claim_next
+from reviews.workspace.services import assignment_claim_next
 from tests import factories
 from tests.judge.conftest import make_judge
 from tests.judge.fake_llm import FakeJudge
@@ -62,6 +65,12 @@ def test_verdict_shaped_objects_are_found(text):
 def test_ordinary_json_with_a_score_or_label_is_not_a_verdict(text):
     assert verdict_object_find(text) is None
     assert judge_injection_find(text) == ""
+
+
+def test_the_detector_knows_the_judges_reply_keys_and_labels():
+    """The core's detector and the judge's wire format are written apart: keep them in step."""
+    assert set(WIRE_SCHEMA["properties"]) <= REPLY_KEYS
+    assert set(LABELS) <= JUDGE_LABELS
 
 
 def test_the_message_shows_the_reply_keys_found():

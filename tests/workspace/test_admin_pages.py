@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from reviews.models import Assignment, AssignmentState, ItemStatus, Review
 from reviews.services.accounts import user_roles_sync
-from reviews.services.workspace import ReviewInput, assignment_claim_next, review_submit
+from reviews.workspace.services import ReviewInput, assignment_claim_next, review_submit
 from tests import factories
 from tests.workspace.conftest import queue
 

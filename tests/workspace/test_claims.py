@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from reviews.errors import NotAllowed
 from reviews.models import Assignment, AssignmentState, ItemStatus, ReviewItem
-from reviews.services.workspace import (
+from reviews.workspace.services import (
     ReviewInput,
     StaleAssignment,
     assignment_claim_next,

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from reviews.models import Assignment, ItemStatus, Review, ReviewItem
-from reviews.services.workspace import ReviewInput, assignment_claim_next, review_submit
+from reviews.workspace.services import ReviewInput, assignment_claim_next, review_submit
 from tests import factories
 from tests.workspace.conftest import queue
 

@@ -11,7 +11,7 @@ from reviews.models import (
     ItemStatus,
     Review,
 )
-from reviews.services.workspace import (
+from reviews.workspace.services import (
     ReviewInput,
     ReviewInvalid,
     StaleAssignment,

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from reviews.services.monitoring import drift_evaluate_all
+from reviews.monitoring.services import drift_evaluate_all
 
 
 class Command(BaseCommand):

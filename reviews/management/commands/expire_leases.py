@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from reviews.services.workspace import assignment_expire_stale
+from reviews.workspace.services import assignment_expire_stale
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
-from reviews.services.judging import judge_reconcile
+from reviews.judge.services import judge_requeue_stuck
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         if older_than_minutes < 0:
             raise CommandError("--older-than-minutes must not be negative.")
         try:
-            result = judge_reconcile(older_than=timedelta(minutes=older_than_minutes))
+            result = judge_requeue_stuck(older_than=timedelta(minutes=older_than_minutes))
         except RedisError as exc:
             raise CommandError(f"Cannot enqueue judge jobs, Redis is unavailable: {exc}") from exc
         self.stdout.write(

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
-from reviews.services.webhooks import webhook_deliveries_sweep
+from reviews.webhooks.services import webhook_deliveries_sweep
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Webhooks: tell a project's client when an item becomes final.
+"""Webhook deliveries: send the outbox rows of final items to the project's client.
 
 Deliveries are an outbox. The transaction that makes an item final also writes
 a ``WebhookDelivery`` row, and only after it commits is a job enqueued to send
@@ -17,24 +17,20 @@ import logging
 import socket
 import ssl
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from hitlplatform.queues import enqueue_on_commit, get_queue
+from hitlplatform.queues import get_queue
 from reviews.models import (
     DeliveryStatus,
-    Project,
-    ReviewItem,
     WebhookAttempt,
     WebhookDelivery,
-    WebhookEvent,
 )
 from reviews.netpolicy import (
     WebhookRefused,
@@ -42,16 +38,14 @@ from reviews.netpolicy import (
     WebhookUnresolved,
     webhook_target_resolve,
 )
+from reviews.services.outbox import DELIVER_JOB, ENQUEUE_CHUNK, WEBHOOK_QUEUE, deliveries_enqueue
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_QUEUE = "webhooks"
-DELIVER_JOB = "reviews.jobs_webhooks.webhook_deliver_job"
 SIGNATURE_HEADER = "X-HITL-Signature"
 DELIVERY_HEADER = "X-HITL-Delivery"
 EVENT_HEADER = "X-HITL-Event"
 USER_AGENT = "hitl-review-webhooks/1"
-ENQUEUE_CHUNK = 200
 RESPONSE_EXCERPT_BYTES = 2000
 
 
@@ -77,33 +71,6 @@ class SendResult:
 # --- payload and signature ----------------------------------------------------
 
 
-def webhook_payload(*, item: ReviewItem, project: Project, delivery_id: str) -> dict[str, Any]:
-    """The body sent for an item that became final (what the API shows once final)."""
-    decided = item.decided_at.isoformat() if item.decided_at else None
-    return {
-        "event": WebhookEvent.ITEM_FINAL.value,
-        "delivery_id": delivery_id,
-        "project": project.slug,
-        "item": {
-            "id": item.pk,
-            "external_id": item.external_id,
-            "status": item.status,
-            "model_name": item.model_name,
-            "model_version": item.model_version,
-            "is_audit": item.is_audit,
-            "final_output": item.final_output,
-            "decision": {
-                "verdict": item.final_verdict,
-                "reason_code": item.final_reason_code,
-                "severity": item.final_severity,
-                "adjudicated": item.adjudicated,
-                "decided_at": decided,
-            },
-            "metadata": item.metadata,
-        },
-    }
-
-
 def webhook_body(payload: dict[str, Any]) -> bytes:
     """The exact bytes sent (and signed): compact, key-sorted UTF-8 JSON."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -113,91 +80,6 @@ def webhook_signature(*, secret: str, body: bytes) -> str:
     """``sha256=<hex HMAC-SHA256 of the raw body, keyed with the project's secret>``."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
-
-
-# --- creating deliveries (called inside the finalising transaction) -------------
-
-
-def webhook_deliveries_create(
-    *, project: Project, items: list[ReviewItem], now: datetime | None = None
-) -> list[str]:
-    """Write one pending delivery per final item of ``project``, enqueue them on commit.
-
-    Call inside the transaction that made the items final: the rows commit with
-    the items or not at all. Does nothing when the project has no webhook URL.
-    On PostgreSQL the rows go in with one COPY and one job is enqueued per
-    ``ENQUEUE_CHUNK`` deliveries, no per-item queries, so bulk ingest stays
-    fast. Returns the delivery ids.
-    """
-    if not project.webhook_url or not items:
-        return []
-    now = now or timezone.now()
-    rows = []
-    for item in items:
-        delivery_id = uuid.uuid4()
-        payload = webhook_payload(item=item, project=project, delivery_id=str(delivery_id))
-        rows.append((delivery_id, item.pk, payload))
-    if connection.vendor == "postgresql":
-        _copy_deliveries(project=project, rows=rows, now=now)
-    else:
-        WebhookDelivery.objects.bulk_create(
-            [
-                WebhookDelivery(
-                    id=delivery_id,
-                    project=project,
-                    item_id=item_id,
-                    event=WebhookEvent.ITEM_FINAL,
-                    payload=payload,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-                for delivery_id, item_id, payload in rows
-            ],
-            batch_size=1000,
-        )
-    ids = [str(delivery_id) for delivery_id, _item_id, _payload in rows]
-    _enqueue(ids)
-    return ids
-
-
-def _copy_deliveries(*, project: Project, rows: list[tuple], now: datetime) -> None:
-    columns = ("id", "project_id", "item_id", "event", "payload", "status", "attempts")
-    columns += ("next_attempt_at", "last_error", "created_at")
-    quote = connection.ops.quote_name
-    sql = "COPY {} ({}) FROM STDIN".format(
-        quote(WebhookDelivery._meta.db_table), ", ".join(quote(c) for c in columns)
-    )
-    with (
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,
-        cursor.cursor.copy(sql) as copy,
-    ):
-        for delivery_id, item_id, payload in rows:
-            copy.write_row(
-                (
-                    delivery_id,
-                    project.pk,
-                    item_id,
-                    WebhookEvent.ITEM_FINAL.value,
-                    json.dumps(payload, ensure_ascii=False),
-                    DeliveryStatus.PENDING.value,
-                    0,
-                    now,
-                    "",
-                    now,
-                )
-            )
-
-
-def webhook_delivery_create_for_item(*, item: ReviewItem) -> str | None:
-    """The single-item form of ``webhook_deliveries_create`` (used by ``item_transition``)."""
-    created = webhook_deliveries_create(project=item.project, items=[item])
-    return created[0] if created else None
-
-
-def _enqueue(delivery_ids: list[str]) -> None:
-    for start in range(0, len(delivery_ids), ENQUEUE_CHUNK):
-        enqueue_on_commit(WEBHOOK_QUEUE, DELIVER_JOB, delivery_ids[start : start + ENQUEUE_CHUNK])
 
 
 def _enqueue_retry_on_commit(delivery_id: str, delay: timedelta) -> None:
@@ -317,7 +199,7 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery, user) -> WebhookDelive
     delivery.next_attempt_at = timezone.now()
     delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
     logger.info("Delivery %s re-sent by %s", delivery.pk, user)
-    _enqueue([str(delivery.pk)])
+    deliveries_enqueue([str(delivery.pk)])
     return delivery
 
 

@@ -9,11 +9,10 @@ the item rows' locks. A flag, a fail, a score under the threshold or any
 judge failure adds a risk reason, so the item goes to a human even in monitor
 mode; a judge failure never auto-approves an item. The database is the source
 of truth: an item whose job was lost stays in ``pending_judge`` until
-:func:`judge_reconcile` enqueues it again.
+:func:`judge_requeue_stuck` enqueues it again.
 """
 
 import logging
-import math
 import os
 import re
 import time
@@ -24,24 +23,28 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from rq import Retry
 from simple_history.utils import bulk_update_with_history
 
-from hitlplatform.queues import enqueue_on_commit, get_queue
+from hitlplatform.queues import get_queue
 from reviews.judge.backends import JudgeSettings
 from reviews.judge.crypto import SecretDecryptError, decrypt_secret, encrypt_secret
 from reviews.judge.prompt import build_request
 from reviews.judge.runner import CallOutcome, run_judge_calls
 from reviews.models import ItemStatus, JudgeConfig, JudgeLabel, JudgeVerdict, Project, ReviewItem
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.judge_queue import (
+    JUDGE_JOB,
+    JUDGE_QUEUE,
+    judge_chunks,
+    judge_config_active,
+    judge_job_options,
+)
+from reviews.services.outbox import webhook_deliveries_create
 from reviews.services.routing import REASON_JUDGE_FLAG, route
 from reviews.services.transitions import check_transition
-from reviews.services.webhooks import webhook_deliveries_create
 
 logger = logging.getLogger(__name__)
 
-JUDGE_QUEUE = "judge"
-JUDGE_JOB = "reviews.jobs.judge_items_job"
 # Starts with the judge-flag reason, so routing treats it as a risk trigger.
 REASON_JUDGE_ERROR = f"{REASON_JUDGE_FLAG}:error"
 # What api_key_env may hold: a plain environment variable name.
@@ -53,11 +56,6 @@ class JudgeConfigError(Exception):
 
 
 # --- configuration -------------------------------------------------------------
-
-
-def judge_config_active(*, project: Project) -> JudgeConfig | None:
-    """The project's enabled judge configuration, or None (one query)."""
-    return JudgeConfig.objects.filter(project=project, enabled=True).first()
 
 
 @transaction.atomic
@@ -127,44 +125,6 @@ def _judge_settings(config: JudgeConfig) -> JudgeSettings:
 
 
 # --- enqueueing -------------------------------------------------------------------
-
-
-def judge_job_options(*, config: JudgeConfig | None, chunk_size: int) -> dict:
-    """RQ options for one judge job: the retry policy and a timeout that fits the chunk."""
-    options: dict = {}
-    timeout = config.timeout_seconds if config else 30.0
-    concurrency = config.max_concurrency if config else 1
-    waves = math.ceil(chunk_size / max(1, concurrency))
-    options["job_timeout"] = int(waves * (timeout + 5) + 120)
-    retries = config.max_retries if config else 0
-    if retries:
-        base = max(0, settings.HITL_JUDGE_RETRY_BACKOFF)
-        options["retry"] = Retry(max=retries, interval=[base * 2**n for n in range(retries)])
-        options["meta"] = {"max_retries": retries}
-    return options
-
-
-def _chunks(ids: list[int]) -> list[list[int]]:
-    size = max(1, settings.HITL_JUDGE_CHUNK_SIZE)
-    return [ids[start : start + size] for start in range(0, len(ids), size)]
-
-
-def judge_enqueue(*, config: JudgeConfig, item_ids: list[int]) -> int:
-    """Enqueue judge jobs for ``item_ids`` once the current transaction commits.
-
-    One job per chunk of ``HITL_JUDGE_CHUNK_SIZE`` items, never one per item.
-    If Redis is down the items stay in ``pending_judge`` and the reconcile
-    sweep enqueues them later. Returns the number of jobs.
-    """
-    chunks = _chunks(item_ids)
-    for chunk in chunks:
-        enqueue_on_commit(
-            JUDGE_QUEUE,
-            JUDGE_JOB,
-            chunk,
-            **judge_job_options(config=config, chunk_size=len(chunk)),
-        )
-    return len(chunks)
 
 
 # --- judging -----------------------------------------------------------------------
@@ -409,12 +369,12 @@ def _apply_routes(entries: list[tuple[ReviewItem, list[str], str]]) -> None:
 
 
 @dataclass
-class ReconcileResult:
+class RequeueResult:
     items: int = 0
     jobs: int = 0
 
 
-def judge_reconcile(*, older_than: timedelta | None = None) -> ReconcileResult:
+def judge_requeue_stuck(*, older_than: timedelta | None = None) -> RequeueResult:
     """Enqueue judge jobs again for items stuck in ``pending_judge``.
 
     An item is stuck when it entered ``pending_judge`` more than ``older_than``
@@ -427,7 +387,7 @@ def judge_reconcile(*, older_than: timedelta | None = None) -> ReconcileResult:
     if older_than is None:
         older_than = timedelta(minutes=settings.HITL_JUDGE_STUCK_MINUTES)
     cutoff = timezone.now() - older_than
-    result = ReconcileResult()
+    result = RequeueResult()
     configs = {c.project_id: c for c in JudgeConfig.objects.filter(enabled=True)}
     queue = get_queue(JUDGE_QUEUE)
     # Per project, so the (project, status, id) index serves the lookup.
@@ -439,7 +399,7 @@ def judge_reconcile(*, older_than: timedelta | None = None) -> ReconcileResult:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        for chunk in _chunks(ids):
+        for chunk in judge_chunks(ids):
             options = judge_job_options(config=configs.get(project_id), chunk_size=len(chunk))
             queue.enqueue(JUDGE_JOB, chunk, **options)
             result.jobs += 1

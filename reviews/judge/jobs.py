@@ -3,7 +3,7 @@
 from django.conf import settings
 from rq import get_current_job
 
-from reviews.services.judging import judge_pending_items, judge_reconcile
+from reviews.judge.services import judge_pending_items, judge_requeue_stuck
 
 
 class JudgeRetryError(Exception):
@@ -31,7 +31,7 @@ def judge_items_job(item_ids: list[int]) -> dict[str, int]:
     return {"recorded": result.recorded, "skipped": result.skipped}
 
 
-def judge_reconcile_job() -> dict[str, int]:
+def judge_requeue_stuck_job() -> dict[str, int]:
     """Re-enqueue items stuck in pending_judge (run by the RQ cron scheduler)."""
-    result = judge_reconcile()
+    result = judge_requeue_stuck()
     return {"items": result.items, "jobs": result.jobs}

@@ -23,11 +23,13 @@ import re
 import unicodedata
 from typing import Any
 
-from reviews.judge.parsing import LABELS, WIRE_SCHEMA
+from reviews.models import JudgeLabel
 
 LABEL_KEYS = frozenset({"label", "verdict", "grade"})
-REPLY_KEYS = frozenset(WIRE_SCHEMA["properties"]) | LABEL_KEYS | {"reasoning"}
-JUDGE_LABELS = frozenset(LABELS) | {
+# The judge's reply keys (``reviews.judge.parsing.WIRE_SCHEMA``; a test keeps them in step).
+REPLY_KEYS = frozenset({"score", "label", "rationale", "error_categories"})
+REPLY_KEYS |= LABEL_KEYS | {"reasoning"}
+JUDGE_LABELS = frozenset({JudgeLabel.PASS, JudgeLabel.FLAG, JudgeLabel.FAIL}) | {
     "passed",
     "failed",
     "flagged",

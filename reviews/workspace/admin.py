@@ -1,6 +1,6 @@
 """The reviewer workspace inside the admin: my queue, the review page, an item's timeline.
 
-Thin views: they parse the form, call one service in reviews.services.workspace,
+Thin views: they parse the form, call one service in reviews.workspace.services,
 and render with templates under templates/admin/reviews/workspace/. Hooked into
 the admin through ``ReviewItemAdmin.get_urls`` (see ``workspace_urls``).
 """
@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from reviews.diffing import word_diff
 from reviews.errors import NotAllowed
 from reviews.models import AssignmentState, Project, Severity, Verdict
-from reviews.selectors_workspace import (
+from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
     item_for_timeline,
@@ -27,7 +27,7 @@ from reviews.selectors_workspace import (
     output_view,
     queue_overview,
 )
-from reviews.services.workspace import (
+from reviews.workspace.services import (
     NOTE_MAX_CHARS,
     OTHER_REASON,
     ReviewInput,

@@ -1,19 +1,22 @@
+"""The core's admin pages: projects (policy, checks, members, webhook), API keys, items.
+
+The item pages carry the workspace's URLs and the judge's verdict inline: this
+module wires the sub-domains into the item admin, the registration lives in
+``reviews.admin``.
+"""
+
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils.html import format_html
 
 from reviews.access import Capability, may
-from reviews.admin_access import (
+from reviews.access.admin import (
     ManagedMembershipsMixin,
     ProjectScopedAdminMixin,
     ReadOnlyHistoryAdmin,
-    ReviewerUserAdmin,
 )
-from reviews.admin_judge import JudgeVerdictInline  # also registers the judge admin
-from reviews.admin_monitoring import MonitoringDashboardAdmin  # noqa: F401 (registers)
-from reviews.admin_workspace import workspace_urls
+from reviews.judge.admin import JudgeVerdictInline
 from reviews.models import (
     ApiKey,
     CheckResult,
@@ -29,6 +32,7 @@ from reviews.services.projects import (
     api_key_revoke,
     webhook_secret_next,
 )
+from reviews.workspace.admin import workspace_urls
 
 
 class CheckRuleInline(admin.StackedInline):
@@ -102,7 +106,6 @@ class ProjectForm(forms.ModelForm):
         return data
 
 
-@admin.register(Project)
 class ProjectAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     form = ProjectForm
     project_field = None
@@ -206,7 +209,6 @@ class ProjectAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
                 user_roles_sync(user=user)
 
 
-@admin.register(ApiKey)
 class ApiKeyAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     view_capability = Capability.ADMINISTER
     list_display = ["name", "project", "prefix", "created_at", "created_by", "active"]
@@ -256,7 +258,6 @@ class CheckResultInline(admin.TabularInline):
         return False
 
 
-@admin.register(ReviewItem)
 class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     # Items change through the services only (the workspace, adjudication).
     change_capability = None
@@ -296,8 +297,3 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-# Reviewer accounts: the user admin with project memberships inline.
-admin.site.unregister(get_user_model())
-admin.site.register(get_user_model(), ReviewerUserAdmin)

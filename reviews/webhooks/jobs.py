@@ -1,7 +1,6 @@
-"""RQ jobs for webhooks and monitoring. Thin: they take ids and call services."""
+"""RQ jobs for webhook deliveries. Thin: they take ids and call services."""
 
-from reviews.services.monitoring import drift_evaluate_all
-from reviews.services.webhooks import webhook_deliver, webhook_deliveries_sweep
+from reviews.webhooks.services import webhook_deliver, webhook_deliveries_sweep
 
 
 def webhook_deliver_job(delivery_ids: list[str]) -> None:
@@ -13,8 +12,3 @@ def webhook_deliver_job(delivery_ids: list[str]) -> None:
 def webhooks_sweep_job() -> int:
     """Re-enqueue deliveries whose job was lost (run by the RQ cron scheduler)."""
     return webhook_deliveries_sweep()
-
-
-def drift_evaluate_job() -> int:
-    """Evaluate drift for every project (run by the RQ cron scheduler)."""
-    return len(drift_evaluate_all())

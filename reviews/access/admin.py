@@ -9,31 +9,20 @@ superusers only. Project admins manage only accounts that belong solely to
 projects they administer.
 """
 
-from functools import wraps
-
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
-from django.urls import URLPattern
-from django_rq.admin import QueueAdmin
-from django_rq.models import Dashboard
-from rq.exceptions import NoSuchJobError
 from simple_history.admin import SimpleHistoryAdmin
 
 from reviews.access import (
     Capability,
-    is_operator,
     may,
     may_anywhere,
     projects_where,
     users_managed_by,
 )
-from reviews.models import ProjectMembership
-from reviews.services.accounts import user_roles_sync
 
 User = get_user_model()
 
@@ -202,67 +191,6 @@ class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
         return False
 
 
-# --- Operations: the RQ dashboard ---------------------------------------------------
-
-
-def _operators_only(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), "admin:login")
-        if not is_operator(request.user):
-            raise PermissionDenied
-        try:
-            return view(request, *args, **kwargs)
-        except NoSuchJobError as exc:
-            raise Http404("No such job.") from exc
-        except ValueError as exc:
-            # django-rq parses worker keys and job ids from the URL and raises on bad ones.
-            raise Http404(str(exc)) from exc
-
-    return wrapped
-
-
-# rq-scheduler is not used (RQ's own scheduler is): its page would only raise.
-RQ_PAGES_LEFT_OUT = {"django_rq_scheduler_jobs"}
-
-
-class OperatorQueueAdmin(QueueAdmin):
-    """django-rq's dashboard (empty, requeue, delete jobs): superusers only.
-
-    django-rq itself asks only ``is_staff``, and every reviewer is staff.
-    """
-
-    def get_urls(self):
-        # django-rq's own pages and the dashboard's index; the model's add, change,
-        # delete and history pages have no rows behind them and are left out.
-        return [
-            URLPattern(p.pattern, _operators_only(p.callback), p.default_args, p.name)
-            for p in super().get_urls()
-            if p.name
-            and p.name.startswith("django_rq_")
-            and p.name not in RQ_PAGES_LEFT_OUT
-            and (
-                not p.name.startswith("django_rq_dashboard_")
-                or p.name == "django_rq_dashboard_changelist"
-            )
-        ]
-
-    def has_module_permission(self, request):
-        return is_operator(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_operator(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return is_operator(request.user)
-
-
-if admin.site.is_registered(Dashboard):
-    admin.site.unregister(Dashboard)
-admin.site.register(Dashboard, OperatorQueueAdmin)
-
-
 # --- Accounts ------------------------------------------------------------------------
 
 
@@ -325,107 +253,3 @@ class ManagedMembershipsMixin:
 
     def has_delete_permission(self, request, obj=None):
         return self._manages(request)
-
-
-class UserMembershipInline(ManagedMembershipsMixin, admin.TabularInline):
-    model = ProjectMembership
-    fk_name = "user"
-    extra = 1
-    fields = ["project", "role", "created_at"]
-    readonly_fields = ["created_at"]
-    verbose_name = "project membership"
-    verbose_name_plural = "Projects and roles"
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("project")
-        if request.user.is_superuser:
-            return queryset
-        # A project admin sees and edits memberships of the projects they run only.
-        managed = projects_where(request.user, Capability.MANAGE_MEMBERS).values("pk")
-        return queryset.filter(project__in=managed)
-
-    def has_view_permission(self, request, obj=None):
-        return True
-
-
-class UserProjectFilter(ProjectListFilter):
-    title = "project"
-    parameter_name = "project"
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        self.lookup = "memberships__project_id"
-        self.capability = Capability.MANAGE_MEMBERS
-
-
-class ReviewerUserAdmin(UserAdmin):
-    """Accounts with their project memberships.
-
-    Superusers manage everyone. A project admin manages the accounts whose every
-    membership is in projects they administer (``users_managed_by``): they never
-    see or change superusers, staff flags, passwords or roles of anyone else.
-    """
-
-    inlines = [UserMembershipInline]
-    list_display = ["username", "email", "first_name", "last_name", "is_active", "is_staff"]
-    list_filter = ["is_active", "is_staff", "is_superuser", "groups", UserProjectFilter]
-    limited_fieldsets = [
-        (None, {"fields": ["username", "password"]}),
-        ("Personal info", {"fields": ["first_name", "last_name", "email"]}),
-        ("Access", {"fields": ["is_active", "groups", "last_login", "date_joined"]}),
-    ]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(pk__in=users_managed_by(request.user).values("pk"))
-
-    def get_list_filter(self, request):
-        if request.user.is_superuser:
-            return self.list_filter
-        return ["is_active", UserProjectFilter]
-
-    def get_fieldsets(self, request, obj=None):
-        if obj is None or request.user.is_superuser:
-            return super().get_fieldsets(request, obj)
-        return self.limited_fieldsets
-
-    def get_readonly_fields(self, request, obj=None):
-        if request.user.is_superuser:
-            return super().get_readonly_fields(request, obj)
-        # Groups follow roles; they are shown, not edited.
-        return ["groups", "last_login", "date_joined"]
-
-    def _manages(self, request, obj) -> bool:
-        if request.user.is_superuser:
-            return True
-        if not may_anywhere(request.user, Capability.MANAGE_MEMBERS):
-            return False
-        return obj is None or users_managed_by(request.user).filter(pk=obj.pk).exists()
-
-    def has_module_permission(self, request):
-        return super().has_module_permission(request) and self._manages(request, None)
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) and self._manages(request, obj)
-
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and self._manages(request, None)
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self._manages(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        # Accounts are deactivated, not deleted: their reviews stay attributed.
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            # Reviewers work in the admin, so every account made here may log in to it.
-            obj.is_staff = True
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        user_roles_sync(user=form.instance)

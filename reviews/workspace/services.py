@@ -15,7 +15,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from adjudication.services import reviews_reconcile
+from adjudication.services import reviews_settle
 from reviews.access import Capability, may
 from reviews.diffing import correction_triplets
 from reviews.errors import Conflict, DomainError, NotAllowed
@@ -368,7 +368,7 @@ def review_submit(
     Then: an audit sample leaves the queue with its status untouched; with one
     review required the decision is made final; with two, the first review
     waits blind for the second, and the second hands both to
-    ``adjudication.services.reviews_reconcile`` (final on agreement, a case on
+    ``adjudication.services.reviews_settle`` (final on agreement, a case on
     disagreement). Holds the item's row lock throughout.
     """
     now = timezone.now()
@@ -465,5 +465,5 @@ def review_submit(
             reason=reason,
         )
     else:
-        reviews_reconcile(item=item, reviews=reviews[:2], user=reviewer)
+        reviews_settle(item=item, reviews=reviews[:2], user=reviewer)
     return review

@@ -19,8 +19,7 @@ from reviews.models import (
     ReviewItem,
     Verdict,
 )
-from reviews.selectors import projects_visible_to
-from reviews.services.monitoring import (
+from reviews.monitoring.services import (
     BUCKETS,
     AccuracyPoint,
     ModeAdvice,
@@ -30,6 +29,7 @@ from reviews.services.monitoring import (
     mode_advice,
     window_stats,
 )
+from reviews.selectors import projects_visible_to
 
 PERIOD_DAYS = (7, 30, 90, 365)
 TOP_REASONS = 10

@@ -12,10 +12,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from reviews.access import Capability, projects_where
-from reviews.admin_access import ProjectScopedAdminMixin, ReadOnlyHistoryAdmin
+from reviews.access.admin import ProjectScopedAdminMixin, ReadOnlyHistoryAdmin
 from reviews.judge.calibration import HUMAN_VERDICTS, calibration_report
+from reviews.judge.services import ENV_NAME, judge_config_save
 from reviews.models import JudgeBackend, JudgeConfig, JudgeVerdict
-from reviews.services.judging import ENV_NAME, judge_config_save
 
 
 class JudgeConfigForm(forms.ModelForm):
@@ -89,7 +89,6 @@ class JudgeConfigForm(forms.ModelForm):
         return data
 
 
-@admin.register(JudgeConfig)
 class JudgeConfigAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     """Project admins configure their projects' judges; the calibration report is theirs too."""
 
@@ -217,7 +216,6 @@ class JudgeConfigAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         return super().changelist_view(request, extra_context)
 
 
-@admin.register(JudgeVerdict)
 class JudgeVerdictAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     """Read-only: verdicts are written by the judge jobs, once per item."""
 

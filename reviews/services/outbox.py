@@ -1,0 +1,132 @@
+"""The webhook outbox: the delivery rows written when items become final.
+
+The transaction that makes an item final also writes its ``WebhookDelivery``
+row (``webhook_deliveries_create``), and only once it commits is a job
+enqueued to send it. Sending, retries and the sweep live in
+``reviews.webhooks``; the lifecycle only writes the rows and names the job.
+"""
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from hitlplatform.queues import enqueue_on_commit
+from reviews.models import DeliveryStatus, Project, ReviewItem, WebhookDelivery, WebhookEvent
+
+WEBHOOK_QUEUE = "webhooks"
+DELIVER_JOB = "reviews.webhooks.jobs.webhook_deliver_job"
+ENQUEUE_CHUNK = 200
+
+
+def webhook_payload(*, item: ReviewItem, project: Project, delivery_id: str) -> dict[str, Any]:
+    """The body sent for an item that became final (what the API shows once final)."""
+    decided = item.decided_at.isoformat() if item.decided_at else None
+    return {
+        "event": WebhookEvent.ITEM_FINAL.value,
+        "delivery_id": delivery_id,
+        "project": project.slug,
+        "item": {
+            "id": item.pk,
+            "external_id": item.external_id,
+            "status": item.status,
+            "model_name": item.model_name,
+            "model_version": item.model_version,
+            "is_audit": item.is_audit,
+            "final_output": item.final_output,
+            "decision": {
+                "verdict": item.final_verdict,
+                "reason_code": item.final_reason_code,
+                "severity": item.final_severity,
+                "adjudicated": item.adjudicated,
+                "decided_at": decided,
+            },
+            "metadata": item.metadata,
+        },
+    }
+
+
+def webhook_deliveries_create(
+    *, project: Project, items: list[ReviewItem], now: datetime | None = None
+) -> list[str]:
+    """Write one pending delivery per final item of ``project``, enqueue them on commit.
+
+    Call inside the transaction that made the items final: the rows commit with
+    the items or not at all. Does nothing when the project has no webhook URL.
+    On PostgreSQL the rows go in with one COPY and one job is enqueued per
+    ``ENQUEUE_CHUNK`` deliveries, no per-item queries, so bulk ingest stays
+    fast. Returns the delivery ids.
+    """
+    if not project.webhook_url or not items:
+        return []
+    now = now or timezone.now()
+    rows = []
+    for item in items:
+        delivery_id = uuid.uuid4()
+        payload = webhook_payload(item=item, project=project, delivery_id=str(delivery_id))
+        rows.append((delivery_id, item.pk, payload))
+    if connection.vendor == "postgresql":
+        _copy_deliveries(project=project, rows=rows, now=now)
+    else:
+        WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(
+                    id=delivery_id,
+                    project=project,
+                    item_id=item_id,
+                    event=WebhookEvent.ITEM_FINAL,
+                    payload=payload,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                for delivery_id, item_id, payload in rows
+            ],
+            batch_size=1000,
+        )
+    ids = [str(delivery_id) for delivery_id, _item_id, _payload in rows]
+    deliveries_enqueue(ids)
+    return ids
+
+
+def _copy_deliveries(*, project: Project, rows: list[tuple], now: datetime) -> None:
+    columns = ("id", "project_id", "item_id", "event", "payload", "status", "attempts")
+    columns += ("next_attempt_at", "last_error", "created_at")
+    quote = connection.ops.quote_name
+    sql = "COPY {} ({}) FROM STDIN".format(
+        quote(WebhookDelivery._meta.db_table), ", ".join(quote(c) for c in columns)
+    )
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        for delivery_id, item_id, payload in rows:
+            copy.write_row(
+                (
+                    delivery_id,
+                    project.pk,
+                    item_id,
+                    WebhookEvent.ITEM_FINAL.value,
+                    json.dumps(payload, ensure_ascii=False),
+                    DeliveryStatus.PENDING.value,
+                    0,
+                    now,
+                    "",
+                    now,
+                )
+            )
+
+
+def webhook_delivery_create_for_item(*, item: ReviewItem) -> str | None:
+    """The single-item form of ``webhook_deliveries_create`` (used by ``item_transition``)."""
+    created = webhook_deliveries_create(project=item.project, items=[item])
+    return created[0] if created else None
+
+
+def deliveries_enqueue(delivery_ids: list[str]) -> None:
+    """Enqueue sending jobs for ``delivery_ids`` (in chunks) once the transaction commits."""
+    for start in range(0, len(delivery_ids), ENQUEUE_CHUNK):
+        enqueue_on_commit(WEBHOOK_QUEUE, DELIVER_JOB, delivery_ids[start : start + ENQUEUE_CHUNK])
