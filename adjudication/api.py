@@ -37,7 +37,8 @@ class _Figures(serializers.Serializer):
         allow_null=True, help_text="Share of items whose reviews agree (0-100), outputs included."
     )
     kappa = serializers.FloatField(
-        allow_null=True, help_text="Cohen's kappa on verdicts; null without pairs."
+        allow_null=True,
+        help_text="Cohen's kappa on verdicts; null without pairs or if all verdicts are one.",
     )
     median_seconds_per_item = serializers.FloatField(allow_null=True)
 

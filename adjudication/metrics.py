@@ -1,13 +1,14 @@
 """Agreement metrics: percent agreement, Cohen's kappa, overturn rates, time per item.
 
-The pure functions (``cohen_kappa``, ``agreement_summary``) take plain values and
-are tested against hand-computed tables; ``project_agreement`` loads a project's
-reviews for a period in a fixed number of queries and feeds them through.
+Cohen's kappa is the platform's one implementation, ``reviews.stats.cohen_kappa``
+(undefined, so null, when every rating falls in one verdict). The pure
+``agreement_summary`` takes plain values and is tested against hand-computed
+tables; ``project_agreement`` loads a project's reviews for a period in a fixed
+number of queries and feeds them through.
 """
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,34 +18,9 @@ from django.db import connection
 from adjudication.agreement import outputs_equal, reviews_agree
 from adjudication.models import AdjudicationCase, CaseStatus, Upheld
 from reviews.models import Project, Review, ReviewItem, Verdict
+from reviews.stats import cohen_kappa
 
 VERDICTS: tuple[str, ...] = tuple(Verdict.values)
-
-
-def cohen_kappa(pairs: Iterable[tuple[str, str]], categories: Sequence[str] = VERDICTS):
-    """Cohen's kappa of two raters over ``(rating_1, rating_2)`` pairs.
-
-    kappa = (p_o - p_e) / (1 - p_e), with p_o the observed share of agreeing
-    pairs and p_e = sum over categories of (share of rater 1) x (share of
-    rater 2). Degenerate cases, by definition here:
-
-    - no pairs: ``None`` (nothing to measure);
-    - p_e = 1, which happens only when both raters put every item in the same
-      single category (so p_o = 1 too): ``1.0`` — perfect agreement, although
-      the formula itself is 0/0.
-    """
-    pairs = list(pairs)
-    n = len(pairs)
-    if n == 0:
-        return None
-    first = Counter(a for a, _ in pairs)
-    second = Counter(b for _, b in pairs)
-    labels = set(categories) | set(first) | set(second)
-    p_o = sum(1 for a, b in pairs if a == b) / n
-    p_e = sum((first[c] / n) * (second[c] / n) for c in labels)
-    if p_e >= 1.0:
-        return 1.0
-    return (p_o - p_e) / (1.0 - p_e)
 
 
 def _median(values: list[float]) -> float | None:

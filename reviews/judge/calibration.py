@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count
 
 from reviews.models import JudgeLabel, JudgeVerdict, Project, Verdict
+from reviews.stats import cohen_kappa_table
 
 JUDGE_LABELS = [JudgeLabel.PASS, JudgeLabel.FLAG, JudgeLabel.FAIL, JudgeLabel.ERROR]
 HUMAN_VERDICTS = [Verdict.APPROVE, Verdict.CORRECT, Verdict.REJECT]
@@ -83,14 +84,15 @@ class Agreement:
 
     @property
     def kappa(self) -> float | None:
-        """Cohen's kappa of the binary decision: agreement beyond chance."""
-        n = self.compared
-        if not n:
-            return None
-        observed = (self.tp + self.tn) / n
-        flagged, positive = (self.tp + self.fp) / n, (self.tp + self.fn) / n
-        expected = flagged * positive + (1 - flagged) * (1 - positive)
-        return None if expected == 1 else (observed - expected) / (1 - expected)
+        """Cohen's kappa of the binary decision (judge flagged, human rejected or corrected)."""
+        return cohen_kappa_table(
+            {
+                (True, True): self.tp,
+                (True, False): self.fp,
+                (False, True): self.fn,
+                (False, False): self.tn,
+            }
+        )
 
     def matrix_rows(self) -> list[tuple[str, list[int], int]]:
         return [

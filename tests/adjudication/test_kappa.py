@@ -64,9 +64,9 @@ def test_three_categories_by_hand():
     assert cohen_kappa(pairs) == pytest.approx(float(Fraction(131, 211)))
 
 
-def test_both_raters_one_category_only_is_defined_as_one():
-    # p_o = 1 and p_e = 1: the formula is 0/0; defined as perfect agreement.
-    assert cohen_kappa(table(approve_approve=10)) == 1.0
+def test_both_raters_one_category_only_is_undefined():
+    # p_o = 1 and p_e = 1: the formula is 0/0; undefined, shown as "—" / null.
+    assert cohen_kappa(table(approve_approve=10)) is None
 
 
 def test_one_rater_one_category_only_is_zero():

@@ -25,6 +25,7 @@ CORE = [
     "reviews/jsontext.py",
     "reviews/errors.py",
     "reviews/principals.py",
+    "reviews/stats.py",
 ]
 ABOVE_CORE = (
     "adjudication",
