@@ -77,13 +77,11 @@ def reviews_settle(*, item: ReviewItem, reviews: list[Review], user) -> None:
             reason=f"Two blind reviews agree: {review_a.verdict}",
         )
         return
-    item.in_queue = False
     item_transition(
         item=item,
         to_status=ItemStatus.IN_ADJUDICATION,
         reason=f"Two blind reviews disagree ({review_a.verdict} / {review_b.verdict})",
         user=user,
-        update_fields=("in_queue",),
     )
     case = AdjudicationCase(
         item=item,
@@ -386,13 +384,12 @@ def item_reopen(*, item: ReviewItem, user, reason: str) -> AdjudicationCase:
     review_a, review_b = _reviews_for_reopen(item)
     previous_status, previous_output = item.status, item.final_output
     item.decided_at = None
-    item.in_queue = False
     item_transition(
         item=item,
         to_status=ItemStatus.IN_ADJUDICATION,
         reason=f"Reopened by {user}: {reason}",
         user=user,
-        update_fields=("decided_at", "in_queue"),
+        update_fields=("decided_at",),
     )
     severities = [r.severity for r in (review_a, review_b) if r is not None]
     case = AdjudicationCase(

@@ -23,7 +23,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
 from hitlplatform.queues import get_queue
 from reviews.judge.backends import JudgeSettings
@@ -31,7 +30,6 @@ from reviews.judge.crypto import SecretDecryptError, decrypt_secret, encrypt_sec
 from reviews.judge.prompt import build_request
 from reviews.judge.runner import CallOutcome, run_judge_calls
 from reviews.models import ItemStatus, JudgeConfig, JudgeLabel, JudgeVerdict, Project, ReviewItem
-from reviews.models.items import FINAL_STATUSES
 from reviews.services.judge_queue import (
     JUDGE_JOB,
     JUDGE_QUEUE,
@@ -39,9 +37,8 @@ from reviews.services.judge_queue import (
     judge_config_active,
     judge_job_options,
 )
-from reviews.services.outbox import webhook_deliveries_create
 from reviews.services.routing import REASON_JUDGE_FLAG, route
-from reviews.services.transitions import check_transition
+from reviews.services.transitions import items_route
 
 logger = logging.getLogger(__name__)
 
@@ -285,9 +282,8 @@ def judge_verdicts_record(
             )
         score = "" if verdict.score is None else f" (score {verdict.score:.2f})"
         routes.append((item, reasons, f"Judge {config.model}: {verdict.label}{score}"))
-    _apply_routes(routes)
+    items_route(entries=_decided(routes))
     JudgeVerdict.objects.bulk_create(verdicts)
-    _notify_final(items)
     return len(items), len(by_id) - len(items)
 
 
@@ -301,68 +297,24 @@ def judge_route_without_verdict(*, item_ids: list[int]) -> int:
         .filter(pk__in=item_ids, status=ItemStatus.PENDING_JUDGE)
         .order_by("pk")
     )
-    _apply_routes(
-        [
-            (item, list(item.review_reasons), "Judge disabled; routed without a verdict")
-            for item in items
-        ]
+    items_route(
+        entries=_decided(
+            [
+                (item, list(item.review_reasons), "Judge disabled; routed without a verdict")
+                for item in items
+            ]
+        )
     )
-    _notify_final(items)
     return len(items)
 
 
-def _notify_final(items: list[ReviewItem]) -> None:
-    """Auto-approved items are final: queue their webhook deliveries (same transaction)."""
-    final: dict[int, list[ReviewItem]] = defaultdict(list)
-    for item in items:
-        if item.status == ItemStatus.AUTO_APPROVED:
-            final[item.project_id].append(item)
-    for project_items in final.values():
-        webhook_deliveries_create(project=project_items[0].project, items=project_items)
-
-
-ROUTE_FIELDS = (
-    "status",
-    "in_queue",
-    "priority",
-    "is_audit",
-    "review_reasons",
-    "final_output",
-    "decided_at",
-    "updated_at",
-)
-
-
-def _apply_routes(entries: list[tuple[ReviewItem, list[str], str]]) -> None:
-    """Route locked pending_judge items and save them with one history row each.
-
-    ``entries`` holds (item, reasons, why). Every status change is checked by the
-    state machine (``check_transition``); the rows and their history are then
-    written in two bulk statements instead of two per item, like ingest does.
-    Call inside the transaction holding the items' row locks.
-    """
-    if not entries:
-        return
-    now = timezone.now()
-    items = []
+def _decided(entries: list[tuple[ReviewItem, list[str], str]]) -> list[tuple]:
+    """(item, reasons, why) -> (item, where routing sends it, history reason)."""
+    routed = []
     for item, reasons, why in entries:
         decision = route(project=item.project, external_id=item.external_id, reasons=reasons)
-        check_transition(item.status, decision.status)
-        item.status = decision.status
-        item.in_queue = decision.in_queue
-        item.priority = decision.priority
-        item.is_audit = decision.is_audit
-        item.review_reasons = decision.reasons
-        if decision.status in FINAL_STATUSES:
-            item.final_output = item.output
-            item.decided_at = now
-        item.updated_at = now
-        item._history_user = None
-        item._change_reason = f"{why}; routed to {decision.status}"
-        items.append(item)
-    bulk_update_with_history(
-        items, ReviewItem, fields=list(ROUTE_FIELDS), batch_size=500, default_date=now
-    )
+        routed.append((item, decision, f"{why}; routed to {decision.status}"))
+    return routed
 
 
 # --- reconciliation ----------------------------------------------------------------

@@ -39,7 +39,6 @@ def item_finalize(
     item.final_reason_code = reason_code
     item.final_severity = severity
     item.adjudicated = adjudicated
-    item.in_queue = False
     return item_transition(
         item=item,
         to_status=VERDICT_STATUS[verdict],
@@ -51,6 +50,5 @@ def item_finalize(
             "final_reason_code",
             "final_severity",
             "adjudicated",
-            "in_queue",
         ),
     )

@@ -11,12 +11,11 @@ from reviews.checks import CompiledCheck, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
 from reviews.jsontext import json_bytes
 from reviews.models import ItemStatus, JudgeConfig, Project, ReviewItem
-from reviews.models.items import FINAL_STATUSES
+from reviews.models.items import PRIORITY_NORMAL
 from reviews.services.bulk import items_insert
 from reviews.services.judge_queue import judge_config_active, judge_enqueue
-from reviews.services.outbox import webhook_deliveries_create
-from reviews.services.routing import RiskMatcher, route, trigger_reasons
-from reviews.services.transitions import check_transition
+from reviews.services.routing import RiskMatcher, Route, route, trigger_reasons
+from reviews.services.transitions import items_became_final, route_apply
 
 INGEST_FIELDS = (
     "external_id",
@@ -172,11 +171,7 @@ def _insert_new(
         if new_items:
             items_insert(items=new_items, outcomes=outcomes_per_item, user=user)
             # Auto-approved / auto-rejected items are final at once: webhook outbox rows.
-            webhook_deliveries_create(
-                project=project,
-                items=[item for item in new_items if item.status in FINAL_STATUSES],
-                now=now,
-            )
+            items_became_final(items=new_items, now=now)
             if judge is not None:
                 judge_enqueue(
                     config=judge,
@@ -213,10 +208,13 @@ def _build_item(
     outcomes = run_checks(checks, item.output)
     blocking = [o.rule.name for o in outcomes if o.blocking_failure]
     if blocking:
-        item.status = ItemStatus.AUTO_REJECTED
-        item.review_reasons = [f"check_failed:{name}" for name in blocking]
-        item.decided_at = now
-        item._change_reason = f"{ingested}; auto-rejected by checks: {', '.join(blocking)}"
+        decision = Route(
+            ItemStatus.AUTO_REJECTED,
+            in_queue=False,
+            priority=PRIORITY_NORMAL,
+            reasons=[f"check_failed:{name}" for name in blocking],
+        )
+        why = f"{ingested}; auto-rejected by checks: {', '.join(blocking)}"
     else:
         reasons = trigger_reasons(
             project=project,
@@ -226,22 +224,14 @@ def _build_item(
         )
         if judged:
             # Routed once the judge answers; the triggers found so far wait here.
-            item.status = ItemStatus.PENDING_JUDGE
-            item.review_reasons = reasons
-            why = ", ".join(reasons) or "no trigger yet"
-            item._change_reason = f"{ingested}; checks passed; waiting for the judge ({why})"
-            check_transition(ItemStatus.PENDING_CHECKS, item.status)
-            return item, outcomes
-        decision = route(project=project, external_id=item.external_id, reasons=reasons)
-        item.status = decision.status
-        item.in_queue = decision.in_queue
-        item.priority = decision.priority
-        item.is_audit = decision.is_audit
-        item.review_reasons = decision.reasons
-        if decision.status == ItemStatus.AUTO_APPROVED:
-            item.final_output = item.output
-            item.decided_at = now
-        why = ", ".join(decision.reasons) or "no trigger"
-        item._change_reason = f"{ingested}; checks passed; routed to {decision.status} ({why})"
-    check_transition(ItemStatus.PENDING_CHECKS, item.status)
+            decision = Route(
+                ItemStatus.PENDING_JUDGE, in_queue=False, priority=PRIORITY_NORMAL, reasons=reasons
+            )
+            waiting = ", ".join(reasons) or "no trigger yet"
+            why = f"{ingested}; checks passed; waiting for the judge ({waiting})"
+        else:
+            decision = route(project=project, external_id=item.external_id, reasons=reasons)
+            found = ", ".join(decision.reasons) or "no trigger"
+            why = f"{ingested}; checks passed; routed to {decision.status} ({found})"
+    route_apply(item=item, decision=decision, now=now, reason=why)
     return item, outcomes

@@ -120,12 +120,6 @@ def _copy_deliveries(*, project: Project, rows: list[tuple], now: datetime) -> N
             )
 
 
-def webhook_delivery_create_for_item(*, item: ReviewItem) -> str | None:
-    """The single-item form of ``webhook_deliveries_create`` (used by ``item_transition``)."""
-    created = webhook_deliveries_create(project=item.project, items=[item])
-    return created[0] if created else None
-
-
 def deliveries_enqueue(delivery_ids: list[str]) -> None:
     """Enqueue sending jobs for ``delivery_ids`` (in chunks) once the transaction commits."""
     for start in range(0, len(delivery_ids), ENQUEUE_CHUNK):

@@ -1,11 +1,24 @@
-"""The item state machine: every status change is checked here."""
+"""The item lifecycle: one state machine for status, queue membership, final stamp, outbox.
+
+Every path that changes an item's status goes through here: ingest and the
+judge route items (``route_apply``, ``items_route``), the workspace and
+adjudication move them (``item_transition``), an audit review closes its
+sample (``item_audit_close``). Becoming final stamps ``decided_at`` and writes
+the webhook outbox row in the same transaction; leaving for adjudication or a
+final status takes the item out of the review queue.
+"""
+
+from collections import defaultdict
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
 from reviews.models import ItemStatus, ReviewItem
 from reviews.models.items import FINAL_STATUSES
-from reviews.services.outbox import webhook_delivery_create_for_item
+from reviews.services.outbox import webhook_deliveries_create
+from reviews.services.routing import Route
 
 S = ItemStatus
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -25,6 +38,10 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.AUTO_APPROVED: frozenset({S.IN_ADJUDICATION}),
     S.AUTO_REJECTED: frozenset({S.IN_ADJUDICATION}),
 }
+
+
+# Statuses in which an item is no longer waiting in the review queue.
+OUT_OF_QUEUE = frozenset({*FINAL_STATUSES, S.IN_ADJUDICATION})
 
 
 class TransitionError(Exception):
@@ -48,8 +65,9 @@ def item_transition(
 
     Call inside a transaction while holding the item's row lock
     (``select_for_update``), so two writers never race on one item. Becoming
-    final stamps ``decided_at``; ``update_fields`` names the other fields the
-    caller changed on ``item`` that must be saved with the status.
+    final stamps ``decided_at`` and writes the outbox row; adjudication and
+    final statuses leave the queue. ``update_fields`` names the other fields
+    the caller changed on ``item`` that must be saved with the status.
     """
     if not transaction.get_connection().in_atomic_block:
         raise TransitionError("item_transition must run inside a transaction.")
@@ -59,11 +77,101 @@ def item_transition(
     if to_status in FINAL_STATUSES and item.decided_at is None:
         item.decided_at = timezone.now()
         fields.add("decided_at")
+    if to_status in OUT_OF_QUEUE and item.in_queue:
+        item.in_queue = False
+        fields.add("in_queue")
     item._change_reason = reason
     if user is not None:
         item._history_user = user
     item.save(update_fields=sorted(fields))
-    if to_status in FINAL_STATUSES:
-        # The webhook outbox row commits with the status change; sent after commit.
-        webhook_delivery_create_for_item(item=item)
+    # The webhook outbox row commits with the status change; sent after commit.
+    items_became_final(items=[item])
+    return item
+
+
+# --- routing: leaving pending_checks or pending_judge -------------------------------
+
+# What applying a routing decision changes on an item (saved together, one history row).
+ROUTE_FIELDS = (
+    "status",
+    "in_queue",
+    "priority",
+    "is_audit",
+    "review_reasons",
+    "final_output",
+    "decided_at",
+    "updated_at",
+)
+
+
+def route_apply(*, item: ReviewItem, decision: Route, now: datetime, reason: str) -> None:
+    """Put ``item`` where routing sends it; the caller saves it (``ROUTE_FIELDS``).
+
+    For items leaving ``pending_checks`` (ingest, before the insert) or
+    ``pending_judge`` (the judge, holding the row locks). Sets status (checked
+    by the state machine), queue membership, priority, audit flag and reasons;
+    a final status stamps ``decided_at``, and an auto-approval releases the
+    output as it is. Outbox rows for final items: ``items_became_final``.
+    """
+    check_transition(item.status, decision.status)
+    item.status = decision.status
+    item.in_queue = decision.in_queue
+    item.priority = decision.priority
+    item.is_audit = decision.is_audit
+    item.review_reasons = decision.reasons
+    if decision.status in FINAL_STATUSES:
+        item.final_output = item.output if decision.status == ItemStatus.AUTO_APPROVED else None
+        item.decided_at = now
+    item.updated_at = now
+    item._change_reason = reason
+
+
+def items_route(*, entries: list[tuple[ReviewItem, Route, str]]) -> list[ReviewItem]:
+    """The bulk form of ``route_apply`` for stored items: save them and their history.
+
+    ``entries`` holds (item, decision, reason). Two bulk statements for the rows
+    and their history rows instead of two per item; the final ones get their
+    outbox rows in the same transaction. Call inside the transaction holding
+    the items' row locks. Returns the items.
+    """
+    if not entries:
+        return []
+    now = timezone.now()
+    items = []
+    for item, decision, reason in entries:
+        route_apply(item=item, decision=decision, now=now, reason=reason)
+        item._history_user = None
+        items.append(item)
+    bulk_update_with_history(
+        items, ReviewItem, fields=list(ROUTE_FIELDS), batch_size=500, default_date=now
+    )
+    items_became_final(items=items, now=now)
+    return items
+
+
+def items_became_final(*, items: list[ReviewItem], now: datetime | None = None) -> None:
+    """Write the webhook outbox rows of those ``items`` that are final (per project).
+
+    Call in the transaction that made them final, so the rows commit with the
+    status or not at all; the sending jobs are enqueued after commit.
+    """
+    final: dict[int, list[ReviewItem]] = defaultdict(list)
+    for item in items:
+        if item.status in FINAL_STATUSES:
+            final[item.project_id].append(item)
+    for project_items in final.values():
+        webhook_deliveries_create(project=project_items[0].project, items=project_items, now=now)
+
+
+def item_audit_close(*, item: ReviewItem, reason: str, user=None) -> ReviewItem:
+    """Take an audited final item out of the queue once its audit review is in.
+
+    Its status stays final (the audit measures, it does not decide). Call
+    inside the transaction holding the item's row lock.
+    """
+    item.in_queue = False
+    item._change_reason = reason
+    if user is not None:
+        item._history_user = user
+    item.save(update_fields=["in_queue", "updated_at"])
     return item

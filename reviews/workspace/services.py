@@ -31,7 +31,7 @@ from reviews.models import (
     Verdict,
 )
 from reviews.services.decisions import item_finalize
-from reviews.services.transitions import item_transition
+from reviews.services.transitions import item_audit_close, item_transition
 
 # How long a skipped item stays out of the skipping reviewer's queue.
 SKIP_HIDES_FOR = timedelta(hours=24)
@@ -430,9 +430,7 @@ def review_submit(
     )
 
     if audit:
-        item.in_queue = False
-        _history(item, user=reviewer, reason=f"Audit review recorded: {reason}"[:100])
-        item.save(update_fields=["in_queue", "updated_at"])
+        item_audit_close(item=item, user=reviewer, reason=f"Audit review recorded: {reason}"[:100])
         return review
     if item.status == ItemStatus.PENDING_REVIEW:
         item_transition(
