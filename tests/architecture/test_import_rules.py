@@ -79,3 +79,15 @@ def test_adjudication_and_datasets_do_not_reach_into_the_workspace():
 def test_the_rule_sees_a_breach():
     """A rule that cannot fail is no rule: the reader finds a planted import."""
     assert "adjudication.services" in imported(ROOT / "reviews/workspace/services.py")
+
+
+def test_queue_membership_is_set_by_the_lifecycle_alone():
+    """``in_queue`` was once a second state machine set in six files."""
+    setters = []
+    for package in ("reviews", "adjudication", "datasets"):
+        for module in modules(package):
+            for node in ast.walk(ast.parse(module.read_text())):
+                targets = node.targets if isinstance(node, ast.Assign) else []
+                if any(isinstance(t, ast.Attribute) and t.attr == "in_queue" for t in targets):
+                    setters.append(str(module.relative_to(ROOT)))
+    assert set(setters) == {"reviews/services/transitions.py"}
