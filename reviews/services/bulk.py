@@ -33,11 +33,15 @@ def _columns(model: type[models.Model], *, skip: Iterable[str] = ()) -> list[mod
     return [f for f in model._meta.concrete_fields if f.attname not in skipped]
 
 
-def _copy(model: type[models.Model], fields: Sequence[models.Field], rows: Iterable[tuple]):
-    """COPY ``rows`` (tuples in ``fields`` order) into ``model``'s table."""
+def rows_copy(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]):
+    """COPY ``rows`` (values in ``columns`` order, by attname) into ``model``'s table.
+
+    PostgreSQL only; the one COPY writer of the reviews app (ingest, the outbox).
+    """
     quote = connection.ops.quote_name
+    opts = model._meta
     sql = "COPY {} ({}) FROM STDIN".format(
-        quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
+        quote(opts.db_table), ", ".join(quote(opts.get_field(c).column) for c in columns)
     )
     # wrap_database_errors turns psycopg's errors into Django's (IntegrityError
     # for a concurrent insert of the same external id), as execute() does.
@@ -116,15 +120,15 @@ def items_insert(
     item_fields = _columns(ReviewItem)
     json_fields = {f.attname for f in item_fields if isinstance(f, models.JSONField)}
     rows = [_item_row(item, item_fields, json_fields) for item in items]
-    _copy(ReviewItem, item_fields, (list(row.values()) for row in rows))
+    rows_copy(ReviewItem, [f.attname for f in item_fields], (list(row.values()) for row in rows))
 
     history_model = ReviewItem.history.model
     history_fields = _columns(history_model, skip=("history_id", *HISTORY_EXTRA))
     names = [f.attname for f in history_fields]
     user_id = getattr(user, "pk", None)
-    _copy(
+    rows_copy(
         history_model,
-        [*history_fields, *(history_model._meta.get_field(f) for f in HISTORY_EXTRA)],
+        [*names, *HISTORY_EXTRA],
         (
             [
                 *(row[name] for name in names),
@@ -137,9 +141,9 @@ def items_insert(
         ),
     )
 
-    _copy(
+    rows_copy(
         CheckResult,
-        [CheckResult._meta.get_field(name) for name in CHECK_RESULT_COLUMNS],
+        CHECK_RESULT_COLUMNS,
         (
             (
                 item.pk,

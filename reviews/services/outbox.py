@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from hitlplatform.queues import enqueue_on_commit
 from reviews.models import DeliveryStatus, Project, ReviewItem, WebhookDelivery, WebhookEvent
+from reviews.services.bulk import rows_copy
 
 WEBHOOK_QUEUE = "webhooks"
 DELIVER_JOB = "reviews.webhooks.jobs.webhook_deliver_job"
@@ -94,30 +95,25 @@ def webhook_deliveries_create(
 def _copy_deliveries(*, project: Project, rows: list[tuple], now: datetime) -> None:
     columns = ("id", "project_id", "item_id", "event", "payload", "status", "attempts")
     columns += ("next_attempt_at", "last_error", "created_at")
-    quote = connection.ops.quote_name
-    sql = "COPY {} ({}) FROM STDIN".format(
-        quote(WebhookDelivery._meta.db_table), ", ".join(quote(c) for c in columns)
-    )
-    with (
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,
-        cursor.cursor.copy(sql) as copy,
-    ):
-        for delivery_id, item_id, payload in rows:
-            copy.write_row(
-                (
-                    delivery_id,
-                    project.pk,
-                    item_id,
-                    WebhookEvent.ITEM_FINAL.value,
-                    json.dumps(payload, ensure_ascii=False),
-                    DeliveryStatus.PENDING.value,
-                    0,
-                    now,
-                    "",
-                    now,
-                )
+    rows_copy(
+        WebhookDelivery,
+        columns,
+        (
+            (
+                delivery_id,
+                project.pk,
+                item_id,
+                WebhookEvent.ITEM_FINAL.value,
+                json.dumps(payload, ensure_ascii=False),
+                DeliveryStatus.PENDING.value,
+                0,
+                now,
+                "",
+                now,
             )
+            for delivery_id, item_id, payload in rows
+        ),
+    )
 
 
 def deliveries_enqueue(delivery_ids: list[str]) -> None:
