@@ -101,41 +101,83 @@ class CompiledCheck:
         return Outcome(rule=self.rule, passed=passed, message=message)
 
     def _evaluate(self, output: ParsedOutput) -> tuple[bool, str]:
-        kind, text, limit = self.rule.kind, output.text, self.rule.limit
-        if kind == CheckKind.JSON_VALID:
-            _, error = output.json()
-            return (not error, error)
-        if kind == CheckKind.JSON_SCHEMA:
-            value, error = output.json()
-            if error:
-                return False, error
-            best = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
-            if best is None:
-                return True, ""
-            where = "/" + "/".join(str(part) for part in best.absolute_path)
-            return False, f"Schema violation at {where}: {best.message}"
-        if kind == CheckKind.MUST_MATCH:
-            found = self._regex.search(text) is not None
-            return found, "" if found else f"Output does not match /{self.rule.pattern}/."
-        if kind == CheckKind.MUST_NOT_MATCH:
-            match = self._regex.search(text)
-            if match is None:
-                return True, ""
-            return False, f"Output matches /{self.rule.pattern}/ at {match.start()}."
-        if kind == CheckKind.MIN_LENGTH:
-            ok = len(text) >= limit
-            return ok, "" if ok else f"Output has {len(text)} characters, minimum is {limit}."
-        if kind == CheckKind.MAX_LENGTH:
-            ok = len(text) <= limit
-            return ok, "" if ok else f"Output has {len(text)} characters, maximum is {limit}."
-        if kind == CheckKind.REQUIRED_KEYWORDS:
-            present = self._keywords.find(text)
-            missing = [w for w in self._keywords.words if w.casefold() not in present]
-            return not missing, "" if not missing else f"Missing keywords: {', '.join(missing)}."
-        if kind == CheckKind.BANNED_KEYWORDS:
-            found = sorted(self._keywords.find(text))
-            return not found, "" if not found else f"Banned keywords present: {', '.join(found)}."
-        raise ValueError(f"Unknown check kind {kind!r}")
+        evaluate = CHECK_KINDS.get(self.rule.kind)
+        if evaluate is None:
+            raise ValueError(f"Unknown check kind {self.rule.kind!r}")
+        return evaluate(self, output)
+
+
+Evaluator = Callable[[CompiledCheck, ParsedOutput], tuple[bool, str]]
+# Check kinds by ``CheckRule.kind``: a new kind is one evaluator registered here
+# (plus its ``CheckKind`` choice and the parameters ``CheckRule.clean`` validates).
+CHECK_KINDS: dict[str, Evaluator] = {}
+
+
+def check_kind(kind: str) -> Callable[[Evaluator], Evaluator]:
+    def register(evaluate: Evaluator) -> Evaluator:
+        CHECK_KINDS[kind] = evaluate
+        return evaluate
+
+    return register
+
+
+@check_kind(CheckKind.JSON_VALID)
+def _json_valid(check: CompiledCheck, output: ParsedOutput) -> tuple[bool, str]:
+    _, error = output.json()
+    return (not error, error)
+
+
+@check_kind(CheckKind.JSON_SCHEMA)
+def _json_schema(check: CompiledCheck, output: ParsedOutput) -> tuple[bool, str]:
+    value, error = output.json()
+    if error:
+        return False, error
+    best = jsonschema.exceptions.best_match(check._validator.iter_errors(value))
+    if best is None:
+        return True, ""
+    where = "/" + "/".join(str(part) for part in best.absolute_path)
+    return False, f"Schema violation at {where}: {best.message}"
+
+
+@check_kind(CheckKind.MUST_MATCH)
+def _must_match(check: CompiledCheck, output: ParsedOutput) -> tuple[bool, str]:
+    found = check._regex.search(output.text) is not None
+    return found, "" if found else f"Output does not match /{check.rule.pattern}/."
+
+
+@check_kind(CheckKind.MUST_NOT_MATCH)
+def _must_not_match(check: CompiledCheck, output: ParsedOutput) -> tuple[bool, str]:
+    match = check._regex.search(output.text)
+    if match is None:
+        return True, ""
+    return False, f"Output matches /{check.rule.pattern}/ at {match.start()}."
+
+
+@check_kind(CheckKind.MIN_LENGTH)
+def _min_length(check: CompiledCheck, output: ParsedOutput) -> tuple[bool, str]:
+    text, limit = output.text, check.rule.limit
+    ok = len(text) >= limit
+    return ok, "" if ok else f"Output has {len(text)} characters, minimum is {limit}."
+
+
+@check_kind(CheckKind.MAX_LENGTH)
+def _max_length(check: CompiledCheck, output: ParsedOutput) -> tuple[bool, str]:
+    text, limit = output.text, check.rule.limit
+    ok = len(text) <= limit
+    return ok, "" if ok else f"Output has {len(text)} characters, maximum is {limit}."
+
+
+@check_kind(CheckKind.REQUIRED_KEYWORDS)
+def _required_keywords(check: CompiledCheck, output: ParsedOutput) -> tuple[bool, str]:
+    present = check._keywords.find(output.text)
+    missing = [w for w in check._keywords.words if w.casefold() not in present]
+    return not missing, "" if not missing else f"Missing keywords: {', '.join(missing)}."
+
+
+@check_kind(CheckKind.BANNED_KEYWORDS)
+def _banned_keywords(check: CompiledCheck, output: ParsedOutput) -> tuple[bool, str]:
+    found = sorted(check._keywords.find(output.text))
+    return not found, "" if not found else f"Banned keywords present: {', '.join(found)}."
 
 
 class BuiltinCheck(CompiledCheck):

@@ -191,7 +191,10 @@ class AnthropicJudge:
         await self.client.close()
 
 
+# The backends by ``JudgeConfig.backend``: a new one is a client class and a line here
+# (plus its ``JudgeBackend`` choice).
+BACKENDS: dict[str, type] = {"openai": OpenAIJudge, "anthropic": AnthropicJudge}
+
+
 def make_client(settings: JudgeSettings) -> JudgeClient:
-    if settings.backend == "anthropic":
-        return AnthropicJudge(settings)
-    return OpenAIJudge(settings)
+    return BACKENDS[settings.backend](settings)
