@@ -22,9 +22,10 @@ from adjudication.models import (
 )
 from adjudication.selectors import projects_adjudicated_by, senior_may_adjudicate
 from reviews.errors import Conflict, DomainError, NotAllowed
-from reviews.models import ItemStatus, Review, ReviewItem, Verdict
+from reviews.models import ItemStatus, Review, ReviewItem, Severity, Verdict
 from reviews.models.work import SEVERITY_RANK
 from reviews.services.decisions import item_finalize
+from reviews.services.review_rules import decision_validate
 from reviews.services.transitions import item_transition
 
 
@@ -219,6 +220,10 @@ def case_claim_release(*, claim: CaseClaim, user) -> CaseClaim:
     return claim
 
 
+# The senior's decision form names two of the shared decision fields its own way.
+_DECISION_FIELDS = {"corrected_output": "final_output", "note": "rationale"}
+
+
 def _decision_from(
     *,
     case: AdjudicationCase,
@@ -228,34 +233,42 @@ def _decision_from(
     final_output: str | None,
     reason_code: str,
     severity: str,
+    rationale: str,
 ) -> tuple[str, str | None, str, str]:
-    """The (verdict, corrected output, reason code, severity) a decision stands for."""
+    """The (verdict, corrected output, reason code, severity) a decision stands for.
+
+    A rationale is always required. The senior's own decision (``neither``)
+    follows the same rules as a review (``decision_validate``), the rationale
+    standing for the review's note; all refusals come back at once, per field.
+    """
+    errors: dict[str, list[str]] = {}
     if upheld in (Upheld.A, Upheld.B):
         review = case.review_a if upheld == Upheld.A else case.review_b
         if review is None:
-            raise DomainError(
-                "This case has no such review to uphold.",
-                detail={"upheld": ["Write the final decision instead."]},
-            )
-        return review.verdict, review.corrected_output, review.reason_code, review.severity
-    if upheld != Upheld.NEITHER:
-        raise DomainError("Unknown choice.", detail={"upheld": ["Choose A, B or neither."]})
-    errors: dict[str, list[str]] = {}
-    if verdict not in Verdict.values:
-        errors["verdict"] = ["Choose approve, reject or correct."]
-    if verdict == Verdict.CORRECT:
-        if not item.project.allow_corrections:
-            errors["verdict"] = ["This project does not allow corrections."]
-        elif final_output is None or not final_output.strip():
-            errors["final_output"] = ["Write the final output."]
-    if verdict in (Verdict.REJECT, Verdict.CORRECT) and reason_code not in (
-        item.project.reason_codes or []
-    ):
-        errors["reason_code"] = ["Choose one of the project's reason codes."]
-    if severity not in SEVERITY_RANK:
-        errors["severity"] = ["Choose a severity."]
+            errors["upheld"] = ["Write the final decision instead."]
+    elif upheld == Upheld.NEITHER:
+        found = decision_validate(
+            project=item.project,
+            original=item.output,
+            verdict=verdict,
+            corrected_output=final_output,
+            reason_code=reason_code,
+            severity=severity,
+            note=rationale,
+        )
+        errors = {_DECISION_FIELDS.get(field, field): messages for field, messages in found.items()}
+    else:
+        errors["upheld"] = ["Choose A, B or neither."]
+    if not rationale:
+        errors.setdefault("rationale", ["Explain the decision."])
     if errors:
-        raise DomainError("The decision is incomplete.", detail=errors)
+        only_rationale = set(errors) == {"rationale"}
+        message = "A rationale is required." if only_rationale else "The decision is incomplete."
+        raise DomainError(message, detail=errors)
+    if upheld in (Upheld.A, Upheld.B):
+        return review.verdict, review.corrected_output, review.reason_code, review.severity
+    if verdict == Verdict.APPROVE:
+        return verdict, None, "", Severity.NONE
     return verdict, final_output if verdict == Verdict.CORRECT else None, reason_code, severity
 
 
@@ -276,7 +289,9 @@ def case_decide(
 
     ``upheld`` is ``a`` or ``b`` (take that review's decision) or ``neither``
     (``verdict``, ``final_output`` for a correction, ``reason_code`` and
-    ``severity`` are the senior's own). A rationale is required. The decision
+    ``severity`` are the senior's own, held to the rules of a review:
+    ``reviews.services.review_rules.decision_validate``, the rationale as the
+    note). A rationale is required. The decision
     must carry the id of the senior's live claim on the case: a second submit
     of the same form, an expired lease or someone else's claim is refused, and
     the one-decided-claim-per-case constraint backs this up. The item becomes
@@ -285,10 +300,6 @@ def case_decide(
     Locks the item, then the case, then the claim.
     """
     rationale = (rationale or "").strip()
-    if not rationale:
-        raise DomainError(
-            "A rationale is required.", detail={"rationale": ["Explain the decision."]}
-        )
     item, case = _lock_case(case.pk)
     if not senior_may_adjudicate(user=user, case=case):
         raise NotAllowed("You may not adjudicate this case.")
@@ -312,6 +323,7 @@ def case_decide(
         final_output=final_output,
         reason_code=reason_code,
         severity=severity,
+        rationale=rationale,
     )
     label = {Upheld.A: "upheld review A", Upheld.B: "upheld review B"}.get(
         upheld, f"senior's own decision ({verdict})"

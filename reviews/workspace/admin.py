@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from reviews.diffing import word_diff
 from reviews.errors import NotAllowed
 from reviews.models import AssignmentState, Project, Severity, Verdict
+from reviews.services.review_rules import OTHER_REASON
 from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
@@ -29,7 +30,6 @@ from reviews.workspace.selectors import (
 )
 from reviews.workspace.services import (
     NOTE_MAX_CHARS,
-    OTHER_REASON,
     ReviewInput,
     ReviewInvalid,
     StaleAssignment,

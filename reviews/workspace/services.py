@@ -31,6 +31,7 @@ from reviews.models import (
     Verdict,
 )
 from reviews.services.decisions import item_finalize
+from reviews.services.review_rules import decision_validate
 from reviews.services.transitions import item_audit_close, item_transition
 
 # How long a skipped item stays out of the skipping reviewer's queue.
@@ -38,7 +39,6 @@ SKIP_HIDES_FOR = timedelta(hours=24)
 # Candidates re-checked per claim before giving up (each one was taken by a
 # concurrent claim between the candidate scan and the row lock).
 CLAIM_ATTEMPTS = 20
-OTHER_REASON = "other"
 NOTE_MAX_CHARS = 5000
 
 
@@ -313,31 +313,21 @@ def assignment_expire_stale(*, now=None) -> int:
 
 
 def review_validate(*, project: Project, item: ReviewItem, data: ReviewInput) -> dict:
-    """Messages per field for a review the rules refuse; empty when it is acceptable."""
-    errors: dict[str, list[str]] = {}
-    if data.verdict not in Verdict.values:
-        return {"verdict": ["Choose approve, reject or correct."]}
-    if data.verdict == Verdict.CORRECT:
-        if not project.allow_corrections:
-            errors["verdict"] = ["This project does not accept corrections."]
-        elif data.corrected_output is None or not data.corrected_output.strip():
-            errors["corrected_output"] = ["Enter the corrected output."]
-        elif data.corrected_output == item.output:
-            errors["corrected_output"] = [
-                "The correction is identical to the model output; approve it instead."
-            ]
-        elif len(data.corrected_output) > settings.HITL_MAX_TEXT_CHARS:
-            errors["corrected_output"] = [f"At most {settings.HITL_MAX_TEXT_CHARS} characters."]
-    if data.verdict in (Verdict.REJECT, Verdict.CORRECT):
-        if not data.reason_code:
-            errors["reason_code"] = ["Choose a reason."]
-        elif data.reason_code not in project.reason_codes:
-            errors["reason_code"] = [f"'{data.reason_code}' is not one of this project's reasons."]
-        if data.severity not in Severity.values:
-            errors["severity"] = ["Choose a severity."]
-        if data.reason_code == OTHER_REASON and not data.note.strip():
-            errors["note"] = ["Describe the problem when the reason is 'other'."]
-    if len(data.note) > NOTE_MAX_CHARS:
+    """Messages per field for a review the rules refuse; empty when it is acceptable.
+
+    The decision rules are ``decision_validate``'s, shared with adjudication;
+    the note's length is the review form's own.
+    """
+    errors = decision_validate(
+        project=project,
+        original=item.output,
+        verdict=data.verdict,
+        corrected_output=data.corrected_output,
+        reason_code=data.reason_code,
+        severity=data.severity,
+        note=data.note,
+    )
+    if data.verdict in Verdict.values and len(data.note) > NOTE_MAX_CHARS:
         errors["note"] = [f"At most {NOTE_MAX_CHARS} characters."]
     return errors
 
