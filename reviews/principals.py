@@ -23,4 +23,16 @@ class ApiClient:
         return self.key.project
 
     def __str__(self) -> str:
-        return f"API key {self.key.prefix}"
+        return principal_label(self)
+
+
+def principal_label(principal) -> str:
+    """How history rows and exports name the caller: "API key 1a2b3c4d", "user alice".
+
+    The one spelling for every "via" text; empty without a caller (a job, a command).
+    """
+    if principal is None:
+        return ""
+    if isinstance(principal, ApiClient):
+        return f"API key {principal.key.prefix}"
+    return f"user {principal}"

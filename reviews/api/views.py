@@ -25,7 +25,7 @@ from reviews.api.serializers import (
 from reviews.api.validation import validate_item
 from reviews.errors import NotAllowed
 from reviews.models import Project
-from reviews.principals import ApiClient
+from reviews.principals import ApiClient, principal_label
 from reviews.selectors import items_visible_to
 from reviews.services.ingest import item_ingest
 
@@ -37,12 +37,6 @@ class ItemCursorPagination(ApiCursorPagination):
 
 def _history_user(principal):
     return principal if isinstance(principal, AbstractBaseUser) else None
-
-
-def _describe(principal) -> str:
-    if isinstance(principal, ApiClient):
-        return f"API key {principal.key.prefix}"
-    return f"user {principal}"
 
 
 @extend_schema_view(
@@ -146,7 +140,7 @@ class ItemViewSet(
             project=project,
             payloads=payloads,
             user=_history_user(request.user),
-            via=_describe(request.user),
+            via=principal_label(request.user),
         )
         code = status.HTTP_201_CREATED if outcome.created_count else status.HTTP_200_OK
         if not is_batch:
