@@ -28,7 +28,7 @@ from reviews.api.auth import HoldsCapability
 from reviews.api.pagination import ApiCursorPagination
 from reviews.api.schema import COMMON_HEADERS, error_responses
 from reviews.errors import Conflict, NotAllowed
-from reviews.principals import ApiClient
+from reviews.principals import ApiClient, principal_label
 
 CONTENT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
@@ -118,7 +118,7 @@ class ExportViewSet(
             deduplicate=params["deduplicate"],
             name=params["name"],
             user=principal if isinstance(principal, AbstractBaseUser) else None,
-            via=str(principal) if isinstance(principal, ApiClient) else f"user {principal}",
+            via=principal_label(principal),
         )
         body = ExportSerializer(export, context=self.get_serializer_context()).data
         location = request.build_absolute_uri(f"{request.path}{export.pk}/")
