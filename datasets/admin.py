@@ -13,8 +13,6 @@ from datasets.services import export_create, export_delete, export_retry
 from datasets.storage import export_path
 from reviews.access import Capability, may_anywhere, may_in_all, projects_where
 
-CONTENT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
-
 
 @admin.register(DatasetExport)
 class DatasetExportAdmin(admin.ModelAdmin):
@@ -310,7 +308,7 @@ class DatasetExportAdmin(admin.ModelAdmin):
         meta = export.files.get(split) if export.is_built else None
         if meta is None:
             raise Http404("No such file in this export.")
-        return _file(meta["name"], CONTENT_TYPES[export.extension])
+        return _file(meta["name"], export.content_type)
 
     def manifest_view(self, request: HttpRequest, pk: int) -> FileResponse:
         export = self._export(request, pk)

@@ -1,42 +1,24 @@
+from enum import StrEnum
+
 from django.conf import settings
 from django.db import models
 
-from reviews.models import ItemStatus, Project, ReviewItem
+from datasets import formats
+from reviews.models import Project, ReviewItem
 
 
-class ExportFormat(models.TextChoices):
-    SFT_CHAT = "sft_chat", "SFT chat JSONL (OpenAI fine-tuning)"
-    DPO_PAIRS = "dpo_pairs", "DPO preference pairs JSONL (TRL)"
-    TRIPLETS_JSONL = "triplets_jsonl", "Correction triplets JSONL"
-    TRIPLETS_CSV = "triplets_csv", "Correction triplets CSV"
-    REVIEW_LOG = "review_log", "Review log JSONL (teacher outputs with human verdicts)"
+class ExportFormat(StrEnum):
+    """The keys of the built-in formats, for code that names one.
 
+    The formats themselves are the registry's (``datasets.formats``); a new
+    format is not added here.
+    """
 
-# Which final statuses each format may draw from, and its default selection.
-S = ItemStatus
-FORMAT_STATUSES: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
-    ExportFormat.SFT_CHAT: (frozenset({S.APPROVED, S.CORRECTED}), (S.APPROVED, S.CORRECTED)),
-    ExportFormat.DPO_PAIRS: (frozenset({S.CORRECTED}), (S.CORRECTED,)),
-    ExportFormat.TRIPLETS_JSONL: (
-        frozenset({S.APPROVED, S.CORRECTED, S.REJECTED}),
-        (S.CORRECTED,),
-    ),
-    ExportFormat.TRIPLETS_CSV: (
-        frozenset({S.APPROVED, S.CORRECTED, S.REJECTED}),
-        (S.CORRECTED,),
-    ),
-    ExportFormat.REVIEW_LOG: (
-        frozenset({S.APPROVED, S.CORRECTED, S.REJECTED}),
-        (S.APPROVED, S.CORRECTED, S.REJECTED),
-    ),
-}
-FILE_EXTENSIONS = {
-    ExportFormat.SFT_CHAT: "jsonl",
-    ExportFormat.DPO_PAIRS: "jsonl",
-    ExportFormat.TRIPLETS_JSONL: "jsonl",
-    ExportFormat.TRIPLETS_CSV: "csv",
-    ExportFormat.REVIEW_LOG: "jsonl",
-}
+    SFT_CHAT = "sft_chat"
+    DPO_PAIRS = "dpo_pairs"
+    TRIPLETS_JSONL = "triplets_jsonl"
+    TRIPLETS_CSV = "triplets_csv"
+    REVIEW_LOG = "review_log"
 
 
 class ExportStatus(models.TextChoices):
@@ -65,7 +47,8 @@ class DatasetExport(models.Model):
     """
 
     name = models.CharField(max_length=200, blank=True, help_text="A label for people.")
-    format = models.CharField(max_length=20, choices=ExportFormat.choices)
+    # Choices are read from the registry when asked for, so a new format needs no migration.
+    format = models.CharField(max_length=formats.KEY_MAX_LENGTH, choices=formats.choices)
     projects = models.ManyToManyField(Project, related_name="dataset_exports")
     filters = models.JSONField(
         default=dict, help_text="The normalised filters the rows were selected with."
@@ -141,8 +124,17 @@ class DatasetExport(models.Model):
         return f"export-{self.pk}-{self.format}"
 
     @property
+    def spec(self) -> formats.ExportFormatSpec:
+        """The export's format, from the registry."""
+        return formats.get(self.format)
+
+    @property
     def extension(self) -> str:
-        return FILE_EXTENSIONS[self.format]
+        return self.spec.extension
+
+    @property
+    def content_type(self) -> str:
+        return self.spec.content_type
 
     def file_name(self, split: str) -> str:
         return f"{self.file_stem}-{split}.{self.extension}"

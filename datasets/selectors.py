@@ -5,60 +5,11 @@ from typing import Any
 from django.db.models import Max, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from datasets.models import DatasetExport, DatasetExportItem, ExportFormat, ExportStatus
+from datasets import formats
+from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
 from reviews.access import Capability, projects_where
 from reviews.models import CorrectionTriplet, Review, ReviewItem
 from reviews.models.work import SEVERITY_RANK
-
-# Chat histories are read as JSON text and decoded by the build with orjson.
-SFT_FIELDS = ("id", "prompt", "messages_json", "final_output")
-DPO_FIELDS = ("id", "prompt", "messages_json", "output", "final_output")
-REVIEW_LOG_FIELDS = (
-    "id",
-    "external_id",
-    "project__slug",
-    "model_name",
-    "model_version",
-    "confidence",
-    "prompt",
-    "messages_json",
-    "output",
-    "status",
-    "final_verdict",
-    "final_output",
-    "final_reason_code",
-    "final_severity",
-    "adjudicated",
-    "is_audit",
-    "decided_at",
-)
-# Order matches datasets.formats.TRIPLET_COLUMNS, then the item's history row.
-TRIPLET_FIELDS = (
-    "item_id",
-    "item__external_id",
-    "item__project__slug",
-    "attribute",
-    "old_value",
-    "new_value",
-    "review__reason_code",
-    "review__severity",
-    "review__reviewer__username",
-    "created_at",
-)
-REVIEW_LOG_REVIEW_FIELDS = (
-    "item_id",
-    "reviewer__username",
-    "verdict",
-    "corrected_output",
-    "reason_code",
-    "severity",
-    "note",
-    "seconds_spent",
-    "is_audit",
-    "created_at",
-)
-
-REVIEW_LOG_REVIEW_KEYS = ("reviewer", *REVIEW_LOG_REVIEW_FIELDS[2:])
 
 
 def exports_visible_to(principal) -> QuerySet[DatasetExport]:
@@ -118,22 +69,29 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
 
 
 def export_source_rows(export: DatasetExport) -> QuerySet:
-    """The rows an export streams, in a stable order: by item id (then triplet id)."""
-    items = selected_items(export)
-    if export.format in (ExportFormat.TRIPLETS_JSONL, ExportFormat.TRIPLETS_CSV):
-        return (
-            CorrectionTriplet.objects.filter(item__in=items)
-            .order_by("item_id", "id")
-            .values_list(*TRIPLET_FIELDS)
-        )
-    fields = {
-        ExportFormat.SFT_CHAT: SFT_FIELDS,
-        ExportFormat.DPO_PAIRS: DPO_FIELDS,
-        ExportFormat.REVIEW_LOG: REVIEW_LOG_FIELDS,
-    }[export.format]
+    """The rows an export streams: its format's row source (``datasets.formats``)."""
+    return formats.get(export.format).rows(export)
+
+
+def item_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
+    """The selected items as ``fields`` tuples, by item id.
+
+    ``messages_json`` is the stored chat history as JSON text, decoded by the
+    format with orjson (faster than the driver's JSON decoding).
+    """
     return (
-        items.annotate(messages_json=Cast("messages", output_field=TextField()))
+        selected_items(export)
+        .annotate(messages_json=Cast("messages", output_field=TextField()))
         .order_by("id")
+        .values_list(*fields)
+    )
+
+
+def triplet_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
+    """The correction triplets of the selected items as ``fields`` tuples, by item, then id."""
+    return (
+        CorrectionTriplet.objects.filter(item__in=selected_items(export))
+        .order_by("item_id", "id")
         .values_list(*fields)
     )
 
@@ -154,14 +112,20 @@ def latest_history_ids(export: DatasetExport) -> QuerySet:
     )
 
 
-def reviews_by_item(item_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Every review of these items, oldest first, keyed by item id (one query)."""
+def reviews_by_item(
+    item_ids: list[int], *, columns: dict[str, str]
+) -> dict[int, list[dict[str, Any]]]:
+    """Every review of these items, oldest first, keyed by item id (one query).
+
+    Each review is a dict of ``columns`` (key -> field of the review), in that order.
+    """
     grouped: dict[int, list[dict[str, Any]]] = {item_id: [] for item_id in item_ids}
+    keys = tuple(columns)
     rows = (
         Review.objects.filter(item_id__in=item_ids)
         .order_by("item_id", "created_at", "id")
-        .values_list(*REVIEW_LOG_REVIEW_FIELDS)
+        .values_list("item_id", *columns.values())
     )
     for row in rows:
-        grouped[row[0]].append(dict(zip(REVIEW_LOG_REVIEW_KEYS, row[1:], strict=True)))
+        grouped[row[0]].append(dict(zip(keys, row[1:], strict=True)))
     return grouped

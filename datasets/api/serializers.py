@@ -3,17 +3,29 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from datasets.models import DatasetExport, ExportFormat, Split
+from datasets import formats
+from datasets.models import DatasetExport, Split
 from reviews.models import Severity
 from reviews.models.items import FINAL_STATUSES
 
 FINAL_STATUS_CHOICES = sorted(str(status) for status in FINAL_STATUSES)
 
 
+class FormatField(serializers.ChoiceField):
+    """A registered export format (``datasets.formats``).
+
+    The choices are read when the field is made, and DRF makes the fields anew
+    for every serializer, so a format registered after import is offered too.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(choices=formats.choices(), **kwargs)
+
+
 class ExportCreateSerializer(serializers.Serializer):
     """What to export. Filters combine with AND; list filters match any of their values."""
 
-    format = serializers.ChoiceField(choices=ExportFormat.choices)
+    format = FormatField()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     projects = serializers.ListField(
         child=serializers.SlugField(),

@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from datasets import formats
 from datasets.api.serializers import (
     DownloadQuerySerializer,
     ExportCreateSerializer,
@@ -30,7 +31,22 @@ from reviews.api.schema import COMMON_HEADERS, error_responses
 from reviews.errors import Conflict, NotAllowed
 from reviews.principals import ApiClient, principal_label
 
-CONTENT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
+
+def _download_responses() -> dict:
+    """The 200 answer in each content type the registered formats stream.
+
+    OpenAPI gives one description per status, so it names every format's type.
+    """
+    keys: dict[str, list[str]] = {}
+    for spec in formats.specs():
+        keys.setdefault(spec.media_type, []).append(f"`{spec.key}`")
+    by_type = "; ".join(f"{', '.join(names)}: {media}" for media, names in keys.items())
+    return {
+        (200, media): OpenApiResponse(
+            OpenApiTypes.BINARY, description=f"One split's file, by format: {by_type}."
+        )
+        for media in keys
+    }
 
 
 class ExportCursorPagination(ApiCursorPagination):
@@ -164,12 +180,7 @@ class ExportViewSet(
             *COMMON_HEADERS,
         ],
         responses={
-            (200, "application/jsonl"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="JSON Lines formats: one record a line."
-            ),
-            (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The triplets CSV format."
-            ),
+            **_download_responses(),
             **error_responses(400, 401, 404, 409, 429),
         },
         description=(
@@ -186,7 +197,7 @@ class ExportViewSet(
         meta = export.files.get(split)
         if meta is None:
             raise Http404(f"This export has no {split} split.")
-        response = self._file(meta["name"], CONTENT_TYPES[export.extension])
+        response = self._file(meta["name"], export.content_type)
         response["ETag"] = f'"{meta["sha256"]}"'
         return response
 

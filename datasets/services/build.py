@@ -6,6 +6,7 @@ everything succeeded, in the transaction that marks the export built. The same
 filters on the same data give byte-identical files.
 """
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -15,11 +16,11 @@ import orjson
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
-from orjson import loads
 
 from datasets import formats
-from datasets.models import DatasetExport, DatasetExportItem, ExportFormat, ExportStatus, Split
-from datasets.selectors import export_source_rows, latest_history_ids, reviews_by_item
+from datasets.formats import SkipRow
+from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, Split
+from datasets.selectors import export_source_rows, latest_history_ids
 from datasets.services.exports import export_fail
 from datasets.services.pipeline import EntryCopier, Prefetch, SerialSource, batches
 from datasets.storage import PendingFile, export_dir, export_path
@@ -32,6 +33,15 @@ ProgressCallback = Callable[[int, int], None]
 
 class ExportBuildError(Exception):
     """The export cannot be built as requested."""
+
+
+def split_of(*, seed: int, item_id: int, validation_ratio: float) -> str:
+    """The item's split: a hash of seed and item id, so it never moves as data grows."""
+    if validation_ratio <= 0.0:
+        return Split.TRAIN.value
+    digest = hashlib.blake2b(f"{seed}:{item_id}".encode(), digest_size=8).digest()
+    draw = int.from_bytes(digest, "big") / 2**64
+    return Split.VALIDATION.value if draw < validation_ratio else Split.TRAIN.value
 
 
 def export_build(*, export_id: int, on_progress: ProgressCallback | None = None) -> DatasetExport:
@@ -145,7 +155,10 @@ class _Progress:
 
 
 class _Build:
-    """The state of one build: pending files, counters and the de-duplication set."""
+    """The state of one build: pending files, counters and the de-duplication set.
+
+    What to read and how to write it is the format's (``datasets.formats``).
+    """
 
     def __init__(self, export: DatasetExport, *, prefetch: bool, copy_entries: bool) -> None:
         """``prefetch``: fetch rows in a helper thread (PostgreSQL). ``copy_entries``:
@@ -153,6 +166,7 @@ class _Build:
         when the build is not inside an enclosing transaction, which could not see them).
         """
         self.export = export
+        self.spec = formats.get(export.format)
         self.prefetch = prefetch
         self.copier: EntryCopier | None = None
         directory = export_dir()
@@ -185,9 +199,10 @@ class _Build:
         self.duplicates = 0
         self.item_count = 0
         self._seen: set[bytes] = set()
-        if export.format == ExportFormat.TRIPLETS_CSV:
+        self._last_item: int | None = None
+        if self.spec.header:
             for pending in self.files.values():
-                pending.write(formats.csv_header())
+                pending.write(self.spec.header)
 
     def discard(self) -> None:
         if self.copier is not None:
@@ -198,18 +213,10 @@ class _Build:
 
     def stream(self, progress: ProgressCallback) -> None:
         export = self.export
-        handler = {
-            ExportFormat.SFT_CHAT: self._sft,
-            ExportFormat.DPO_PAIRS: self._dpo,
-            ExportFormat.TRIPLETS_JSONL: self._triplets,
-            ExportFormat.TRIPLETS_CSV: self._triplets,
-            ExportFormat.REVIEW_LOG: self._review_log,
-        }[export.format]
-        csv_output = export.format == ExportFormat.TRIPLETS_CSV
+        join = self.spec.join
         chunk = settings.HITL_EXPORT_CHUNK_SIZE
         total = export.rows_total or 0
         done = 0
-        self._last_item = None
         rows, history = export_source_rows(export), latest_history_ids(export)
         if self.prefetch:
             source = Prefetch(rows, history, chunk=chunk, name=f"export_{export.pk}")
@@ -219,11 +226,10 @@ class _Build:
             for batch in source:
                 lines: dict[str, list] = {split: [] for split in self.files}
                 entries: list[tuple[int, int | None, str]] = []
-                handler(batch, lines, entries)
+                self._encode(batch, lines, entries)
                 for split, split_rows in lines.items():
                     if split_rows:
-                        encode = formats.triplet_csv_lines if csv_output else b"".join
-                        self.files[split].write(encode(split_rows))
+                        self.files[split].write(join(split_rows))
                         self.rows[split] += len(split_rows)
                 self._record(entries)
                 done += len(batch)
@@ -251,99 +257,45 @@ class _Build:
     def _splitter(self) -> Callable[[int], str]:
         seed, ratio = self.export.seed, self.export.validation_ratio
         if ratio <= 0:
-            return lambda _item_id: Split.TRAIN.value
-        return lambda item_id: formats.split_of(seed=seed, item_id=item_id, validation_ratio=ratio)
+            train = Split.TRAIN.value  # read once: an enum's .value is a property
+            return lambda _item_id: train
+        return lambda item_id: split_of(seed=seed, item_id=item_id, validation_ratio=ratio)
 
-    def _gold_rows(self, batch, lines, entries, encode: Callable[[tuple], bytes]) -> None:
-        """SFT and DPO: one line per item, dropping repeats of an earlier prompt + gold.
+    def _encode(self, batch, lines, entries) -> None:
+        """One chunk: each row's line into its item's split, each new item into ``entries``.
 
-        Rows are ``(item id, prompt, messages JSON, ..., gold output, history id)``.
+        Rows come ordered by item id, so an item is entered once, with its first
+        written line (triplet formats write several lines per item). With
+        deduplication on, a row whose repeat key was written before is dropped.
         This loop runs once per exported row, so it keeps to local names.
         """
-        seen = self._seen if self.export.deduplicate else None
-        split_of = self._splitter()
+        encode = self.spec.encoder(batch)
+        repeat_key = self.spec.dedupe_key if self.export.deduplicate else None
+        seen = self._seen
         skipped = self.skipped
-        dedupe_key = formats.dedupe_key
+        split_of = self._splitter()
+        last_item = self._last_item
         for row in batch:
-            item_id, prompt, messages, gold, history_id = row[0], row[1], row[2], row[-2], row[-1]
+            item_id = row[0]
             key = None
-            if seen is not None and gold is not None:
-                key = dedupe_key(prompt, messages, gold)
-                if key in seen:
+            if repeat_key is not None:
+                key = repeat_key(row)
+                if key is not None and key in seen:
                     self.duplicates += 1
                     continue
             try:
                 line = encode(row)
-            except formats.SkipRow as skip:
+            except SkipRow as skip:
                 skipped[skip.reason] += 1
                 continue
             if key is not None:
                 seen.add(key)
             split = split_of(item_id)
             lines[split].append(line)
-            entries.append((item_id, history_id, split))
-
-    def _sft(self, batch, lines, entries) -> None:
-        sft_line = formats.sft_line
-        self._gold_rows(
-            batch,
-            lines,
-            entries,
-            lambda row: sft_line(prompt=row[1], messages=loads(row[2]), gold=row[3]),
-        )
-
-    def _dpo(self, batch, lines, entries) -> None:
-        dpo_line = formats.dpo_line
-        self._gold_rows(
-            batch,
-            lines,
-            entries,
-            lambda row: dpo_line(
-                prompt=row[1], messages=loads(row[2]), chosen=row[4], rejected=row[3]
-            ),
-        )
-
-    def _triplets(self, batch, lines, entries) -> None:
-        """One line per triplet; rows come ordered by item, so each item is entered once."""
-        split_of = self._splitter()
-        as_jsonl = self.export.format == ExportFormat.TRIPLETS_JSONL
-        for row in batch:
-            item_id, history_id = row[0], row[-1]
-            split = split_of(item_id)
-            lines[split].append(formats.triplet_jsonl_line(row[:-1]) if as_jsonl else row[:-1])
-            if item_id != self._last_item:
-                entries.append((item_id, history_id, split))
-                self._last_item = item_id
-
-    def _review_log(self, batch, lines, entries) -> None:
-        reviews = reviews_by_item([row[0] for row in batch])
-        split_of = self._splitter()
-        for row in batch:
-            (item_id, external_id, project, model_name, model_version, confidence) = row[:6]
-            (prompt, messages, output, status, verdict, final_output) = row[6:12]
-            (reason_code, severity, adjudicated, is_audit, decided_at, history_id) = row[12:]
-            record = {
-                "item_id": item_id,
-                "external_id": external_id,
-                "project": project,
-                "model_name": model_name,
-                "model_version": model_version,
-                "confidence": confidence,
-                "messages": loads(messages),
-                "prompt": prompt,
-                "teacher_output": output,
-                "status": status,
-                "verdict": verdict,
-                "final_output": final_output,
-                "reason_code": reason_code,
-                "severity": severity,
-                "adjudicated": adjudicated,
-                "is_audit": is_audit,
-                "decided_at": decided_at,
-            }
-            split = split_of(item_id)
-            lines[split].append(formats.review_log_line(record, reviews[item_id]))
-            entries.append((item_id, history_id, split))
+            if item_id != last_item:
+                entries.append((item_id, row[-1], split))
+                last_item = item_id
+        self._last_item = last_item
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -416,7 +368,7 @@ def _export_finish(export: DatasetExport, build: _Build) -> DatasetExport:
         summary = {
             "export_id": export.pk,
             "name": export.name,
-            "format": export.format,
+            "format": build.spec.key,
             "filters": export.filters,
             "split": {
                 "seed": export.seed,

@@ -18,13 +18,8 @@ from django.utils import timezone
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from datasets.models import (
-    FORMAT_STATUSES,
-    DatasetExport,
-    DatasetExportItem,
-    ExportFormat,
-    ExportStatus,
-)
+from datasets import formats
+from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
 from datasets.storage import export_path
 from hitlplatform import queues
 from hitlplatform.queues import enqueue_on_commit
@@ -62,16 +57,20 @@ def _iso(value: datetime | None) -> str | None:
 def export_filters_normalise(*, format: str, filters: dict[str, Any]) -> dict[str, Any]:
     """Validate export filters and return their canonical form.
 
-    Lists come back sorted and de-duplicated, datetimes as UTC ISO 8601, and
-    ``statuses`` defaults to the format's human decisions (SFT: approved and
-    corrected; DPO: corrected only; triplets: corrected; review log: approved,
-    corrected, rejected). The date range is on ``decided_at``, after inclusive,
-    before exclusive. Raises ``ValidationError`` with messages per field.
+    ``format`` must be registered (``datasets.formats``). Lists come back sorted
+    and de-duplicated, datetimes as UTC ISO 8601, and ``statuses`` must be among
+    the format's and defaults to its ``default_statuses``, the human decisions
+    it can use (SFT: approved and corrected; DPO: corrected only; triplets:
+    corrected; review log: approved, corrected, rejected). The date range is on
+    ``decided_at``, after inclusive, before exclusive. Raises ``ValidationError``
+    with messages per field.
     """
     errors: dict[str, list[str]] = {}
-    if format not in ExportFormat.values:
-        raise ValidationError({"format": [f"Unknown format '{format}'."]})
-    allowed, default = FORMAT_STATUSES[format]
+    try:
+        spec = formats.get(format)
+    except formats.UnknownFormat:
+        raise ValidationError({"format": [f"Unknown format '{format}'."]}) from None
+    allowed, default = spec.statuses, spec.default_statuses
     statuses = _clean_strings(filters.get("statuses"), "statuses", errors) or sorted(default)
     unknown = sorted(set(statuses) - allowed)
     if unknown:

@@ -8,7 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from datasets import formats, storage
+from datasets import storage
+from datasets.formats import sft_chat, triplets
 from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
 from datasets.services import export_build, export_create
 from reviews.models import ReviewItem
@@ -125,7 +126,7 @@ def test_triplets_csv_neutralises_formula_cells(project, export_dir):
     export = build([project], fmt="triplets_csv")
     text = (export_dir / export.files["train"]["name"]).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == list(formats.TRIPLET_COLUMNS)
+    assert list(rows[0]) == list(triplets.TRIPLET_COLUMNS)
     assert [row["old_value"] for row in rows] == ["'" + value for value in dangerous]
     for row in rows:
         for cell in row.values():
@@ -250,7 +251,7 @@ def test_failing_build_marks_export_failed_and_leaves_no_file(
     settings.HITL_EXPORT_CHUNK_SIZE = 2
     for _ in range(5):
         reviewed(project)
-    real_line = formats.sft_line
+    real_line = sft_chat.sft_line
     calls = []
 
     def flaky_line(**kwargs):
@@ -259,7 +260,7 @@ def test_failing_build_marks_export_failed_and_leaves_no_file(
             raise OSError("No space left on device")
         return real_line(**kwargs)
 
-    monkeypatch.setattr(formats, "sft_line", flaky_line)
+    monkeypatch.setattr(sft_chat, "sft_line", flaky_line)
     export = export_create(format="sft_chat", projects=[project], filters={}, enqueue=False)
     progress = []
     with pytest.raises(OSError, match="No space left"):

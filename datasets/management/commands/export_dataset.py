@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from datasets.models import ExportFormat, ExportStatus
+from datasets import formats
+from datasets.models import ExportStatus
 from datasets.services import export_build, export_create
 from datasets.storage import export_path
 from reviews.models import Project, Severity
@@ -25,7 +26,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--format", required=True, choices=ExportFormat.values)
+        parser.add_argument(
+            "--format", required=True, choices=[spec.key for spec in formats.specs()]
+        )
         parser.add_argument(
             "--project", action="append", required=True, help="project slug (repeatable)"
         )
