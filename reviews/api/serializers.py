@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from reviews.jsontext import json_value_error, text_error
 from reviews.models import ItemStatus, JudgeLabel, ReviewItem
+from reviews.services.ingest import IngestOutcome
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 
@@ -107,9 +108,10 @@ class ItemInputSerializer(serializers.Serializer):
 
 
 class ItemListField(serializers.ListField):
-    """The ``items`` list of a batch. Its elements pass through untouched: the view
-    validates each one (``reviews.api.validation``) with per-item messages, and
-    DRF's per-element JSONField would re-serialise every item only to check it."""
+    """The ``items`` list of a batch. Its elements pass through untouched:
+    ``reviews.api.validation.ItemSubmissionSerializer`` validates each one with
+    per-item messages, and DRF's per-element JSONField would re-serialise every
+    item only to check it."""
 
     def run_child_validation(self, data):
         return list(data)
@@ -133,16 +135,40 @@ class CheckResultSerializer(serializers.Serializer):
 
 
 class ItemSummarySerializer(serializers.Serializer):
+    """One item of a batch: its id and status, and whether this submission created it."""
+
     id = serializers.IntegerField()
     external_id = serializers.CharField()
     status = serializers.ChoiceField(choices=ItemStatus.choices)
     created = serializers.BooleanField(help_text="False when this was an identical resubmit.")
 
+    def to_representation(self, instance: tuple[ReviewItem, bool]) -> dict:
+        # Up to a batch's 1,000 items per answer: the stored values as they are,
+        # without DRF's walk over every field of every item (ten times slower).
+        item, created = instance
+        return {
+            "id": item.pk,
+            "external_id": item.external_id,
+            "status": item.status,
+            "created": created,
+        }
+
 
 class BatchResultSerializer(serializers.Serializer):
+    """The answer to a batch: how many items are new, how many were stored before, each item."""
+
     created = serializers.IntegerField()
     existing = serializers.IntegerField()
     items = ItemSummarySerializer(many=True)
+
+    def to_representation(self, instance: IngestOutcome) -> dict:
+        return super().to_representation(
+            {
+                "created": instance.created_count,
+                "existing": len(instance.items) - instance.created_count,
+                "items": list(zip(instance.items, instance.created, strict=True)),
+            }
+        )
 
 
 class DecisionSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ Batches of 1,000 items must be validated in milliseconds, which DRF's nested
 serializers cannot do (~250 µs per item). This validator enforces exactly the
 shape documented by ``ItemInputSerializer`` (the OpenAPI schema) and answers
 with DRF's messages, per field; a parity test keeps the two in step.
+``ItemSubmissionSerializer`` is what the items endpoint parses a request with.
 """
 
 import math
@@ -11,8 +12,10 @@ import re
 from typing import Any
 
 from django.conf import settings
+from rest_framework import serializers
+from rest_framework.fields import empty
 
-from reviews.api.serializers import MESSAGE_ROLES
+from reviews.api.serializers import MESSAGE_ROLES, ItemBatchSerializer
 from reviews.jsontext import NOT_FINITE, json_value_error, text_error
 
 REQUIRED = "This field is required."
@@ -180,3 +183,42 @@ def validate_item(raw: Any) -> tuple[dict | None, dict]:
     if errors:
         return None, errors
     return clean, {}
+
+
+class ItemSubmissionSerializer(serializers.BaseSerializer):
+    """A submission to the items endpoint: one item object, or ``{"items": [...]}``.
+
+    Every item goes through ``validate_item``. Refused, the answer is that
+    item's messages per field, or for a batch the messages of each refused item
+    under ``items`` by position. Accepted, ``validated_data`` holds
+    ``payloads`` (the clean items, without ``project``), ``projects`` (the slug
+    each item named, None where it named none) and ``batch``.
+    """
+
+    def run_validation(self, data=empty):
+        # Not DRF's empty-value handling: null, lists and scalars all get the
+        # one "send an object" answer below.
+        return self.to_internal_value(data)
+
+    def to_internal_value(self, data) -> dict:
+        if isinstance(data, dict) and "items" in data:
+            envelope = ItemBatchSerializer(data=data)
+            envelope.is_valid(raise_exception=True)
+            raw_items, batch = envelope.validated_data["items"], True
+        elif isinstance(data, dict):
+            raw_items, batch = [data], False
+        else:
+            raise serializers.ValidationError(
+                {"non_field_errors": ['Send one item object or {"items": [...]}.']}
+            )
+        payloads, projects, errors = [], [], {}
+        for index, raw in enumerate(raw_items):
+            clean, problems = validate_item(raw)
+            if problems:
+                errors[str(index)] = problems
+                continue
+            projects.append(clean.pop("project", None))
+            payloads.append(clean)
+        if errors:
+            raise serializers.ValidationError({"items": errors} if batch else errors["0"])
+        return {"payloads": payloads, "projects": projects, "batch": batch}

@@ -18,11 +18,11 @@ from reviews.api.schema import (
     error_responses,
 )
 from reviews.api.serializers import (
-    ItemBatchSerializer,
+    BatchResultSerializer,
     ItemListFilterSerializer,
     ItemOutputSerializer,
 )
-from reviews.api.validation import validate_item
+from reviews.api.validation import ItemSubmissionSerializer
 from reviews.errors import NotAllowed
 from reviews.models import Project
 from reviews.principals import ApiClient, principal_label
@@ -114,57 +114,26 @@ class ItemViewSet(
         ),
     )
     def create(self, request, *args, **kwargs):
-        data = request.data
-        if isinstance(data, dict) and "items" in data:
-            batch = ItemBatchSerializer(data=data)
-            batch.is_valid(raise_exception=True)
-            raw_items, is_batch = batch.validated_data["items"], True
-        elif isinstance(data, dict):
-            raw_items, is_batch = [data], False
-        else:
-            raise ValidationError(
-                {"non_field_errors": ['Send one item object or {"items": [...]}.']}
-            )
-
-        payloads, errors = [], {}
-        for index, raw in enumerate(raw_items):
-            clean, problems = validate_item(raw)
-            if problems:
-                errors[str(index)] = problems
-            else:
-                payloads.append(clean)
-        if errors:
-            raise ValidationError(errors["0"] if not is_batch else {"items": errors})
-        project = self._project_for(payloads)
+        submission = ItemSubmissionSerializer(data=request.data)
+        submission.is_valid(raise_exception=True)
+        parsed = submission.validated_data
         outcome = item_ingest(
-            project=project,
-            payloads=payloads,
+            project=self._project_for(parsed["projects"]),
+            payloads=parsed["payloads"],
             user=_history_user(request.user),
             via=principal_label(request.user),
         )
         code = status.HTTP_201_CREATED if outcome.created_count else status.HTTP_200_OK
-        if not is_batch:
-            item = self.get_queryset().get(pk=outcome.items[0].pk)
-            return Response(ItemOutputSerializer(item).data, status=code)
-        body = {
-            "created": outcome.created_count,
-            "existing": len(outcome.items) - outcome.created_count,
-            "items": [
-                {
-                    "id": item.pk,
-                    "external_id": item.external_id,
-                    "status": item.status,
-                    "created": created,
-                }
-                for item, created in zip(outcome.items, outcome.created, strict=True)
-            ],
-        }
-        return Response(body, status=code)
+        if parsed["batch"]:
+            return Response(BatchResultSerializer(outcome).data, status=code)
+        item = self.get_queryset().get(pk=outcome.items[0].pk)
+        return Response(ItemOutputSerializer(item).data, status=code)
 
-    def _project_for(self, payloads: "builtins.list[dict]") -> Project:
+    def _project_for(self, requested: "builtins.list[str | None]") -> Project:
+        """The one project a submission goes to, from the slug each item named."""
         principal = self.request.user
         default = principal.project.slug if isinstance(principal, ApiClient) else None
-        slugs = {payload.pop("project", None) or default for payload in payloads}
+        slugs = {slug or default for slug in requested}
         if len(slugs) != 1:
             raise ValidationError({"project": ["All items of a batch must go to one project."]})
         slug = slugs.pop()
