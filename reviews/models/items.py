@@ -36,12 +36,6 @@ PRIORITY_AUDIT = 0
 
 
 class ReviewItemQuerySet(models.QuerySet):
-    def for_project(self, project: Project) -> "ReviewItemQuerySet":
-        return self.filter(project=project)
-
-    def final(self) -> "ReviewItemQuerySet":
-        return self.filter(status__in=FINAL_STATUSES)
-
     def in_queue(self) -> "ReviewItemQuerySet":
         """Items waiting for a human, in queue order (risk, lowest confidence, oldest)."""
         return self.filter(in_queue=True).order_by(*ReviewItem.QUEUE_ORDER)
