@@ -314,7 +314,7 @@ HITL_MAX_JSON_DEPTH = env_int("HITL_MAX_JSON_DEPTH", 64)  # levels of lists/obje
 HITL_MAX_BATCH = env_int("HITL_MAX_BATCH", 1000)
 HITL_DEFAULT_LEASE_MINUTES = env_int("HITL_LEASE_MINUTES", 30)
 
-# --- LLM judge (reviews/services/judging.py) -----------------------------------
+# --- LLM judge (reviews/judge/) ----------------------------------------------
 # Fernet keys (comma-separated, first encrypts) for stored secrets such as judge
 # API keys; unset: a key derived from SECRET_KEY.
 HITL_FIELD_ENCRYPTION_KEY = env_list("HITL_FIELD_ENCRYPTION_KEY", [])
@@ -323,7 +323,7 @@ HITL_JUDGE_RETRY_BACKOFF = env_int("HITL_JUDGE_RETRY_BACKOFF", 10)  # s; doubles
 HITL_JUDGE_STUCK_MINUTES = env_int("HITL_JUDGE_STUCK_MINUTES", 15)  # reconcile re-enqueues
 HITL_RECONCILE_INTERVAL = env_int("HITL_RECONCILE_INTERVAL", 300)  # s between cron sweeps
 
-# --- Webhooks (reviews/services/webhooks.py) -----------------------------------
+# --- Webhooks (reviews/webhooks/) --------------------------------------------
 # The address rule is reviews/netpolicy.py, applied when a project is saved and
 # before each delivery. Private, loopback, link-local, CGNAT and other non-public
 # receivers are refused unless this is on; on, any address and any port pass (a
@@ -356,6 +356,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         # The judge SDKs' HTTP clients log every request at INFO: thousands a second.
+        # Current openai / anthropic releases use httpx2 (logger "httpx2"), older
+        # ones the pyproject still allows use httpx.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
     },

@@ -87,7 +87,7 @@ class Project(models.Model):
     lease_minutes = models.PositiveIntegerField(
         default=30, help_text="How long a reviewer's claim on an item lasts."
     )
-    # --- Webhooks and monitoring (reviews/services/webhooks.py, monitoring.py) ---
+    # --- Webhooks and monitoring (reviews/webhooks/, reviews/monitoring/) ---
     webhook_url = models.URLField(
         max_length=500,
         blank=True,

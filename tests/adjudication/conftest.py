@@ -17,7 +17,7 @@ def double_project(project):
 
 @pytest.fixture
 def make_reviewed_item(double_project, reviewer, second_reviewer):
-    """Ingest an item, store two reviews and reconcile them as review_submit does."""
+    """Ingest an item, store two reviews and settle them as review_submit does."""
 
     def build(review_a: dict, review_b: dict, **payload) -> ReviewItem:
         (item,) = factories.ingest(double_project, factories.item_payload(**payload))
