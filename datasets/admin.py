@@ -12,6 +12,7 @@ from datasets.selectors import export_entries_visible_to, exports_visible_to
 from datasets.services import export_create, export_delete, export_retry
 from datasets.storage import export_path
 from reviews.access import Capability, may_anywhere, may_in_all, projects_where
+from reviews.principals import principal_label
 
 
 @admin.register(DatasetExport)
@@ -147,7 +148,7 @@ class DatasetExportAdmin(admin.ModelAdmin):
             deduplicate=form.cleaned_data["deduplicate"],
             name=form.cleaned_data["name"],
             user=request.user,
-            via=f"admin user {request.user.get_username()}",
+            via=principal_label(request.user),
         )
         obj.pk = export.pk
         obj.format = export.format

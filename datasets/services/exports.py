@@ -24,6 +24,7 @@ from datasets.storage import export_path
 from hitlplatform import queues
 from hitlplatform.queues import enqueue_on_commit
 from reviews.models import Project, Severity
+from reviews.principals import principal_label
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def export_create(
         validation_ratio=validation_ratio,
         deduplicate=deduplicate,
         created_by=user,
-        created_via=via or (f"user {user}" if user is not None else ""),
+        created_via=via or principal_label(user),
     )
     export.projects.set(projects)
     if enqueue:
@@ -224,14 +225,15 @@ def exports_sweep(*, older_than: timedelta | None = None) -> ExportSweep:
     ``older_than`` (default ``HITL_EXPORT_STUCK_MINUTES``):
 
     - queued, and Redis has no job for it (Redis was down when it was created,
-      or lost its data): enqueued again;
+      or lost its data): enqueued again (after commit; the sweep runs outside a
+      transaction, so at once);
     - queued or running, and its job failed, was stopped or canceled (RQ fails
-      the job of a work horse that died), or is running with no job left:
-      marked failed with the job's error, so someone can retry it.
+      the job of a work horse that died): marked failed with the job's error;
+      running with no job left: marked failed with ``LOST_JOB_ERROR``; either
+      way someone can retry it.
 
-    A build that is merely slow keeps its job and is left alone. Enqueues at
-    once and lets a Redis error propagate, so the cron job or command fails
-    visibly.
+    A build that is merely slow keeps its job and is left alone. A Redis error
+    propagates, so the cron job or command fails visibly.
     """
     if older_than is None:
         older_than = timedelta(minutes=settings.HITL_EXPORT_STUCK_MINUTES)
