@@ -789,4 +789,5 @@ class PermissionMatrixTests(TestCase):
         assert not failures, f"{len(failures)} cells differ from the matrix:\n" + "\n".join(
             failures
         )
+        print(f"permission matrix: {counts['allowed']} allowed, {counts['refused']} refused cells")
         assert counts["allowed"] > 300 and counts["refused"] > 1500, counts
