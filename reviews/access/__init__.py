@@ -210,10 +210,3 @@ def users_managed_by(principal) -> QuerySet:
         .exclude(Exists(direct))
         .exclude(pk=principal.pk)
     )
-
-
-def may_manage_user(principal, user) -> bool:
-    """Whether ``principal`` may change ``user``'s account, password and roles."""
-    if user is None:
-        return may_anywhere(principal, Capability.MANAGE_MEMBERS) or is_operator(principal)
-    return users_managed_by(principal).filter(pk=user.pk).exists()
