@@ -25,7 +25,13 @@ class PeriodSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         end = attrs.get("end") or timezone.now()
-        start = attrs.get("start") or end - DEFAULT_PERIOD
+        try:
+            start = attrs.get("start") or end - DEFAULT_PERIOD
+        except OverflowError as exc:
+            # The default start would fall before year 1.
+            raise serializers.ValidationError(
+                {"end": ["Too early to end a 30-day period: give start too."]}
+            ) from exc
         if start >= end:
             raise serializers.ValidationError({"start": ["Must be before end."]})
         return {"start": start, "end": end}

@@ -67,6 +67,12 @@ class AgreementFilterForm(forms.Form):
         start, end = data.get("start"), data.get("end")
         if start and end and start > end:
             self.add_error("start", "The start must not be after the end.")
+        elif not self.errors:
+            try:
+                self.period()
+            except OverflowError:
+                # 0001-01-01 minus a month, or the day after 9999-12-31.
+                self.add_error("end" if end else "start", "Choose a date between years 1 and 9999.")
         return data
 
     def period(self) -> tuple[datetime, datetime]:

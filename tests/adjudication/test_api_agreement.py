@@ -94,6 +94,23 @@ def test_bad_periods_are_400_per_field(double_project, client_api):
     response = client_api.get(url(), {"start": "2026-02-01", "end": "2026-01-01"})
     assert response.status_code == 400
     assert "start" in response.json()
+    # Found by schemathesis: a default start 30 days before year 1 was a 500.
+    response = client_api.get(url(), {"end": "0001-01-01T00:00:02Z"})
+    assert response.status_code == 400
+    assert "end" in response.json()
+
+
+def test_agreement_page_refuses_dates_at_the_calendars_ends(senior_client_page):
+    for params in ({"end": "9999-12-31"}, {"end": "0001-01-05"}):
+        response = senior_client_page.get("/admin/adjudication/adjudicationcase/agreement/", params)
+        assert response.status_code == 200, params
+        assert "Choose a date between years 1 and 9999." in response.content.decode(), params
+
+
+@pytest.fixture
+def senior_client_page(client, senior, double_project):
+    client.force_login(senior)
+    return client
 
 
 def test_seniors_see_the_figures_and_reviewers_do_not(double_project, senior, reviewer):
