@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The suite runs against real PostgreSQL and Redis; override to point elsewhere.
+# The suite runs against real PostgreSQL and Redis (tests/machine/services.sh installs
+# and starts them, and chromium, when missing); override to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hitl
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
@@ -37,6 +38,7 @@ worker: install
 	$(BIN)/python manage.py rqworker judge webhooks exports default --with-scheduler
 
 test: install
+	tests/machine/services.sh
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest $(PYTEST_ARGS)
 
