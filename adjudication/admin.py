@@ -28,7 +28,6 @@ from adjudication.selectors import (
     cases_for_queue_page,
     cases_of_item,
     live_claim,
-    projects_adjudicated_by,
     senior_may_adjudicate,
 )
 from adjudication.services import (
@@ -38,7 +37,7 @@ from adjudication.services import (
     case_decide,
     item_reopen,
 )
-from reviews.access import Capability, may_anywhere, projects_where
+from reviews.access import Capability, may, may_anywhere, projects_where
 from reviews.access.admin import ProjectScopedAdminMixin, ReadOnlyHistoryAdmin
 from reviews.errors import DomainError, NotAllowed
 from reviews.models import ReviewItem
@@ -109,7 +108,7 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     def queue_view(self, request):
         if not _is_senior(request.user):
             raise PermissionDenied
-        projects = projects_adjudicated_by(request.user)
+        projects = projects_where(request.user, Capability.ADJUDICATE)
         project = None
         if request.GET.get("project"):
             project = projects.filter(slug=request.GET["project"]).first()
@@ -141,7 +140,8 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
             return HttpResponseRedirect(reverse("admin:adjudication_queue"))
         project = None
         if request.POST.get("project"):
-            project = projects_adjudicated_by(request.user).filter(slug=request.POST["project"])
+            adjudicated = projects_where(request.user, Capability.ADJUDICATE)
+            project = adjudicated.filter(slug=request.POST["project"])
             project = project.first()
         claim = case_claim_next(user=request.user, project=project)
         if claim is None:
@@ -154,7 +154,7 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
             case = case_for_page(case_id=case_id)
         except AdjudicationCase.DoesNotExist as exc:
             raise Http404("No such case.") from exc
-        if not projects_adjudicated_by(request.user).filter(pk=case.project_id).exists():
+        if not may(request.user, Capability.ADJUDICATE, case.project_id):
             raise PermissionDenied
         form = None
         if request.method == "POST":
@@ -251,7 +251,7 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     def reopen_lookup_view(self, request):
         if not _is_senior(request.user):
             raise PermissionDenied
-        projects = projects_adjudicated_by(request.user)
+        projects = projects_where(request.user, Capability.ADJUDICATE)
         form = ReopenLookupForm(request.GET or None, projects=projects)
         if form.is_valid():
             item = ReviewItem.objects.filter(
@@ -271,7 +271,7 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         item = get_object_or_404(
             ReviewItem.objects.select_related("project"),
             pk=item_id,
-            project__in=projects_adjudicated_by(request.user),
+            project__in=projects_where(request.user, Capability.ADJUDICATE),
         )
         form = ReopenForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

@@ -3,13 +3,8 @@
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from adjudication.models import AdjudicationCase, CaseClaim, ClaimState
-from reviews.access import Capability, projects_where
+from reviews.access import Capability, may, projects_where
 from reviews.models import CheckResult, Project
-
-
-def projects_adjudicated_by(user) -> QuerySet[Project]:
-    """Projects where ``user`` works adjudication: role senior or admin, or a superuser."""
-    return projects_where(user, Capability.ADJUDICATE)
 
 
 def senior_may_adjudicate(*, user, case: AdjudicationCase) -> bool:
@@ -17,14 +12,14 @@ def senior_may_adjudicate(*, user, case: AdjudicationCase) -> bool:
     reviewers = {r.reviewer_id for r in (case.review_a, case.review_b) if r is not None}
     if user.pk in reviewers:
         return False
-    return projects_adjudicated_by(user).filter(pk=case.project_id).exists()
+    return may(user, Capability.ADJUDICATE, case.project_id)
 
 
 def case_queue_for(user, *, project: Project | None = None) -> QuerySet[AdjudicationCase]:
     """Open cases ``user`` may decide, in queue order; narrow rows, for paging."""
     cases = (
         AdjudicationCase.objects.open()
-        .filter(project__in=projects_adjudicated_by(user))
+        .filter(project__in=projects_where(user, Capability.ADJUDICATE))
         .not_reviewed_by(user)
         .in_queue_order()
     )

@@ -20,7 +20,8 @@ from adjudication.models import (
     ClaimState,
     Upheld,
 )
-from adjudication.selectors import projects_adjudicated_by, senior_may_adjudicate
+from adjudication.selectors import senior_may_adjudicate
+from reviews.access import Capability, may, projects_where
 from reviews.errors import Conflict, DomainError, NotAllowed
 from reviews.models import ItemStatus, Review, ReviewItem, Severity, Verdict
 from reviews.models.work import SEVERITY_RANK
@@ -148,7 +149,7 @@ def case_claim_next(*, user, project=None) -> CaseClaim | None:
     claim = own.order_by("claimed_at").first()
     if claim is not None:
         return claim
-    projects = projects_adjudicated_by(user)
+    projects = projects_where(user, Capability.ADJUDICATE)
     if project is not None:
         projects = projects.filter(pk=project.pk)
     case = (
@@ -389,7 +390,7 @@ def item_reopen(*, item: ReviewItem, user, reason: str) -> AdjudicationCase:
     if not reason:
         raise DomainError("A reason is required.", detail={"reason": ["Say why you reopen it."]})
     item = ReviewItem.objects.select_for_update().select_related("project").get(pk=item.pk)
-    if not projects_adjudicated_by(user).filter(pk=item.project_id).exists():
+    if not may(user, Capability.ADJUDICATE, item.project_id):
         raise NotAllowed("Only a senior reviewer of this project may reopen items.")
     if not item.is_final:
         raise Conflict(f"Only a final item can be reopened; this one is {item.status}.")

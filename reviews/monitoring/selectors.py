@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db.models import Avg, Count, Min, Q
 from django.utils import timezone
 
+from reviews.access import Capability, projects_where
 from reviews.models import (
     DriftAlert,
     JudgeLabel,
@@ -29,7 +30,6 @@ from reviews.monitoring.services import (
     mode_advice,
     window_stats,
 )
-from reviews.selectors import projects_visible_to
 
 PERIOD_DAYS = (7, 30, 90, 365)
 TOP_REASONS = 10
@@ -139,7 +139,7 @@ def dashboard(
     if bucket not in BUCKETS:
         bucket = "day"
     since = now - timedelta(days=days)
-    visible = projects_visible_to(user).order_by("name")
+    visible = projects_where(user, Capability.VIEW).order_by("name")
     projects = list(visible)
     selected = next((p for p in projects if p.pk == project_id), None)
     scope_ids = [selected.pk] if selected else [p.pk for p in projects]
