@@ -26,7 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import cpu_seconds  # noqa: E402 (needs the sys.path entry above)
 
-BENCH_DB = "hitl_bench_export"
+# The bench's own database on the server of DATABASE_URL, named after its database.
+BENCH_DB = os.environ.get(
+    "BENCH_DATABASE",
+    f"{urlsplit(os.environ.get('DATABASE_URL', 'postgres:///hitl')).path.strip('/') or 'hitl'}"
+    "_bench_export",
+)
 BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
 
 

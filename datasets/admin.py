@@ -1,16 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from datasets.downloads import stored_file_response
 from datasets.forms import ExportCreateForm
 from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
 from datasets.selectors import export_entries_visible_to, exports_visible_to
 from datasets.services import export_create, export_delete, export_retry
-from datasets.storage import export_path
 from reviews.access import Capability, may_anywhere, may_in_all, projects_where
 from reviews.principals import principal_label
 
@@ -304,14 +304,14 @@ class DatasetExportAdmin(admin.ModelAdmin):
             }
         )
 
-    def download_view(self, request: HttpRequest, pk: int, split: str) -> FileResponse:
+    def download_view(self, request: HttpRequest, pk: int, split: str) -> HttpResponse:
         export = self._export(request, pk)
         meta = export.files.get(split) if export.is_built else None
         if meta is None:
             raise Http404("No such file in this export.")
         return _file(meta["name"], export.content_type)
 
-    def manifest_view(self, request: HttpRequest, pk: int) -> FileResponse:
+    def manifest_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         export = self._export(request, pk)
         if not export.is_built:
             raise Http404("The export is not built.")
@@ -398,10 +398,5 @@ def _table(rows, columns: int = 2) -> str:
     )
 
 
-def _file(name: str, content_type: str) -> FileResponse:
-    path = export_path(name)
-    if not path.exists():
-        raise Http404("The export file is missing from storage.")
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=name, content_type=content_type
-    )
+def _file(name: str, content_type: str) -> HttpResponse:
+    return stored_file_response(name, content_type=content_type)

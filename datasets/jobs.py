@@ -1,5 +1,7 @@
 """RQ jobs for dataset exports: thin wrappers that load ids and call services."""
 
+import dataclasses
+
 from rq import get_current_job
 
 from datasets.services import export_build, exports_sweep
@@ -26,6 +28,5 @@ def export_build_job(export_id: int) -> dict:
 
 
 def exports_sweep_job() -> dict:
-    """Recover exports whose build job died or was lost (run by the RQ cron scheduler)."""
-    result = exports_sweep()
-    return {"requeued": result.requeued, "failed": result.failed}
+    """Recover exports whose build died, clear leftovers, apply retention (RQ cron)."""
+    return dataclasses.asdict(exports_sweep())

@@ -42,8 +42,9 @@ class DatasetExportQuerySet(models.QuerySet):
 class DatasetExport(models.Model):
     """One training dataset built from final human decisions. Immutable once built.
 
-    The files live under ``settings.HITL_EXPORT_DIR``: one per split, plus a
-    manifest that lists every exported item with the history row it was read at.
+    The files live on the ``exports`` storage (``datasets.storage``): one per
+    split, plus a manifest that lists every exported item with the history row
+    it was read at.
     """
 
     name = models.CharField(max_length=200, blank=True, help_text="A label for people.")
@@ -82,6 +83,14 @@ class DatasetExport(models.Model):
     )
     error = models.TextField(blank=True)
     job_id = models.CharField(max_length=100, blank=True)
+    build_id = models.CharField(
+        max_length=32, blank=True, help_text="The current build attempt (set when it starts)."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the running build; the sweep fails a silent one.",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

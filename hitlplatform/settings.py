@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from botocore.config import Config
 from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
@@ -342,11 +343,63 @@ HITL_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("HITL_WEBHOOK_BACKOFF_MAX_SECONDS", 3
 HITL_WEBHOOK_SWEEP_GRACE_SECONDS = env_int("HITL_WEBHOOK_SWEEP_GRACE_SECONDS", 60)
 
 # --- Dataset exports (datasets/) ------------------------------------------------
+# Local storage: the export files. Object storage: this machine's scratch space.
 HITL_EXPORT_DIR = Path(env_str("HITL_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
 HITL_EXPORT_CHUNK_SIZE = env_int("HITL_EXPORT_CHUNK_SIZE", 5000)  # rows per database fetch
 HITL_EXPORT_JOB_TIMEOUT = env_int("HITL_EXPORT_JOB_TIMEOUT", 6 * 3600)  # seconds
-# exports_sweep looks at exports queued / running longer than this (minutes).
+# exports_sweep looks at exports queued longer than this (minutes).
 HITL_EXPORT_STUCK_MINUTES = env_int("HITL_EXPORT_STUCK_MINUTES", 15)
+# A running build beats every HEARTBEAT_SECONDS; the sweep fails one silent for TIMEOUT.
+HITL_EXPORT_HEARTBEAT_SECONDS = env_int("HITL_EXPORT_HEARTBEAT_SECONDS", 10)
+HITL_EXPORT_HEARTBEAT_TIMEOUT = env_int("HITL_EXPORT_HEARTBEAT_TIMEOUT", 60)
+# exports_sweep deletes exports finished longer ago than this (days; 0 keeps them).
+HITL_EXPORT_RETENTION_DAYS = env_int("HITL_EXPORT_RETENTION_DAYS", 0)
+HITL_EXPORT_PART_MB = env_int("HITL_EXPORT_PART_MB", 8)  # S3 multipart part size
+
+
+def _export_storage() -> dict:
+    """The ``exports`` storage: a local directory, or S3-compatible object storage."""
+    kind = env_str("HITL_EXPORT_STORAGE", "local").strip().lower()
+    if kind == "local":
+        return {"BACKEND": "datasets.storage.ExportFileSystemStorage"}
+    if kind != "s3":
+        raise ImproperlyConfigured(f"HITL_EXPORT_STORAGE must be local or s3, got {kind!r}")
+    bucket = env_str("HITL_S3_BUCKET")
+    if not bucket:
+        raise ImproperlyConfigured("HITL_S3_BUCKET must be set when HITL_EXPORT_STORAGE=s3.")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": env_str("HITL_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("HITL_S3_REGION") or None,
+            # Unset: boto3's own chain (AWS_* variables, instance or pod role).
+            "access_key": env_str("HITL_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("HITL_S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("HITL_S3_PREFIX", "exports").strip("/"),
+            "file_overwrite": True,
+            "querystring_expire": env_int("HITL_S3_PRESIGNED_EXPIRY", 300),
+            "client_config": Config(
+                signature_version="s3v4",
+                s3={"addressing_style": env_str("HITL_S3_ADDRESSING_STYLE", "path")},
+                # S3-compatible servers differ on the newer default checksums;
+                # the manifest's sha256 is the integrity check.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"mode": "standard", "max_attempts": 5},
+            ),
+        },
+    }
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "exports": _export_storage(),
+}
+# Downloads answer 302 to a presigned URL of the object, valid for EXPIRY seconds.
+HITL_S3_PRESIGNED_DOWNLOADS = env_bool("HITL_S3_PRESIGNED_DOWNLOADS", default=False)
+HITL_S3_PRESIGNED_EXPIRY = env_int("HITL_S3_PRESIGNED_EXPIRY", 300)
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,7 @@
 """Exports API: ask for a training dataset, follow its build, download its files."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import FileResponse, Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -20,10 +20,10 @@ from datasets.api.serializers import (
     ExportCreateSerializer,
     ExportSerializer,
 )
+from datasets.downloads import stored_file_response
 from datasets.models import DatasetExport
 from datasets.selectors import exports_where
 from datasets.services import export_create
-from datasets.storage import export_path
 from reviews.access import Capability, projects_where
 from reviews.api.auth import HoldsCapability
 from reviews.api.pagination import ApiCursorPagination
@@ -228,10 +228,5 @@ class ExportViewSet(
         return export
 
     @staticmethod
-    def _file(name: str, content_type: str) -> FileResponse:
-        path = export_path(name)
-        if not path.exists():
-            raise Http404("The export file is missing from storage.")
-        return FileResponse(
-            path.open("rb"), as_attachment=True, filename=name, content_type=content_type
-        )
+    def _file(name: str, content_type: str) -> HttpResponse:
+        return stored_file_response(name, content_type=content_type)

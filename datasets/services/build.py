@@ -1,12 +1,16 @@
 """Building an export: stream the rows, write the files, record what went in.
 
 The rows stream from one snapshot through server-side cursors, each split is
-written to a temporary file, and the files are renamed into place only when
-everything succeeded, in the transaction that marks the export built. The same
-filters on the same data give byte-identical files.
+written to a pending file of the export storage (a hidden local file, or an
+S3 multipart upload), and the files are published only when everything
+succeeded, in the transaction that marks the export built. The same filters on
+the same data give byte-identical files, on any storage.
 """
 
 import hashlib
+import logging
+import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +27,9 @@ from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, Spli
 from datasets.selectors import export_source_rows, latest_history_ids
 from datasets.services.exports import export_fail
 from datasets.services.pipeline import EntryCopier, Prefetch, SerialSource, batches
-from datasets.storage import PendingFile, export_dir, export_path
+from datasets.storage import LocalPendingFile, PendingFile, pending_file, scratch_file
+
+logger = logging.getLogger(__name__)
 
 SPLIT_METHOD = "blake2b-64 of '<seed>:<item id>' / 2**64 < validation_ratio -> validation"
 ENTRY_COLUMNS = ("item_id", "history_id", "split")
@@ -49,21 +55,24 @@ def export_build(*, export_id: int, on_progress: ProgressCallback | None = None)
 
     The rows are read in one REPEATABLE READ transaction (one snapshot of the
     items and their history) through server-side cursors, and each split is
-    written to a temporary file; on PostgreSQL the exported items are COPYed
-    meanwhile on a second connection (see ``pipeline``) and committed when all
-    rows are written. A last transaction records the manifest and marks the
-    export built, renaming the files into place just before it commits.
-    Progress goes through a separate connection so the API and the admin see
-    it while the build runs. On any error the files are removed, the export is
-    marked failed with the error, and the exception propagates (so the RQ job
-    fails too). ``on_progress(rows_done, rows_total)`` is called after every chunk.
+    written to a pending file of the export storage (``datasets.storage``); on
+    PostgreSQL the exported items are COPYed meanwhile on a second connection
+    (see ``pipeline``) and committed when all rows are written. A last
+    transaction records the manifest and marks the export built, publishing the
+    files just before it commits. Progress and a heartbeat go through a
+    separate connection so the API, the admin and the sweep see them while the
+    build runs; a build whose export was meanwhile failed by the sweep (or
+    taken over by a newer attempt) stops at its next chunk. On any error the
+    files are removed, the export is marked failed with the error, and the
+    exception propagates (so the RQ job fails too). ``on_progress(rows_done,
+    rows_total)`` is called after every chunk.
     """
     export = _export_start(export_id)
     if export.status == ExportStatus.SUCCEEDED:
         return export
     build = None
     try:
-        with _Progress(export.pk, on_progress) as progress:
+        with _Progress(export.pk, export.build_id, on_progress) as progress:
             outermost = not connection.in_atomic_block
             with transaction.atomic():
                 _begin_snapshot(isolate=outermost)
@@ -90,11 +99,22 @@ def _export_start(export_id: int) -> DatasetExport:
         if export.status == ExportStatus.SUCCEEDED:
             return export
         export.status = ExportStatus.RUNNING
-        export.started_at = timezone.now()
+        export.started_at = export.heartbeat_at = timezone.now()
+        export.build_id = uuid.uuid4().hex
         export.progress = 0.0
         export.rows_done = 0
         export.error = ""
-        export.save(update_fields=["status", "started_at", "progress", "rows_done", "error"])
+        export.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "heartbeat_at",
+                "build_id",
+                "progress",
+                "rows_done",
+                "error",
+            ]
+        )
     return export
 
 
@@ -112,26 +132,47 @@ def _begin_snapshot(*, isolate: bool) -> None:
 
 
 class _Progress:
-    """Writes an export's progress on its own autocommit connection.
+    """Writes an export's progress and heartbeat on its own autocommit connection.
 
     The build's transaction stays open until the end, so progress written
     through it would be invisible to everyone else until it no longer matters.
+    Each chunk's progress update beats too, and a helper thread beats every
+    ``HITL_EXPORT_HEARTBEAT_SECONDS`` between them (the count, the manifest and
+    publishing can take a while): the sweep fails a running export whose
+    heartbeat is older than ``HITL_EXPORT_HEARTBEAT_TIMEOUT``. Every write
+    names the build attempt, so a build whose export is no longer its own
+    (failed by the sweep, or retried meanwhile) finds out and stops.
     """
 
-    def __init__(self, export_id: int, callback: ProgressCallback | None) -> None:
+    def __init__(self, export_id: int, build_id: str, callback: ProgressCallback | None) -> None:
         self.export_id = export_id
+        self.build_id = build_id
         self.callback = callback
         self.connection = None
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.lost = False
+        self.thread: threading.Thread | None = None
 
     def __enter__(self) -> "_Progress":
         # SQLite (the embedded default, jobs inline) allows no writer beside an open
         # read transaction; nobody polls there, so the row is updated at the end only.
-        if connection.vendor == "postgresql":
+        # Inside an enclosing transaction nobody else sees the running export at all.
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
             self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+            self.connection.inc_thread_sharing()  # used under self.lock by both threads
+            self.thread = threading.Thread(
+                target=self._beat, name=f"export-{self.export_id}-heartbeat", daemon=True
+            )
+            self.thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
         if self.connection is not None:
+            self.connection.dec_thread_sharing()
             self.connection.close()
 
     def __call__(self, done: int, total: int) -> None:
@@ -139,19 +180,36 @@ class _Progress:
             self.callback(done, total)
         if self.connection is None:
             return
-        table = DatasetExport._meta.db_table
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET rows_done = %s, rows_total = %s, progress = %s "  # noqa: S608
-                "WHERE id = %s AND status = %s",
-                [
-                    done,
-                    total,
-                    min(done / total, 1.0) if total else 0.0,
-                    self.export_id,
-                    ExportStatus.RUNNING.value,
-                ],
+        progress = min(done / total, 1.0) if total else 0.0
+        self._write("rows_done = %s, rows_total = %s, progress = %s", [done, total, progress])
+        self.check()
+
+    def check(self) -> None:
+        """Raise if this build no longer owns its export (see the class docstring)."""
+        if self.lost:
+            raise ExportBuildError(
+                f"Export {self.export_id} was taken from this build (the sweep saw no "
+                "heartbeat, or a newer attempt started)."
             )
+
+    def _beat(self) -> None:
+        while not self.stop.wait(settings.HITL_EXPORT_HEARTBEAT_SECONDS):
+            try:
+                self._write("", [])
+            except Exception:  # the next chunk's update raises it in the build
+                logger.exception("Export %s: heartbeat failed", self.export_id)
+
+    def _write(self, assignments: str, params: list) -> None:
+        table = DatasetExport._meta.db_table
+        sets = f"{assignments}, heartbeat_at = now()" if assignments else "heartbeat_at = now()"
+        with self.lock, self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {sets} "  # noqa: S608
+                "WHERE id = %s AND status = %s AND build_id = %s",
+                [*params, self.export_id, ExportStatus.RUNNING.value, self.build_id],
+            )
+            if cursor.rowcount == 0:
+                self.lost = True
 
 
 class _Build:
@@ -169,29 +227,30 @@ class _Build:
         self.spec = formats.get(export.format)
         self.prefetch = prefetch
         self.copier: EntryCopier | None = None
-        directory = export_dir()
-        directory.mkdir(parents=True, exist_ok=True)
+        build_id = export.build_id
         splits = [Split.TRAIN.value]
         if export.validation_ratio > 0:
             splits.append(Split.VALIDATION.value)
         self.files: dict[str, PendingFile] = {}
-        self.entries: PendingFile | None = None
-        self.manifest_items: PendingFile | None = None
+        self.entries: LocalPendingFile | None = None
+        self.manifest_items: LocalPendingFile | None = None
         self.manifest: PendingFile | None = None
         try:
             for split in splits:
-                self.files[split] = PendingFile(export_path(export.file_name(split)))
+                self.files[split] = pending_file(
+                    export.file_name(split), build_id=build_id, content_type=export.content_type
+                )
             # The exported items as JSON array elements of the manifest's item
             # list, and as COPY text rows for the database (sent at once to the
-            # copier, or kept in a file and inserted at the end).
-            self.manifest_items = PendingFile(
-                directory / f"{export.file_stem}-manifest-items", hashed=False
+            # copier, or kept in a local scratch file and inserted at the end).
+            self.manifest_items = scratch_file(
+                f"{export.file_stem}-manifest-items", build_id=build_id
             )
             if copy_entries:
                 self.copier = EntryCopier(export.pk)
             else:
-                self.entries = PendingFile(directory / f"{export.file_stem}-items", hashed=False)
-        except OSError:
+                self.entries = scratch_file(f"{export.file_stem}-items", build_id=build_id)
+        except Exception:
             self.discard()
             raise
         self.rows: Counter[str] = Counter()
@@ -309,13 +368,16 @@ class _Build:
     def write_manifest(self, summary: dict[str, Any]) -> None:
         """The manifest file: the summary, then every exported item, in constant memory."""
         self.manifest_items.close()
-        self.manifest = PendingFile(export_path(self.export.manifest_name), hashed=False)
+        self.manifest = pending_file(
+            self.export.manifest_name,
+            build_id=self.export.build_id,
+            content_type="application/json",
+        )
         head = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
         # Splice the item list in as the last key of the summary object.
         self.manifest.write(head[:-2] + b',\n  "items": [')
-        with self.manifest_items.tmp.open("rb") as source:
-            while block := source.read(1024 * 1024):
-                self.manifest.write(block)
+        for block in self.manifest_items.read_back():
+            self.manifest.write(block)
         self.manifest.write(b"\n  ]\n}\n")
 
     def publish(self) -> None:
@@ -350,13 +412,15 @@ def _insert_entries(path: Path) -> None:
 def _export_finish(export: DatasetExport, build: _Build) -> DatasetExport:
     with transaction.atomic():
         locked = DatasetExport.objects.select_for_update().get(pk=export.pk)
-        if locked.status != ExportStatus.RUNNING:
-            raise ExportBuildError(f"Export {export.pk} is {locked.status}, not running.")
+        if locked.status != ExportStatus.RUNNING or locked.build_id != export.build_id:
+            raise ExportBuildError(
+                f"Export {export.pk} is {locked.status} and no longer this build's."
+            )
         for pending in build.files.values():
             pending.close()
         files = {
             split: {
-                "name": pending.final.name,
+                "name": pending.name,
                 "rows": build.rows[split],
                 "bytes": pending.size,
                 "sha256": pending.sha256,

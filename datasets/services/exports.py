@@ -5,6 +5,7 @@ An export is created with normalised filters and built by an RQ job on the
 """
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,14 +14,15 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, ExpressionWrapper, Q
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from datasets import formats
 from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
-from datasets.storage import export_path
+from datasets.storage import export_files_delete, temp_entries
 from hitlplatform import queues
 from hitlplatform.queues import enqueue_on_commit
 from reviews.models import Project, Severity
@@ -36,6 +38,10 @@ DEAD_JOB_STATUSES = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 LOST_JOB_ERROR = (
     "The build job was lost before it finished (its worker died or Redis lost the job). "
     "Retry the export."
+)
+SILENT_BUILD_ERROR = (
+    "The build stopped sending heartbeats for over {seconds} s (its worker was killed "
+    "or lost). Retry the export."
 )
 
 
@@ -150,8 +156,12 @@ def export_create(
 
 
 def export_enqueue(*, export: DatasetExport) -> None:
-    """Queue the build of ``export`` once the current transaction commits."""
-    export.job_id = f"export-{export.pk}"
+    """Queue the build of ``export`` once the current transaction commits.
+
+    Each attempt gets its own job id, so what RQ later says about a dead
+    attempt's job never touches the next one.
+    """
+    export.job_id = f"export-{export.pk}-{uuid.uuid4().hex[:8]}"
     DatasetExport.objects.filter(pk=export.pk).update(job_id=export.job_id)
     enqueue_on_commit(
         EXPORT_QUEUE,
@@ -198,16 +208,16 @@ def export_fail(*, export_id: int, error: str) -> None:
 def export_delete(*, export: DatasetExport) -> None:
     """Delete an export that is not running: its row, its item list and its files.
 
-    The files go only after the rows are gone for good (on commit), so a failed
-    delete leaves a complete export behind.
+    The files go from the export storage only after the rows are gone for good
+    (on commit), so a failed delete leaves a complete export behind.
     """
     locked = DatasetExport.objects.select_for_update().get(pk=export.pk)
     if locked.status == ExportStatus.RUNNING:
         raise ValidationError({"status": ["A running export cannot be deleted."]})
-    paths = [export_path(locked.file_name(split)) for split in locked.files]
-    paths.append(export_path(locked.manifest_name))
+    names = [locked.file_name(split) for split in locked.files]
+    names.append(locked.manifest_name)
     locked.delete()
-    transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in paths])
+    transaction.on_commit(lambda: export_files_delete(names))
 
 
 @dataclass
@@ -215,53 +225,122 @@ class ExportSweep:
     requeued: int = 0
     """Queued exports whose job was missing, enqueued again."""
     failed: int = 0
-    """Exports whose job died, marked failed (ready for a retry)."""
+    """Exports whose job died or whose build went silent, marked failed (ready for a retry)."""
+    temp_removed: int = 0
+    """Temporary files and incomplete uploads of builds no longer running, removed."""
+    expired: int = 0
+    """Exports past ``HITL_EXPORT_RETENTION_DAYS``, deleted with their files."""
 
 
 def exports_sweep(*, older_than: timedelta | None = None) -> ExportSweep:
-    """Recover exports whose build job is gone, so none stays queued or running forever.
+    """Recover exports whose build died, clear their leftovers, apply retention.
 
-    Looks at exports queued (by creation) or running (by start) for longer than
-    ``older_than`` (default ``HITL_EXPORT_STUCK_MINUTES``):
+    - Queued for longer than ``older_than`` (default ``HITL_EXPORT_STUCK_MINUTES``)
+      and Redis has no job for it (Redis was down when it was created, or lost
+      its data): enqueued again (at once; the sweep runs outside a transaction).
+      Queued and its job failed, was stopped or canceled: marked failed.
+    - Running and its heartbeat older than ``HITL_EXPORT_HEARTBEAT_TIMEOUT``
+      seconds (by the database's clock): its build is dead (worker killed,
+      machine lost) and is marked failed, with the job's error when RQ recorded
+      one. It is not re-enqueued: a build that kills its worker (out of memory)
+      would do it again; a person retries it. Should the build still be alive,
+      it finds its export taken at its next chunk and stops without publishing.
+      A slow build keeps beating and is left alone.
+    - Temporary files (in this machine's ``HITL_EXPORT_DIR``) and incomplete
+      S3 uploads of builds that are not running any more are removed.
+    - With ``HITL_EXPORT_RETENTION_DAYS`` set, exports built or failed longer
+      ago than that are deleted with their files (``export_delete``).
 
-    - queued, and Redis has no job for it (Redis was down when it was created,
-      or lost its data): enqueued again (after commit; the sweep runs outside a
-      transaction, so at once);
-    - queued or running, and its job failed, was stopped or canceled (RQ fails
-      the job of a work horse that died): marked failed with the job's error;
-      running with no job left: marked failed with ``LOST_JOB_ERROR``; either
-      way someone can retry it.
-
-    A build that is merely slow keeps its job and is left alone. A Redis error
-    propagates, so the cron job or command fails visibly.
+    A Redis or storage error propagates, so the cron job or command fails visibly.
     """
     if older_than is None:
         older_than = timedelta(minutes=settings.HITL_EXPORT_STUCK_MINUTES)
-    cutoff = timezone.now() - older_than
+    timeout = settings.HITL_EXPORT_HEARTBEAT_TIMEOUT
     queue = queues.get_queue(EXPORT_QUEUE)
     result = ExportSweep()
-    stale = DatasetExport.objects.filter(
-        Q(status=ExportStatus.QUEUED, created_at__lt=cutoff)
-        | Q(status=ExportStatus.RUNNING, started_at__lt=cutoff)
-    ).order_by("pk")
+    silent_since = ExpressionWrapper(
+        Now() - timedelta(seconds=timeout), output_field=DateTimeField()
+    )
+    stale = (
+        DatasetExport.objects.annotate(beat=Coalesce("heartbeat_at", "started_at", "created_at"))
+        .filter(
+            Q(status=ExportStatus.QUEUED, created_at__lt=timezone.now() - older_than)
+            | Q(status=ExportStatus.RUNNING, beat__lt=silent_since)
+        )
+        .order_by("pk")
+    )
     for export in stale:
         try:
             job = Job.fetch(export.job_id, connection=queue.connection) if export.job_id else None
         except NoSuchJobError:
             job = None
         status = job.get_status() if job is not None else None
-        if job is None and export.status == ExportStatus.QUEUED:
-            export_enqueue(export=export)
-            result.requeued += 1
-        elif job is None:
-            export_fail(export_id=export.pk, error=LOST_JOB_ERROR)
-            result.failed += 1
-        elif status in DEAD_JOB_STATUSES:
-            latest = job.latest_result()
-            reason = ((latest and latest.exc_string) or "").strip().splitlines()
-            detail = reason[-1] if reason else f"the job was {status.value}"
-            export_fail(export_id=export.pk, error=f"The build job died: {detail}")
-            result.failed += 1
-    if result.requeued or result.failed:
-        logger.warning("Export sweep: %s requeued, %s failed", result.requeued, result.failed)
+        if export.status == ExportStatus.QUEUED:
+            if job is None:
+                export_enqueue(export=export)
+                result.requeued += 1
+            elif status in DEAD_JOB_STATUSES:
+                export_fail(export_id=export.pk, error=_death(job, status))
+                result.failed += 1
+            continue
+        if status in DEAD_JOB_STATUSES:
+            error = _death(job, status)
+        elif job is None and export.job_id:
+            error = LOST_JOB_ERROR
+        else:
+            error = SILENT_BUILD_ERROR.format(seconds=timeout)
+        export_fail(export_id=export.pk, error=error)
+        result.failed += 1
+    result.temp_removed = _temp_remove()
+    result.expired = _retention_apply()
+    if result.requeued or result.failed or result.temp_removed or result.expired:
+        logger.warning(
+            "Export sweep: %s requeued, %s failed, %s temporary files removed, %s expired",
+            result.requeued,
+            result.failed,
+            result.temp_removed,
+            result.expired,
+        )
     return result
+
+
+def _death(job: Job, status: JobStatus) -> str:
+    latest = job.latest_result()
+    reason = ((latest and latest.exc_string) or "").strip().splitlines()
+    detail = reason[-1] if reason else f"the job was {status.value}"
+    return f"The build job died: {detail}"
+
+
+def _temp_remove() -> int:
+    """Remove the temporary files and uploads of every build that is not live.
+
+    Listed before the live builds are read: a file that exists then and belongs
+    to a live build is seen as live (a build is marked running before it
+    creates a file), so no live build loses one.
+    """
+    entries = temp_entries()
+    if not entries:
+        return 0
+    live = dict(
+        DatasetExport.objects.filter(status=ExportStatus.RUNNING).values_list("pk", "build_id")
+    )
+    removed = 0
+    for entry in entries:
+        if entry.export_id in live and entry.build_id in (None, live[entry.export_id]):
+            continue
+        entry.remove()
+        removed += 1
+    return removed
+
+
+def _retention_apply() -> int:
+    days = settings.HITL_EXPORT_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    expired = DatasetExport.objects.filter(
+        status__in=[ExportStatus.SUCCEEDED, ExportStatus.FAILED],
+        finished_at__lt=timezone.now() - timedelta(days=days),
+    ).order_by("pk")
+    for export in expired:
+        export_delete(export=export)
+    return len(expired)

@@ -118,6 +118,9 @@ def test_sweep_requeues_an_export_whose_job_redis_lost_and_a_worker_builds_it(
     _age(export, 30)
 
     assert exports_sweep() == ExportSweep(requeued=1, failed=0)
+    lost_job = export.job_id
+    export.refresh_from_db()
+    assert export.job_id != lost_job  # each attempt has its own job id
     assert exports_queue.fetch_job(export.job_id).get_status() == "queued"
     assert exports_sweep() == ExportSweep()  # its job is back: nothing to do
     run_worker(exports_queue, export_dir)
@@ -126,6 +129,7 @@ def test_sweep_requeues_an_export_whose_job_redis_lost_and_a_worker_builds_it(
 
 
 def test_sweep_fails_running_exports_whose_job_died_or_vanished(project, exports_queue, export_dir):
+    """Running exports are judged by their heartbeat; RQ's record names the cause."""
     reviewed(project, verdict="correct", corrected_output="Corrected.")
     died, vanished, slow = (
         export_create(format="sft_chat", projects=[project], filters={}) for _ in range(3)
@@ -141,6 +145,7 @@ def test_sweep_fails_running_exports_whose_job_died_or_vanished(project, exports
     Result.create_failure(job, ttl=600, exc_string="Work-horse terminated unexpectedly")
     exports_queue.connection.delete(Job.key_for(vanished.job_id))
     exports_queue.fetch_job(slow.job_id).set_status(JobStatus.STARTED)
+    DatasetExport.objects.filter(pk=slow.pk).update(heartbeat_at=timezone.now())  # still beating
 
     assert exports_sweep() == ExportSweep(requeued=0, failed=2)
     died.refresh_from_db(), vanished.refresh_from_db(), slow.refresh_from_db()

@@ -8,7 +8,7 @@ from django.utils.dateparse import parse_datetime
 from datasets import formats
 from datasets.models import ExportStatus
 from datasets.services import export_build, export_create
-from datasets.storage import export_path
+from datasets.storage import export_location
 from reviews.models import Project, Severity
 
 
@@ -105,7 +105,7 @@ class Command(BaseCommand):
         )
         for split, meta in export.files.items():
             self.stdout.write(
-                f"  {split}: {export_path(meta['name'])} "
+                f"  {split}: {export_location(meta['name'])} "
                 f"({meta['rows']:,} rows, sha256 {meta['sha256']})"
             )
-        self.stdout.write(f"  manifest: {export_path(export.manifest_name)}")
+        self.stdout.write(f"  manifest: {export_location(export.manifest_name)}")

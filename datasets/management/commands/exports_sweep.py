@@ -11,8 +11,9 @@ from datasets.services import exports_sweep
 
 class Command(BaseCommand):
     help = (
-        "Re-enqueue queued exports whose job is missing and mark failed the exports whose "
-        "job died, among those queued or running longer than a timeout. Safe at any time."
+        "Re-enqueue queued exports whose job is missing, mark failed the exports whose job "
+        "died or whose build stopped beating, remove the temporary files of dead builds and "
+        "delete exports past HITL_EXPORT_RETENTION_DAYS. Safe at any time."
     )
 
     def add_arguments(self, parser):
@@ -20,8 +21,8 @@ class Command(BaseCommand):
             "--older-than-minutes",
             type=float,
             default=settings.HITL_EXPORT_STUCK_MINUTES,
-            help="Only exports queued or running longer than this "
-            "(default: HITL_EXPORT_STUCK_MINUTES).",
+            help="Only exports queued longer than this (default: HITL_EXPORT_STUCK_MINUTES); "
+            "running ones are judged by their heartbeat.",
         )
 
     def handle(self, *args, older_than_minutes: float, **options):
@@ -35,5 +36,7 @@ class Command(BaseCommand):
             ) from exc
         self.stdout.write(
             f"Re-enqueued {result.requeued} export(s) whose job was missing; "
-            f"marked {result.failed} export(s) failed whose job died."
+            f"marked {result.failed} export(s) failed whose job died or went silent; "
+            f"removed {result.temp_removed} temporary file(s) of dead builds; "
+            f"deleted {result.expired} export(s) past retention."
         )
