@@ -69,3 +69,41 @@ def reviewed(
             adjudicated=adjudicated,
         )
     return item
+
+
+def reviewed_many(project, count: int) -> None:
+    """``count`` approved items with a history row each, copied in SQL from one real one.
+
+    One item goes through ingest and review for real; the copies differ in
+    external id, prompt and gold answer (no duplicates), made by INSERT ...
+    SELECT over generate_series, so a large export costs seconds to seed.
+    """
+    from django.db import connection
+
+    template = reviewed(project)
+    table = ReviewItem._meta.db_table
+    history = ReviewItem.history.model._meta.db_table
+    varied = {
+        "external_id": "t.external_id || '-copy-' || g",
+        "prompt": "t.prompt || ' (copy ' || g || ')'",
+        "final_output": "t.final_output || ' (copy ' || g || ', checked by a pharmacist.)'",
+    }
+    columns = [f.column for f in ReviewItem._meta.concrete_fields if f.column != "id"]
+    select = ", ".join(varied.get(column, f't."{column}"') for column in columns)
+    names = ", ".join(f'"{column}"' for column in columns)
+    history_columns = {f.column for f in ReviewItem.history.model._meta.concrete_fields}
+    shared = ", ".join(
+        f'"{f.column}"' for f in ReviewItem._meta.concrete_fields if f.column in history_columns
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ({names}) SELECT {select} '  # noqa: S608
+            f'FROM generate_series(1, %s) AS g, (SELECT * FROM "{table}" WHERE id = %s) AS t',
+            [count - 1, template.pk],
+        )
+        cursor.execute(
+            f'INSERT INTO "{history}" ({shared}, history_date, history_change_reason, '  # noqa: S608
+            f"history_type) SELECT {shared}, now(), 'Reviewed (copy)', '~' FROM \"{table}\" "
+            "WHERE project_id = %s AND id <> %s",
+            [project.pk, template.pk],
+        )
