@@ -1,19 +1,26 @@
-"""Export N reviewed items from PostgreSQL to SFT chat JSONL through a real RQ worker.
+"""Export N reviewed items to SFT chat JSONL through a real RQ worker, on local disk and S3.
 
-    python bench/export.py [--rows 1000000] [--keep]
+    python bench/export.py [--rows 1000000] [--keep] [--repeat 1]
 
-Seeds a dedicated database (``hitl_bench_export`` on the server of
-``DATABASE_URL``) with N final items (70 % approved, 30 % corrected, each with
-its history row), queues one SFT export on a dedicated Redis database, runs
-``manage.py rqworker exports --burst`` as a child process and prints the build's
-rows/s (from the export's started/finished times and the wall clock) and the
-worker's peak RSS. ``--keep`` reuses the seeded database from a previous run.
+Seeds a dedicated database (``<database of DATABASE_URL>_bench_export`` on its
+server) with N final items (70 % approved, 30 % corrected, each with its
+history row). Then, in the same run, for each storage (the local directory,
+then S3 on a SeaweedFS server started on loopback ports), queues one SFT
+export on a dedicated Redis database, runs ``manage.py rqworker exports
+--burst`` as a child process and measures the build's rows/s (from the
+export's started/finished times, which include publishing, and the wall
+clock) and the worker's peak RSS (worker and work horse). Both builds must
+give the same sha256. With ``--repeat N`` each storage is built N times,
+alternating, and the best rows/s counts. ``--keep`` reuses the seeded
+database from a previous run.
 """
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import cpu_seconds  # noqa: E402 (needs the sys.path entry above)
+from tests.datasets.seaweedfs import SeaweedFS  # noqa: E402
 
 # The bench's own database on the server of DATABASE_URL, named after its database.
 BENCH_DB = os.environ.get(
@@ -164,49 +172,10 @@ class BackendCpu:
         return sum(used - self.baseline.get(pid, 0.0) for pid, used in self.seen.items())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--keep", action="store_true", help="reuse a seeded bench database")
-    args = parser.parse_args()
-
-    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hitl")
-    redis = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": with_path(server, f"/{BENCH_DB}"),
-        "REDIS_URL": urlunsplit(redis._replace(path=f"/{BENCH_REDIS_DB}")),
-        "HITL_EXPORT_DIR": str(ROOT / "media" / "bench-exports"),
-        "LOG_LEVEL": "WARNING",
-    }
-    kept = create_database(server, keep=args.keep)
-    if not kept:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitlplatform.settings")
-    import django
-
-    django.setup()
-    import django_rq
-
+def build_once(project, env: dict[str, str], server: str) -> dict:
+    """One export built by a fresh ``rqworker --burst`` with ``env``; its figures."""
     from datasets.models import DatasetExport
     from datasets.services import export_create
-    from reviews.models import Project
-
-    if kept:
-        project = Project.objects.get(slug="bench")
-    else:
-        started = time.perf_counter()
-        project = Project.objects.get(pk=seed(args.rows))
-        print(f"seeded {args.rows:,} items in {time.perf_counter() - started:.1f} s")
-    items = project.items.count()
-    django_rq.get_queue("exports").connection.flushdb()
 
     export = export_create(format="sft_chat", projects=[project], filters={}, via="bench")
     backends = BackendCpu(with_path(server, f"/{BENCH_DB}"))
@@ -216,32 +185,126 @@ def main() -> None:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     # wait4: the peak RSS of this worker and the work horse it forks, nothing else.
     _pid, status, usage = os.wait4(worker.pid, 0)
     worker.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     pg_cpu = backends.stop()
-    worker_cpu = usage.ru_utime + usage.ru_stime
     if worker.returncode != 0:
         raise SystemExit(f"rqworker exited with {worker.returncode}")
-    peak_kib = usage.ru_maxrss
     export = DatasetExport.objects.get(pk=export.pk)
     if export.status != "succeeded":
         raise SystemExit(f"export {export.pk} is {export.status}: {export.error}")
     build = (export.finished_at - export.started_at).total_seconds()
     train = export.files["train"]
-    print(f"items in database: {items:,}")
-    print(f"exported rows: {export.row_count:,} ({train['bytes'] / 1e6:.0f} MB, {train['name']})")
-    print(f"build time: {build:.1f} s in the job, {wall:.1f} s wall (worker start included)")
-    rows = export.row_count
-    print(f"{rows / build:,.0f} rows/s (job), {rows / wall:,.0f} rows/s (wall)")
-    print(f"worker peak RSS: {peak_kib / 1024:.0f} MB")
+    return {
+        "rows": export.row_count,
+        "mb": train["bytes"] / 1e6,
+        "name": train["name"],
+        "build_s": build,
+        "wall_s": wall,
+        "rows_per_s": export.row_count / build,
+        "rows_per_s_wall": export.row_count / wall,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "worker_cpu_s": usage.ru_utime + usage.ru_stime,
+        "pg_cpu_s": pg_cpu,
+        "sha256": train["sha256"],
+    }
+
+
+def report(label: str, run: dict) -> None:
     print(
-        f"CPU: worker {worker_cpu:.1f} s, PostgreSQL backends {pg_cpu:.1f} s; "
-        f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"{label}: {run['rows']:,} rows ({run['mb']:.0f} MB) in {run['build_s']:.1f} s in the "
+        f"job, {run['wall_s']:.1f} s wall: {run['rows_per_s']:,.0f} rows/s (job), "
+        f"{run['rows_per_s_wall']:,.0f} rows/s (wall); worker peak RSS "
+        f"{run['peak_rss_mb']:.0f} MB; CPU worker {run['worker_cpu_s']:.1f} s, PostgreSQL "
+        f"{run['pg_cpu_s']:.1f} s; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    print(f"sha256: {train['sha256']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="reuse a seeded bench database")
+    parser.add_argument("--repeat", type=int, default=1, help="builds per storage")
+    args = parser.parse_args()
+
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hitl")
+    redis = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    scratch = Path(tempfile.mkdtemp(prefix="hitl-bench-export-"))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HITL_S3_", "HITL_EXPORT_"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": with_path(server, f"/{BENCH_DB}"),
+            "REDIS_URL": urlunsplit(redis._replace(path=f"/{BENCH_REDIS_DB}")),
+            "HITL_EXPORT_DIR": str(scratch / "local"),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    kept = create_database(server, keep=args.keep)
+    # Also when kept: the schema follows the code under test.
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitlplatform.settings")
+    import django
+
+    django.setup()
+    import django_rq
+
+    from reviews.models import Project
+
+    if kept:
+        project = Project.objects.get(slug="bench")
+    else:
+        started = time.perf_counter()
+        project = Project.objects.get(pk=seed(args.rows))
+        print(f"seeded {args.rows:,} items in {time.perf_counter() - started:.1f} s")
+    print(f"items in database: {project.items.count():,}")
+    django_rq.get_queue("exports").connection.flushdb()
+
+    seaweed = SeaweedFS(scratch / "seaweedfs").start()
+    try:
+        seaweed.bucket_create("hitl-bench")
+        s3_env = {
+            **env,
+            **seaweed.env(bucket="hitl-bench", prefix="exports"),
+            "HITL_EXPORT_DIR": str(scratch / "s3-worker"),
+        }
+        runs: dict[str, list[dict]] = {"local": [], "s3": []}
+        for _ in range(args.repeat):
+            for label, run_env in (("local", env), ("s3", s3_env)):
+                run = build_once(project, run_env, server)
+                report(label, run)
+                runs[label].append(run)
+                shutil.rmtree(scratch / "local", ignore_errors=True)  # keep the disk free
+    finally:
+        seaweed.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    best = {label: max(found, key=lambda run: run["rows_per_s"]) for label, found in runs.items()}
+    hashes = {run["sha256"] for found in runs.values() for run in found}
+    if len(hashes) != 1:
+        raise SystemExit(f"the builds differ: {sorted(hashes)}")
+    print(f"sha256 (every build, both storages): {hashes.pop()}")
+    share = best["s3"]["rows_per_s"] / best["local"]["rows_per_s"]
+    print(f"export_rows = {best['local']['rows']}")
+    print(f"export_rows_per_s_local = {best['local']['rows_per_s']:.0f}")
+    print(f"export_rows_per_s_s3 = {best['s3']['rows_per_s']:.0f}")
+    print(f"export_peak_rss_mb_local = {max(r['peak_rss_mb'] for r in runs['local']):.0f}")
+    print(f"export_peak_rss_mb_s3 = {max(r['peak_rss_mb'] for r in runs['s3']):.0f}")
+    print(f"s3_share_of_local = {share:.2f}")
 
 
 if __name__ == "__main__":

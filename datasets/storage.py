@@ -191,13 +191,16 @@ _DONE = object()
 class MultipartPendingFile(PendingFile):
     """A multipart upload to the final key of an ``S3Storage``.
 
-    Writes gather into parts of ``HITL_EXPORT_PART_MB``; a helper thread sends
-    each part while the next is filled (one part waits at most, so memory stays
-    at about three parts). ``publish()`` completes the upload: the object
-    appears whole, in one request. ``discard()`` aborts it (or deletes the
-    object once published). A killed build leaves an incomplete upload, which
-    the sweep aborts.
+    Writes fill parts of ``HITL_EXPORT_PART_MB``; a helper thread sends each
+    full part while the build fills the next. Two part buffers are reused
+    (double buffering), so memory stays at two parts per file and nothing is
+    copied on the way. ``publish()`` completes the upload: the object appears
+    whole, in one request. ``discard()`` aborts it (or deletes the object once
+    published). A killed build leaves an incomplete upload, which the sweep
+    aborts.
     """
+
+    BUFFERS = 2
 
     def __init__(self, storage: Storage, name: str, *, content_type: str) -> None:
         super().__init__(hashed=True)
@@ -213,55 +216,78 @@ class MultipartPendingFile(PendingFile):
         )
         self.upload_id = upload["UploadId"]
         self.parts: list[dict] = []
-        self.buffer: list[bytes] = []
-        self.buffered = 0
+        self.current: bytearray | None = None
+        self.used = 0
         self.handed = 0
+        self.allocated = 0
         self.error: BaseException | None = None
-        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.outbox: queue.Queue = queue.Queue()
+        self.returned: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._send, name=f"upload-{name}", daemon=True)
         self.thread.start()
 
     def _write(self, data: bytes) -> None:
-        self.buffer.append(data)
-        self.buffered += len(data)
-        if self.buffered >= self.part_size:
-            self._hand_over()
+        view = memoryview(data)
+        while view:
+            if self.current is None:
+                self.current = self._free_buffer()
+                self.used = 0
+            piece = view[: self.part_size - self.used]
+            end = self.used + len(piece)
+            if len(self.current) == self.used:  # a new buffer grows
+                self.current += piece
+            else:  # a returned one is overwritten in place
+                self.current[self.used : end] = piece
+            self.used = end
+            view = view[len(piece) :]
+            if self.used == self.part_size:
+                self._hand_over()
+
+    def _free_buffer(self) -> bytearray:
+        if self.allocated < self.BUFFERS:
+            self.allocated += 1
+            return bytearray()
+        buffer = self.returned.get()
+        if self.error is not None:
+            raise self.error
+        return buffer
 
     def _hand_over(self) -> None:
         if self.error is not None:
             raise self.error
-        part = b"".join(self.buffer)
-        self.buffer, self.buffered = [], 0
+        buffer = self.current if self.current is not None else bytearray()
+        del buffer[self.used :]  # the last part may be shorter
+        self.current = None
         self.handed += 1
-        self.queue.put(part)
+        self.outbox.put((self.handed, buffer))
 
     def _send(self) -> None:
-        number = 0
-        while (part := self.queue.get()) is not _DONE:
-            if self.error is not None:
-                continue  # drain: the build sees the error at its next hand-over
-            number += 1
-            try:
-                answer = self.client.upload_part(
-                    Bucket=self.storage.bucket_name,
-                    Key=self.key,
-                    UploadId=self.upload_id,
-                    PartNumber=number,
-                    Body=part,
-                )
-            except BaseException as exc:  # handed to the build thread
-                self.error = exc
-                continue
-            self.parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        while (task := self.outbox.get()) is not _DONE:
+            number, buffer = task
+            if self.error is None:
+                try:
+                    answer = self.client.upload_part(
+                        Bucket=self.storage.bucket_name,
+                        Key=self.key,
+                        UploadId=self.upload_id,
+                        PartNumber=number,
+                        Body=buffer,
+                    )
+                    self.parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                except BaseException as exc:  # handed to the build thread
+                    self.error = exc
+            self.returned.put(buffer)
 
     def close(self) -> None:
         if not self.thread.is_alive():
             return
         # The last part may be small; an empty file is one empty part.
-        if self.buffered or not self.handed:
+        if self.used or not self.handed:
             self._hand_over()
-        self.queue.put(_DONE)
+        self.outbox.put(_DONE)
         self.thread.join()
+        self.current = None
+        self.returned = queue.Queue()  # let the buffers go
         if self.error is not None:
             raise self.error
 
@@ -278,7 +304,7 @@ class MultipartPendingFile(PendingFile):
     def discard(self) -> None:
         if self.thread.is_alive():
             self.error = self.error or RuntimeError("discarded")
-            self.queue.put(_DONE)
+            self.outbox.put(_DONE)
             self.thread.join()
         bucket = self.storage.bucket_name
         with contextlib.suppress(Exception):  # best effort; the sweep aborts what is left
