@@ -191,7 +191,8 @@ _DONE = object()
 class MultipartPendingFile(PendingFile):
     """A multipart upload to the final key of an ``S3Storage``.
 
-    Writes fill parts of ``HITL_EXPORT_PART_MB``; a helper thread sends each
+    Writes fill parts of ``HITL_EXPORT_PART_MB`` (one more of it every 1,000
+    parts, so S3's 10,000 parts reach past 250 GB); a helper thread sends each
     full part while the build fills the next. Two part buffers are reused
     (double buffering), so memory stays at two parts per file and nothing is
     copied on the way. ``publish()`` completes the upload: the object appears
@@ -201,6 +202,7 @@ class MultipartPendingFile(PendingFile):
     """
 
     BUFFERS = 2
+    PARTS_PER_STEP = 1000
 
     def __init__(self, storage: Storage, name: str, *, content_type: str) -> None:
         super().__init__(hashed=True)
@@ -232,16 +234,19 @@ class MultipartPendingFile(PendingFile):
             if self.current is None:
                 self.current = self._free_buffer()
                 self.used = 0
-            piece = view[: self.part_size - self.used]
+            piece = view[: self._part_size() - self.used]
             end = self.used + len(piece)
             if len(self.current) == self.used:  # a new buffer grows
                 self.current += piece
-            else:  # a returned one is overwritten in place
+            else:  # a returned one is overwritten in place (growing past its end if need be)
                 self.current[self.used : end] = piece
             self.used = end
             view = view[len(piece) :]
-            if self.used == self.part_size:
+            if self.used == self._part_size():
                 self._hand_over()
+
+    def _part_size(self) -> int:
+        return self.part_size * (1 + self.handed // self.PARTS_PER_STEP)
 
     def _free_buffer(self) -> bytearray:
         if self.allocated < self.BUFFERS:

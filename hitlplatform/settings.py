@@ -354,7 +354,7 @@ HITL_EXPORT_HEARTBEAT_SECONDS = env_int("HITL_EXPORT_HEARTBEAT_SECONDS", 10)
 HITL_EXPORT_HEARTBEAT_TIMEOUT = env_int("HITL_EXPORT_HEARTBEAT_TIMEOUT", 60)
 # exports_sweep deletes exports finished longer ago than this (days; 0 keeps them).
 HITL_EXPORT_RETENTION_DAYS = env_int("HITL_EXPORT_RETENTION_DAYS", 0)
-HITL_EXPORT_PART_MB = env_int("HITL_EXPORT_PART_MB", 8)  # S3 multipart part size
+HITL_EXPORT_PART_MB = env_int("HITL_EXPORT_PART_MB", 5)  # S3 multipart part size, >= 5
 
 
 def _export_storage() -> dict:

@@ -89,7 +89,9 @@ def export_build(*, export_id: int, on_progress: ProgressCallback | None = None)
     except Exception as exc:
         if build is not None:
             build.discard()
-        export_fail(export_id=export_id, error=f"{type(exc).__name__}: {exc}")
+        export_fail(
+            export_id=export_id, error=f"{type(exc).__name__}: {exc}", build_id=export.build_id
+        )
         raise
 
 

@@ -189,12 +189,22 @@ def export_retry(*, export: DatasetExport) -> DatasetExport:
     return locked
 
 
-def export_fail(*, export_id: int, error: str) -> None:
-    """Mark an unbuilt export failed with ``error``. A built export never changes."""
+def export_fail(*, export_id: int, error: str, build_id: str | None = None) -> bool:
+    """Mark an unbuilt export failed with ``error``; True when it did. A built export
+    never changes.
+
+    With ``build_id``, only that build attempt, while it runs, is failed: a
+    stale build or sweep never fails a newer attempt, nor rewrites the error
+    of an export already failed.
+    """
     with transaction.atomic():
         export = DatasetExport.objects.select_for_update().get(pk=export_id)
         if export.status == ExportStatus.SUCCEEDED:
-            return
+            return False
+        if build_id is not None and (
+            export.build_id != build_id or export.status != ExportStatus.RUNNING
+        ):
+            return False
         export.status = ExportStatus.FAILED
         export.error = error[:MAX_ERROR_CHARS]
         export.finished_at = timezone.now()
@@ -202,6 +212,7 @@ def export_fail(*, export_id: int, error: str) -> None:
         # Items a concurrent build had already recorded on its own connection.
         DatasetExportItem.objects.filter(export_id=export_id).delete()
     logger.warning("Export %s failed: %s", export_id, error)
+    return True
 
 
 @transaction.atomic
@@ -280,8 +291,7 @@ def exports_sweep(*, older_than: timedelta | None = None) -> ExportSweep:
                 export_enqueue(export=export)
                 result.requeued += 1
             elif status in DEAD_JOB_STATUSES:
-                export_fail(export_id=export.pk, error=_death(job, status))
-                result.failed += 1
+                result.failed += export_fail(export_id=export.pk, error=_death(job, status))
             continue
         if status in DEAD_JOB_STATUSES:
             error = _death(job, status)
@@ -289,8 +299,7 @@ def exports_sweep(*, older_than: timedelta | None = None) -> ExportSweep:
             error = LOST_JOB_ERROR
         else:
             error = SILENT_BUILD_ERROR.format(seconds=timeout)
-        export_fail(export_id=export.pk, error=error)
-        result.failed += 1
+        result.failed += export_fail(export_id=export.pk, error=error, build_id=export.build_id)
     result.temp_removed = _temp_remove()
     result.expired = _retention_apply()
     if result.requeued or result.failed or result.temp_removed or result.expired:

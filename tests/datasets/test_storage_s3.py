@@ -68,6 +68,32 @@ def test_build_publishes_whole_objects_whose_bytes_match_the_manifest(
     assert len(manifest["items"]) == export.item_count == 30000
 
 
+def test_multipart_upload_reuses_its_buffers_as_parts_grow(s3_exports, settings, monkeypatch):
+    settings.HITL_EXPORT_PART_MB = 5
+    monkeypatch.setattr(storage.MultipartPendingFile, "PARTS_PER_STEP", 1)  # 5, 10, 15 MB...
+    pending = storage.pending_file("export-1-x-train.bin", build_id="", content_type="text/plain")
+    written = bytearray()
+    for n in range(240):  # 27 MB in uneven writes: parts of 5, 10 and the last 12 MB
+        block = hashlib.sha256(str(n).encode()).digest() * (3000 + 97 * n % 1000)
+        pending.write(block)
+        written += block
+    assert s3_exports.keys() == []  # nothing visible before publish
+    pending.publish()
+    assert [part["PartNumber"] for part in pending.parts] == [1, 2, 3]
+    body = s3_exports.read("export-1-x-train.bin")
+    assert body == written
+    assert pending.sha256 == hashlib.sha256(written).hexdigest()
+    assert pending.size == len(written)
+
+
+def test_an_empty_file_is_published_as_an_empty_object(s3_exports):
+    pending = storage.pending_file(
+        "export-2-x-validation.bin", build_id="", content_type="text/plain"
+    )
+    pending.publish()
+    assert s3_exports.read("export-2-x-validation.bin") == b""
+
+
 def test_the_same_data_gives_the_same_bytes_on_s3_and_on_local_disk(
     project, s3_exports, settings, tmp_path
 ):
