@@ -49,6 +49,12 @@ def _download_responses() -> dict:
     }
 
 
+PRESIGNED_REDIRECT = OpenApiResponse(
+    description="Presigned downloads (`HITL_S3_PRESIGNED_DOWNLOADS`): `Location` is a "
+    "short-lived URL of the file in object storage."
+)
+
+
 class ExportCursorPagination(ApiCursorPagination):
     page_size = 50
     max_page_size = 500
@@ -181,11 +187,13 @@ class ExportViewSet(
         ],
         responses={
             **_download_responses(),
+            302: PRESIGNED_REDIRECT,
             **error_responses(400, 401, 404, 409, 429),
         },
         description=(
             "Stream one split's file of a built export, as an attachment; 404 when the "
-            "export has no such split, 409 while it is not built."
+            "export has no such split, 409 while it is not built. With presigned downloads "
+            "configured (S3 storage), a 302 to a short-lived URL of the file instead."
         ),
     )
     @action(detail=True, methods=["get"])
@@ -209,10 +217,11 @@ class ExportViewSet(
                 description="The export's manifest, ending with `items`: "
                 "[item id, history id, split] for every exported item.",
             ),
+            302: PRESIGNED_REDIRECT,
             **error_responses(401, 404, 409, 429),
         },
         description="The full manifest, with every exported item and its history version; "
-        "409 while the export is not built.",
+        "409 while the export is not built (302 to a presigned URL when configured).",
     )
     @action(detail=True, methods=["get"])
     def manifest(self, request, pk=None):
