@@ -90,6 +90,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics: before host validation and the https redirect.
+    "hitlplatform.operations.OperationsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise so static files carry the policy too.
     "csp.middleware.CSPMiddleware",
@@ -347,6 +349,22 @@ HITL_EXPORT_CHUNK_SIZE = env_int("HITL_EXPORT_CHUNK_SIZE", 5000)  # rows per dat
 HITL_EXPORT_JOB_TIMEOUT = env_int("HITL_EXPORT_JOB_TIMEOUT", 6 * 3600)  # seconds
 # exports_sweep looks at exports queued / running longer than this (minutes).
 HITL_EXPORT_STUCK_MINUTES = env_int("HITL_EXPORT_STUCK_MINUTES", 15)
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": HITL_EXPORT_DIR},
+    },
+}
+
+# --- Health and metrics (hitlplatform/health.py, hitlplatform/metrics/) --------
+# Seconds /readyz waits for each dependency (database, Redis, export storage).
+HITL_HEALTH_TIMEOUT = env_int("HITL_HEALTH_TIMEOUT", 2)
+# Bearer token Prometheus sends to /metrics; empty turns the endpoint off (404).
+# Multiprocess mode is the PROMETHEUS_MULTIPROC_DIR environment variable (README, Metrics).
+HITL_METRICS_TOKEN = env_str("HITL_METRICS_TOKEN")
 
 LOGGING = {
     "version": 1,

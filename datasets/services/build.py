@@ -24,6 +24,7 @@ from datasets.selectors import export_source_rows, latest_history_ids
 from datasets.services.exports import export_fail
 from datasets.services.pipeline import EntryCopier, Prefetch, SerialSource, batches
 from datasets.storage import PendingFile, export_dir, export_path
+from hitlplatform.metrics.instruments import export_build_observed
 
 SPLIT_METHOD = "blake2b-64 of '<seed>:<item id>' / 2**64 < validation_ratio -> validation"
 ENTRY_COLUMNS = ("item_id", "history_id", "split")
@@ -63,7 +64,10 @@ def export_build(*, export_id: int, on_progress: ProgressCallback | None = None)
         return export
     build = None
     try:
-        with _Progress(export.pk, on_progress) as progress:
+        with (
+            _Progress(export.pk, on_progress) as progress,
+            export_build_observed(format=export.format),
+        ):
             outermost = not connection.in_atomic_block
             with transaction.atomic():
                 _begin_snapshot(isolate=outermost)
