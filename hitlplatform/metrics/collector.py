@@ -1,6 +1,6 @@
 """Gauges read from the database at scrape time: the figures that must be global.
 
-Each is one grouped query (seven in all, however many projects or items):
+Six grouped queries in all, however many projects or items:
 the figures are the deployment's, whichever web process answers the scrape.
 Every project gets a sample for every label value, zero included, so a series
 does not vanish when its queue empties.
@@ -93,16 +93,20 @@ class DatabaseCollector(Collector):
         now = timezone.now()
         slugs = dict(Project.objects.order_by().values_list("pk", "slug"))
 
-        items = _family(ITEMS)
+        # One pass over the items for both: a count of every row needs the whole
+        # table anyway, and the oldest change per status comes with it.
+        items, judge_age = _family(ITEMS), _family(JUDGE_AGE)
         counts = {
-            (row["project_id"], row["status"]): row["n"]
+            (row["project_id"], row["status"]): row
             for row in ReviewItem.objects.order_by()
             .values("project_id", "status")
-            .annotate(n=Count("id"))
+            .annotate(n=Count("id"), changed=Min("updated_at"))
         }
         for project_id, slug in slugs.items():
             for status in ItemStatus.values:
-                items.add_metric([slug, status], counts.get((project_id, status), 0))
+                items.add_metric([slug, status], counts.get((project_id, status), {}).get("n", 0))
+            judging = counts.get((project_id, ItemStatus.PENDING_JUDGE), {})
+            judge_age.add_metric([slug], _age(now, judging.get("changed")))
 
         queued = {
             row["project_id"]: row
@@ -116,17 +120,6 @@ class DatabaseCollector(Collector):
             row = queued.get(project_id, {})
             depth.add_metric([slug], row.get("n", 0))
             queue_age.add_metric([slug], _age(now, row.get("oldest")))
-
-        judging = dict(
-            ReviewItem.objects.filter(status=ItemStatus.PENDING_JUDGE)
-            .order_by()
-            .values("project_id")
-            .annotate(oldest=Min("updated_at"))
-            .values_list("project_id", "oldest")
-        )
-        judge_age = _family(JUDGE_AGE)
-        for project_id, slug in slugs.items():
-            judge_age.add_metric([slug], _age(now, judging.get(project_id)))
 
         decided = {
             (row["item__project_id"], row["verdict"]): row["n"]

@@ -163,7 +163,7 @@ def test_scrape_query_count_does_not_grow_with_projects_or_items(client, db, met
         reviewed(project, verdict="approve")
     large = scrape_queries(client)
 
-    assert small == large == 7, (small, large)
+    assert small == large == 6, (small, large)
 
 
 # --- the event instruments in one process (no PROMETHEUS_MULTIPROC_DIR) -----------------
