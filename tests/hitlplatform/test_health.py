@@ -25,7 +25,7 @@ def test_readyz_is_200_when_every_dependency_answers(start_gunicorn, settings, t
     server = start_gunicorn(
         env={
             "DATABASE_URL": database_url_of_tests(),
-            "REDIS_URL": settings.REDIS_URL,
+            "REDIS_URL": settings.REDIS_URL or "redis://127.0.0.1:6379/0",
             "HITL_EXPORT_DIR": str(tmp_path / "exports"),
         }
     )

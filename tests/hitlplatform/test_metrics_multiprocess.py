@@ -20,7 +20,7 @@ from reviews.services.projects import api_key_create
 from tests import factories
 from tests.hitlplatform.servers import database_url_of_tests
 from tests.hitlplatform.test_metrics import samples, value
-from tests.judge.conftest import Worker, make_judge, queues_at, wait_for
+from tests.judge.conftest import Worker, make_judge, queues_at, redis_host_port, wait_for
 from tests.judge.fake_llm import FakeJudge
 from tests.monitoring.receiver import WebhookReceiver
 
@@ -34,7 +34,8 @@ PROJECT = "metrics-e2e"
 
 @pytest.fixture
 def ops_redis(settings):
-    url = settings.REDIS_URL.rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    host, port = redis_host_port()
+    url = f"redis://{host}:{port}/{REDIS_DB}"
     connection = redis.Redis.from_url(url)
     connection.ping()  # a missing Redis is a failure, never a skip
     connection.flushdb()
