@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics: before host validation and the https redirect.
+    "hitlplatform.operations.OperationsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise so static files carry the policy too.
     "csp.middleware.CSPMiddleware",
@@ -400,6 +402,13 @@ STORAGES = {
 # Downloads answer 302 to a presigned URL of the object, valid for EXPIRY seconds.
 HITL_S3_PRESIGNED_DOWNLOADS = env_bool("HITL_S3_PRESIGNED_DOWNLOADS", default=False)
 HITL_S3_PRESIGNED_EXPIRY = env_int("HITL_S3_PRESIGNED_EXPIRY", 300)
+
+# --- Health and metrics (hitlplatform/health.py, hitlplatform/metrics/) --------
+# Seconds /readyz waits for each dependency (database, Redis, export storage).
+HITL_HEALTH_TIMEOUT = env_int("HITL_HEALTH_TIMEOUT", 2)
+# Bearer token Prometheus sends to /metrics; empty turns the endpoint off (404).
+# Multiprocess mode is the PROMETHEUS_MULTIPROC_DIR environment variable (README, Metrics).
+HITL_METRICS_TOKEN = env_str("HITL_METRICS_TOKEN")
 
 LOGGING = {
     "version": 1,

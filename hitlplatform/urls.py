@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from adjudication.api import AgreementView
+from hitlplatform import health
+from hitlplatform.metrics import views as metrics_views
 
 # API addresses no route matches answer in JSON (hitlplatform.api.page_not_found).
 handler404 = "hitlplatform.api.page_not_found"
@@ -12,6 +14,11 @@ admin.site.site_title = "HITL Review"
 admin.site.index_title = "Projects, review queues, adjudication and datasets"
 
 urlpatterns = [
+    # Answered by hitlplatform.operations.OperationsEndpointsMiddleware before host
+    # validation; routed here too so reverse() and the permission matrix know them.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path(
         "api/v1/projects/<slug:slug>/agreement/",

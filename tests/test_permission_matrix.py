@@ -475,6 +475,33 @@ def custom_routes() -> dict[str, Route]:
             nobody,
             api=True,
         ),
+        # Operations: probes for load balancers (no credentials, nothing disclosed) and
+        # the metrics, which answer only the bearer token (HITL_METRICS_TOKEN), never a
+        # session or an API key.
+        "healthz": Route(
+            lambda w, s: "/healthz",
+            everyone,
+            nobody,
+            False,
+            refused=frozenset({405}),
+            login_required=False,
+        ),
+        "readyz": Route(
+            lambda w, s: "/readyz",
+            everyone,
+            nobody,
+            False,
+            refused=frozenset({405}),
+            login_required=False,
+        ),
+        "metrics": Route(
+            lambda w, s: "/metrics",
+            nobody,
+            nobody,
+            False,
+            refused=frozenset({401, 405}),
+            login_required=False,
+        ),
         # The published API description is public.
         "api/schema/": Route(
             lambda w, s: "/api/schema/",
@@ -547,7 +574,7 @@ class _Rollback(Exception):
     pass
 
 
-@override_settings(HITL_EXPORT_DIR=EXPORT_DIR)
+@override_settings(HITL_EXPORT_DIR=EXPORT_DIR, HITL_METRICS_TOKEN="matrix-metrics-token")
 class PermissionMatrixTests(TestCase):
     @classmethod
     def tearDownClass(cls):

@@ -28,6 +28,7 @@ from datasets.selectors import export_source_rows, latest_history_ids
 from datasets.services.exports import export_fail
 from datasets.services.pipeline import EntryCopier, Prefetch, SerialSource, batches
 from datasets.storage import LocalPendingFile, PendingFile, pending_file, scratch_file
+from hitlplatform.metrics.instruments import export_build_observed
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,10 @@ def export_build(*, export_id: int, on_progress: ProgressCallback | None = None)
         return export
     build = None
     try:
-        with _Progress(export.pk, export.build_id, on_progress) as progress:
+        with (
+            _Progress(export.pk, export.build_id, on_progress) as progress,
+            export_build_observed(format=export.format),
+        ):
             outermost = not connection.in_atomic_block
             with transaction.atomic():
                 _begin_snapshot(isolate=outermost)

@@ -49,11 +49,15 @@ class JudgeReply:
 
 
 class JudgeCallError(Exception):
-    def __init__(self, message: str, *, retryable: bool, raw: str = "") -> None:
+    """``kind`` names the failure for metrics: timeout, connection, rate_limited,
+    server_error, http_error, refused, no_choice or api."""
+
+    def __init__(self, message: str, *, retryable: bool, raw: str = "", kind: str = "api") -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.raw = raw
+        self.kind = kind
 
 
 class JudgeClient(Protocol):
@@ -66,7 +70,10 @@ def _status_error(exc: openai.APIStatusError | anthropic.APIStatusError) -> Judg
     status = exc.status_code
     retryable = status in RETRYABLE_STATUS or status >= 500
     body = exc.response.text[:500] if exc.response is not None else ""
-    return JudgeCallError(f"Judge API answered HTTP {status}: {body}", retryable=retryable)
+    kind = "rate_limited" if status == 429 else "server_error" if status >= 500 else "http_error"
+    return JudgeCallError(
+        f"Judge API answered HTTP {status}: {body}", retryable=retryable, kind=kind
+    )
 
 
 class OpenAIJudge:
@@ -110,20 +117,29 @@ class OpenAIJudge:
             )
         except openai.APITimeoutError as exc:
             raise JudgeCallError(
-                f"Judge timed out after {self.settings.timeout_seconds:g} s.", retryable=True
+                f"Judge timed out after {self.settings.timeout_seconds:g} s.",
+                retryable=True,
+                kind="timeout",
             ) from exc
         except openai.APIConnectionError as exc:
-            raise JudgeCallError(f"Cannot reach the judge: {exc}", retryable=True) from exc
+            raise JudgeCallError(
+                f"Cannot reach the judge: {exc}", retryable=True, kind="connection"
+            ) from exc
         except openai.APIStatusError as exc:
             raise _status_error(exc) from exc
         except openai.OpenAIError as exc:
             raise JudgeCallError(f"Judge API error: {exc}", retryable=False) from exc
         if not completion.choices:
-            raise JudgeCallError("The judge answered without a choice.", retryable=False)
+            raise JudgeCallError(
+                "The judge answered without a choice.", retryable=False, kind="no_choice"
+            )
         message = completion.choices[0].message
         if getattr(message, "refusal", None):
             raise JudgeCallError(
-                "The judge refused to grade.", retryable=False, raw=str(message.refusal)
+                "The judge refused to grade.",
+                retryable=False,
+                raw=str(message.refusal),
+                kind="refused",
             )
         usage = completion.usage
         return JudgeReply(
@@ -168,10 +184,14 @@ class AnthropicJudge:
             )
         except anthropic.APITimeoutError as exc:
             raise JudgeCallError(
-                f"Judge timed out after {self.settings.timeout_seconds:g} s.", retryable=True
+                f"Judge timed out after {self.settings.timeout_seconds:g} s.",
+                retryable=True,
+                kind="timeout",
             ) from exc
         except anthropic.APIConnectionError as exc:
-            raise JudgeCallError(f"Cannot reach the judge: {exc}", retryable=True) from exc
+            raise JudgeCallError(
+                f"Cannot reach the judge: {exc}", retryable=True, kind="connection"
+            ) from exc
         except anthropic.APIStatusError as exc:
             raise _status_error(exc) from exc
         except anthropic.AnthropicError as exc:

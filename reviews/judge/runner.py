@@ -22,6 +22,8 @@ class CallOutcome:
     item_id: int
     verdict: ParsedVerdict | None
     error: str = ""
+    error_kind: str = ""
+    """For metrics: the JudgeCallError kind, ``unparseable`` or ``config``."""
     retryable: bool = False
     raw_reply: str = ""
     latency_ms: int = 0
@@ -41,6 +43,7 @@ async def _judge_one(
                 item_id=request.item_id,
                 verdict=None,
                 error=exc.message,
+                error_kind=exc.kind,
                 retryable=exc.retryable,
                 raw_reply=exc.raw[:MAX_RAW_CHARS],
                 latency_ms=round((time.perf_counter() - started) * 1000),
@@ -58,6 +61,7 @@ async def _judge_one(
             item_id=request.item_id,
             verdict=None,
             error=f"Unparseable judge reply: {exc}",
+            error_kind="unparseable",
             raw_reply=raw[:MAX_RAW_CHARS],
             latency_ms=latency_ms,
             **usage,

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from hitlplatform.metrics.instruments import judge_calls_observe
 from hitlplatform.queues import get_queue
 from reviews.judge.backends import JudgeSettings
 from reviews.judge.crypto import SecretDecryptError, decrypt_secret, encrypt_secret
@@ -171,7 +172,8 @@ def judge_pending_items(
             judge = _judge_settings(config)
         except JudgeConfigError as exc:
             outcomes = [
-                CallOutcome(item_id=item.pk, verdict=None, error=str(exc)) for item in items
+                CallOutcome(item_id=item.pk, verdict=None, error=str(exc), error_kind="config")
+                for item in items
             ]
             judge = None
         else:
@@ -189,6 +191,7 @@ def judge_pending_items(
             ]
             outcomes = run_judge_calls(judge, requests)
         called = time.perf_counter()
+        judge_calls_observe(project=project.slug, backend=config.backend, calls=outcomes)
         to_record = []
         for outcome in outcomes:
             if outcome.retryable and not final_attempt:

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from hitlplatform.metrics.instruments import webhook_attempt_observe
 from hitlplatform.queues import get_queue
 from reviews.models import (
     DeliveryStatus,
@@ -183,6 +184,8 @@ def webhook_deliver(*, delivery_id: str, force: bool = False, user=None) -> Webh
             delivery.next_attempt_at = now + delay
             _enqueue_retry_on_commit(str(delivery.pk), delay)
         delivery.save()
+        outcome = "retry" if delivery.status == DeliveryStatus.PENDING else delivery.status
+        webhook_attempt_observe(project=project.slug, outcome=outcome)
         return delivery
 
 
