@@ -20,6 +20,9 @@ lock of a killed one left retries waiting for many minutes. This worker:
 
 Any number of these may run on any number of machines: one holds the
 scheduler lock of each queue at a time.
+
+:class:`CronScheduler` runs the platform's sweeps (``manage.py cron``) and,
+unlike RQ's, survives a Redis outage.
 """
 
 import os
@@ -27,7 +30,9 @@ import time
 
 import redis
 from django.conf import settings
+from django_rq.cron import DjangoCronScheduler
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.worker import Worker as RQWorker
 
@@ -143,3 +148,23 @@ class Worker(RQWorker):
                 self.log.info("Worker %s: scheduler (re)started", self.name)
         except redis.RedisError as exc:
             self.log.warning("Worker %s: cannot start the scheduler yet: %s", self.name, exc)
+
+
+class CronScheduler(DjangoCronScheduler):
+    """RQ's cron scheduler (the sweeps of ``hitlplatform.schedule``), waiting out
+    Redis outages: RQ's own exits on the first connection error, leaving the
+    sweeps that recover from the outage unscheduled until someone restarts it."""
+
+    def start(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                super().start()
+                return
+            except redis.RedisError as exc:
+                self.log.warning("Cron: Redis unavailable (%s), retry in %.0f s", exc, delay)
+            try:
+                time.sleep(delay)
+            except StopRequested:
+                return
+            delay = min(delay * 2, 30.0)

@@ -1,5 +1,5 @@
 """Fault tests: private Redis and PostgreSQL servers this suite starts, stops and
-restarts, real ``rqworker`` / ``rqcron`` / gunicorn processes, a loopback judge.
+restarts, real ``rqworker`` / ``manage.py cron`` / gunicorn processes, a loopback judge.
 
 Nothing here touches the shared services: each Redis runs on a free port with
 no persistence (a restart loses every key, as a crash of an unpersisted Redis
@@ -281,8 +281,9 @@ def rqworker(spawn, env: dict[str, str], *queues: str) -> Process:
     return spawn([sys.executable, "manage.py", "rqworker", *queues], env, "rqworker")
 
 
-def rqcron(spawn, env: dict[str, str]) -> Process:
-    return spawn([sys.executable, "manage.py", "rqcron", "hitlplatform.schedule"], env, "rqcron")
+def cron(spawn, env: dict[str, str]) -> Process:
+    """``manage.py cron``: the sweeps of ``hitlplatform.schedule``, surviving Redis outages."""
+    return spawn([sys.executable, "manage.py", "cron"], env, "cron")
 
 
 class WebServer:

@@ -3,7 +3,7 @@
 Every request must answer 2xx (the throttle fails open to a per-process limit,
 jobs that cannot be enqueued wait in the database), every item is stored and
 routed to pending_judge or a final status, and once Redis is back a real
-worker (its scheduler started by the worker class, no flag) and ``rqcron``
+worker (its scheduler started by the worker class, no flag) and ``manage.py cron``
 judge each waiting item exactly once and deliver each webhook, with no manual
 step.
 """
@@ -16,7 +16,7 @@ import pytest
 from reviews.models import ItemStatus, JudgeVerdict, ReviewItem, WebhookDelivery
 from reviews.services.projects import api_key_create
 from tests import factories
-from tests.faults.conftest import gunicorn, post_json, rqcron, rqworker, wait_for, worker_env
+from tests.faults.conftest import cron, gunicorn, post_json, rqworker, wait_for, worker_env
 from tests.judge.conftest import make_judge
 from tests.monitoring.receiver import WebhookReceiver
 
@@ -98,7 +98,7 @@ def test_api_keeps_storing_while_redis_is_down_and_the_sweeps_finish(
         "HITL_WEBHOOK_SWEEP_GRACE_SECONDS": "1",
     }
     worker = rqworker(spawn, worker_env(private_redis.url(), **sweeps), "judge", "webhooks")
-    cron = rqcron(spawn, worker_env(private_redis.url(), **sweeps))
+    sweeper = cron(spawn, worker_env(private_redis.url(), **sweeps))
     pending = ReviewItem.objects.filter(project=project, status=ItemStatus.PENDING_JUDGE)
     try:
         wait_for(lambda: not pending.exists(), timeout=75, what="every waiting item judged")
@@ -111,7 +111,7 @@ def test_api_keeps_storing_while_redis_is_down_and_the_sweeps_finish(
         )
     except AssertionError:
         raise AssertionError(
-            f"worker:\n{worker.log()[-4000:]}\ncron:\n{cron.log()[-3000:]}"
+            f"worker:\n{worker.log()[-4000:]}\ncron:\n{sweeper.log()[-3000:]}"
         ) from None
     delivered_at = time.monotonic()
 
