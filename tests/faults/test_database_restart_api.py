@@ -6,10 +6,13 @@ answers 503 with a JSON body, never Django's HTML 500; afterwards every item
 is stored exactly once (ingest is idempotent on external_id).
 """
 
+import json
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 
 import psycopg
@@ -45,6 +48,15 @@ def migrated(private_postgres):
         .splitlines()[-1]
     )
     return private_postgres, key
+
+
+def get(url: str, cookie: str) -> tuple[int, dict, str]:
+    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
 
 
 def test_database_restart_under_batch_ingest_answers_503_json_and_loses_nothing(migrated, spawn):
@@ -107,13 +119,19 @@ def test_database_restart_under_batch_ingest_answers_503_json_and_loses_nothing(
     wait_for(under_way, timeout=60, what="ingest under way")
     outage["down"] = time.monotonic()
     server.stop()
-    time.sleep(3)
+    # With a session cookie the middleware reads the database before any view runs.
+    admin = get(web.url + "/admin/", cookie="sessionid=" + "a" * 32)
+    api = get(web.url + "/api/v1/items/", cookie="sessionid=" + "a" * 32)
+    time.sleep(2)
     server.start()
     outage["up"] = time.monotonic()
     assert done.wait(timeout=120), "the client did not finish"
     thread.join()
 
     assert other_errors == [], other_errors[:5]
+    assert admin[0] == 503 and admin[1]["Content-Type"].startswith("text/plain"), admin
+    assert "database" in admin[2] and admin[1]["Retry-After"] == "1"
+    assert api[0] == 503 and json.loads(api[2])["code"] == "database_unavailable", api
     assert unavailable, "no 503 seen while the database was down"
     for headers, body in unavailable:
         assert body["code"] == "database_unavailable", body

@@ -79,6 +79,9 @@ def test_retries_wiped_by_a_redis_restart_are_recreated_by_the_sweeps(
         timeout=20,
         what="the retries scheduled",
     )
+    # The worker read HITL_JUDGE_RETRY_BACKOFF (25 s; this process has 10 s).
+    ((_job, due),) = connection.zrange("rq:scheduled:judge", 0, -1, withscores=True)
+    assert due - time.time() > 15
     time.sleep(7)  # a sweep or more runs: a retry waiting in the scheduler is left alone
     assert len(fake_judge.requests) == 10
     assert len(receiver.received) == 5
