@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hitl
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run serve worker migrate demo test lint format bench clean
+.PHONY: install run serve worker cron migrate demo test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -34,8 +34,13 @@ serve: install
 	$(BIN)/python manage.py collectstatic --noinput
 	$(BIN)/gunicorn hitlplatform.wsgi --bind $(HOST):$(PORT) --workers 4
 
+# Every rqworker runs the scheduler (hitlplatform.workers); run as many as you like.
 worker: install
 	$(BIN)/python manage.py rqworker judge webhooks exports default --with-scheduler
+
+# The sweeps and drift alerts of hitlplatform.schedule; one per deployment.
+cron: install
+	$(BIN)/python manage.py cron
 
 test: install
 	tests/machine/services.sh
