@@ -19,7 +19,7 @@ BUILD_REQUIREMENTS := setuptools>=68,<81
 # (README, "Metrics"); empty it when the machine boots, never while workers run.
 PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.prometheus
 
-.PHONY: install lock lock-upgrade run serve worker migrate demo test lint format bench clean
+.PHONY: install lock lock-upgrade run serve worker cron migrate demo test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -62,10 +62,15 @@ serve: install
 	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) \
 		$(BIN)/gunicorn hitlplatform.wsgi --bind $(HOST):$(PORT) --workers 4
 
+# Every rqworker runs the scheduler (hitlplatform.workers); run as many as you like.
 worker: install
 	mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
 	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) \
 		$(BIN)/python manage.py rqworker judge webhooks exports default --with-scheduler
+
+# The sweeps and drift alerts of hitlplatform.schedule; one per deployment.
+cron: install
+	$(BIN)/python manage.py cron
 
 test: install
 	tests/machine/services.sh

@@ -13,6 +13,12 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from hitlplatform.unavailable import (
+    BODY,
+    DATABASE_ERRORS,
+    database_unavailable_logged,
+    retry_after_headers,
+)
 from reviews.errors import DomainError
 from reviews.jsontext import without_surrogates
 
@@ -36,6 +42,11 @@ def _error_response(exc, context) -> Response | None:
         return Response(
             {"detail": "Request body is larger than the configured limit.", "code": "too_large"},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, DATABASE_ERRORS):
+        database_unavailable_logged(exc)
+        return Response(
+            dict(BODY), status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry_after_headers()
         )
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}

@@ -2,7 +2,8 @@
 
 No environment set gives the embedded default: a SQLite file and RQ queues that
 run jobs inline. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL`` to real
-RQ queues (workers: ``python manage.py rqworker judge exports webhooks default``).
+RQ queues (workers: ``python manage.py rqworker judge exports webhooks default``,
+which always run the scheduler: ``hitlplatform.workers``).
 """
 
 import os
@@ -132,7 +133,9 @@ WSGI_APPLICATION = "hitlplatform.wsgi.application"
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str(
             "TEST_DATABASE_NAME", "test_" + (DATABASES["default"]["NAME"] or "hitl")
@@ -187,13 +190,30 @@ RQ_INLINE = not REDIS_URL
 RQ_QUEUE_NAMES = ["default", "judge", "exports", "webhooks"]
 RQ_QUEUES = {
     name: (
-        {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600}
+        # A Redis that is down answers "connection refused" at once; one that is
+        # unreachable must not hang a web request for minutes either.
+        {
+            "URL": REDIS_URL,
+            "DEFAULT_TIMEOUT": 600,
+            "REDIS_CLIENT_KWARGS": {"socket_connect_timeout": 2},
+        }
         if REDIS_URL
         else {"HOST": "127.0.0.1", "PORT": 6379, "DB": 0, "ASYNC": False}
     )
     for name in RQ_QUEUE_NAMES
 }
-RQ = {"COMMIT_MODE": "auto"}
+# Every `manage.py rqworker` runs hitlplatform.workers.Worker: it always runs RQ's
+# scheduler (no --with-scheduler needed) and keeps it running; see that module.
+RQ = {"COMMIT_MODE": "auto", "WORKER_CLASS": "hitlplatform.workers.Worker"}
+# Read by workers. Seconds between a worker's checks that its scheduler runs (and,
+# when another worker holds the scheduler lock, whether that lock was released).
+HITL_SCHEDULER_CHECK_SECONDS = env_int("HITL_SCHEDULER_CHECK_SECONDS", 5)
+# Seconds the scheduler lock lasts without a heartbeat (RQ's own is 61 s): how long a
+# killed scheduler keeps the others from taking over. Refreshed every second.
+HITL_SCHEDULER_LOCK_SECONDS = env_int("HITL_SCHEDULER_LOCK_SECONDS", 15)
+# Seconds between a busy worker's heartbeats; a job whose worker misses three of them
+# counts as abandoned (its items are picked up by the sweeps).
+HITL_WORKER_HEARTBEAT_SECONDS = env_int("HITL_WORKER_HEARTBEAT_SECONDS", 10)
 
 if REDIS_URL:
     CACHES = {
@@ -201,6 +221,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "hitl"),
+            # Fail fast when Redis is unreachable: the API degrades instead of hanging.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -309,6 +331,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
+# Seconds a client is told to wait (Retry-After) when the database is unreachable.
+HITL_RETRY_AFTER_SECONDS = env_int("HITL_RETRY_AFTER_SECONDS", 5)
+
 # Request bodies above this many bytes are refused with HTTP 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HITL_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
 # Per-field limits on one submitted item (characters).
@@ -323,8 +348,12 @@ HITL_DEFAULT_LEASE_MINUTES = env_int("HITL_LEASE_MINUTES", 30)
 HITL_FIELD_ENCRYPTION_KEY = env_list("HITL_FIELD_ENCRYPTION_KEY", [])
 HITL_JUDGE_CHUNK_SIZE = env_int("HITL_JUDGE_CHUNK_SIZE", 100)  # items per judge job
 HITL_JUDGE_RETRY_BACKOFF = env_int("HITL_JUDGE_RETRY_BACKOFF", 10)  # s; doubles per retry
-HITL_JUDGE_STUCK_MINUTES = env_int("HITL_JUDGE_STUCK_MINUTES", 15)  # reconcile re-enqueues
-HITL_RECONCILE_INTERVAL = env_int("HITL_RECONCILE_INTERVAL", 300)  # s between cron sweeps
+# `reconcile` (by hand) re-enqueues items pending longer than this with no live job.
+HITL_JUDGE_STUCK_MINUTES = env_int("HITL_JUDGE_STUCK_MINUTES", 15)
+# The cron sweep (every HITL_RECONCILE_INTERVAL s) re-enqueues items pending longer
+# than HITL_JUDGE_SWEEP_GRACE_SECONDS that no queued, scheduled or running job holds.
+HITL_RECONCILE_INTERVAL = env_int("HITL_RECONCILE_INTERVAL", 60)
+HITL_JUDGE_SWEEP_GRACE_SECONDS = env_int("HITL_JUDGE_SWEEP_GRACE_SECONDS", 30)
 
 # --- Webhooks (reviews/webhooks/) --------------------------------------------
 # The address rule is reviews/netpolicy.py, applied when a project is saved and
@@ -343,6 +372,7 @@ HITL_WEBHOOK_BACKOFF_SECONDS = env_int("HITL_WEBHOOK_BACKOFF_SECONDS", 15)
 HITL_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("HITL_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)
 # The sweep re-enqueues pending deliveries this long past due (their job was lost).
 HITL_WEBHOOK_SWEEP_GRACE_SECONDS = env_int("HITL_WEBHOOK_SWEEP_GRACE_SECONDS", 60)
+HITL_WEBHOOK_SWEEP_INTERVAL = env_int("HITL_WEBHOOK_SWEEP_INTERVAL", 60)  # s between sweeps
 
 # --- Dataset exports (datasets/) ------------------------------------------------
 # Local storage: the export files. Object storage: this machine's scratch space.

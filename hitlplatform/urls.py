@@ -8,6 +8,8 @@ from hitlplatform.metrics import views as metrics_views
 
 # API addresses no route matches answer in JSON (hitlplatform.api.page_not_found).
 handler404 = "hitlplatform.api.page_not_found"
+# A database outage is a 503 with Retry-After (hitlplatform.unavailable), not a 500.
+handler500 = "hitlplatform.unavailable.server_error"
 
 admin.site.site_header = "HITL Review"
 admin.site.site_title = "HITL Review"

@@ -1,8 +1,11 @@
 """Who is calling, and whether they may knock: API keys, the role gate, throttles."""
 
+from django.core.cache.backends.locmem import LocMemCache
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions, permissions, throttling
 
+from hitlplatform.degraded import degraded_record
 from reviews import access
 from reviews.errors import NotAllowed
 from reviews.models import ApiKey
@@ -59,10 +62,31 @@ class HoldsCapability(permissions.IsAuthenticated):
         return True
 
 
+# Where the throttle counts while the shared cache (Redis) is unreachable.
+LOCAL_THROTTLE_CACHE = LocMemCache("hitl-api-throttle", {})
+
+
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
-    """Requests per API key (session users are throttled per user)."""
+    """Requests per API key (session users are throttled per user).
+
+    Counts in the shared cache. When Redis is unreachable the throttle fails
+    open to a per-process limit (the same rate, counted in this process), logs
+    and counts it (``hitlplatform.degraded``, kind ``throttle``): an outage of
+    the cache must not stop the API from storing items.
+    """
 
     scope = "api_key"
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except RedisError as exc:
+            degraded_record(
+                kind="throttle",
+                message=f"API throttle counts per process, the cache is unreachable ({exc})",
+            )
+            self.cache = LOCAL_THROTTLE_CACHE
+            return super().allow_request(request, view)
 
     def get_cache_key(self, request, view):
         if isinstance(request.user, ApiClient):

@@ -1,37 +1,28 @@
-"""RQ jobs of the reviews app. Thin: they take ids, call a service, report counts."""
-
-from django.conf import settings
-from rq import get_current_job
+"""RQ jobs of the judge. Thin: they take ids, call a service, report counts."""
 
 from reviews.judge.services import judge_pending_items, judge_requeue_stuck
+from reviews.services.judge_queue import judge_retry_enqueue
 
 
-class JudgeRetryError(Exception):
-    """Some judge calls failed transiently; RQ runs the job again after a backoff."""
+def judge_items_job(item_ids: list[int], attempt: int = 1) -> dict[str, int]:
+    """Judge and route the listed items that are still pending_judge (attempt ``attempt``).
 
-
-def judge_items_job(item_ids: list[int]) -> dict[str, int]:
-    """Judge and route the listed items that are still pending_judge.
-
-    Transient failures raise :class:`JudgeRetryError` while the job has RQ
-    retries left; on the last attempt (or inline, without Redis) they are
-    recorded as judge errors and the items go to a human.
+    Items whose calls failed transiently while the project's ``max_retries``
+    allows another attempt stay pending, and this worker schedules attempt
+    ``attempt + 1`` after the backoff; on the last attempt (or inline, without
+    Redis) they are recorded as judge errors and go to a human.
     """
-    job = get_current_job()
-    retrying = job is not None and job.should_retry and not settings.RQ_INLINE
-    attempt = 1
-    if job is not None and job.retries_left is not None:
-        attempt += job.meta.get("max_retries", 0) - job.retries_left
-    result = judge_pending_items(item_ids=item_ids, final_attempt=not retrying, attempt=attempt)
-    if result.retry_item_ids:
-        raise JudgeRetryError(
-            f"{len(result.retry_item_ids)} judge call(s) failed transiently; "
-            f"retrying items {result.retry_item_ids[:20]}"
-        )
-    return {"recorded": result.recorded, "skipped": result.skipped}
+    result = judge_pending_items(item_ids=item_ids, final_attempt=None, attempt=attempt)
+    retried = judge_retry_enqueue(item_ids=result.retry_item_ids, attempt=attempt + 1)
+    return {
+        "recorded": result.recorded,
+        "skipped": result.skipped,
+        "retry_items": len(result.retry_item_ids),
+        "retry_jobs": retried,
+    }
 
 
 def judge_requeue_stuck_job() -> dict[str, int]:
-    """Re-enqueue items stuck in pending_judge (run by the RQ cron scheduler)."""
+    """Re-enqueue items in pending_judge that no job holds (run by the RQ cron scheduler)."""
     result = judge_requeue_stuck()
     return {"items": result.items, "jobs": result.jobs}

@@ -1,7 +1,9 @@
-"""The judge's cron entry: the sweep that re-enqueues items stuck in ``pending_judge``.
+"""The judge's cron entry: the sweep that re-enqueues items in ``pending_judge``
+that no job holds (``judge_requeue_stuck``).
 
-Every ``HITL_RECONCILE_INTERVAL`` seconds (e.g. after Redis was down during
-ingest). Registered by ``hitlplatform.schedule``.
+Every ``HITL_RECONCILE_INTERVAL`` seconds (a minute by default): after Redis
+was down during ingest, lost its data in a restart (scheduled retries
+included), or a worker was killed mid-job. Registered by ``hitlplatform.schedule``.
 """
 
 from django.conf import settings

@@ -23,6 +23,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from hitlplatform.metrics.instruments import judge_calls_observe
 from hitlplatform.queues import get_queue
@@ -139,7 +141,7 @@ class JudgeRunResult:
 
 
 def judge_pending_items(
-    *, item_ids: list[int], final_attempt: bool = True, attempt: int = 1
+    *, item_ids: list[int], final_attempt: bool | None = True, attempt: int = 1
 ) -> JudgeRunResult:
     """Judge the listed items that are still ``pending_judge``, then route them.
 
@@ -148,7 +150,9 @@ def judge_pending_items(
     then :func:`judge_verdicts_record` stores the verdicts under row locks.
     A transient failure (timeout, connection error, 429, 5xx) leaves the item
     pending and listed in ``retry_item_ids`` unless ``final_attempt``, in which
-    case it is recorded as a judge error and sent to a human. Unparseable
+    case it is recorded as a judge error and sent to a human. ``final_attempt=None``
+    (a judge job) decides per project: final once ``attempt`` exceeds the
+    configuration's ``max_retries``, and always with inline queues. Unparseable
     replies and other API errors are recorded as errors at once.
     """
     result = JudgeRunResult()
@@ -192,9 +196,12 @@ def judge_pending_items(
             outcomes = run_judge_calls(judge, requests)
         called = time.perf_counter()
         judge_calls_observe(project=project.slug, backend=config.backend, calls=outcomes)
+        final = final_attempt
+        if final is None:
+            final = settings.RQ_INLINE or attempt > config.max_retries
         to_record = []
         for outcome in outcomes:
-            if outcome.retryable and not final_attempt:
+            if outcome.retryable and not final:
                 result.retry_item_ids.append(outcome.item_id)
             else:
                 to_record.append(outcome)
@@ -330,30 +337,37 @@ class RequeueResult:
 
 
 def judge_requeue_stuck(*, older_than: timedelta | None = None) -> RequeueResult:
-    """Enqueue judge jobs again for items stuck in ``pending_judge``.
+    """Enqueue judge jobs again for items in ``pending_judge`` that no live job holds.
 
-    An item is stuck when it entered ``pending_judge`` more than ``older_than``
-    ago (default ``HITL_JUDGE_STUCK_MINUTES``), e.g. because Redis was down when
-    it was ingested or its job died. Jobs are idempotent, so enqueueing an item
-    that is merely slow costs calls, never a second verdict. Enqueues at once,
-    outside any transaction, and lets a Redis error propagate so the command
-    or cron job fails visibly.
+    An item needs one when it has been pending longer than ``older_than``
+    (default ``HITL_JUDGE_SWEEP_GRACE_SECONDS``, which keeps the sweep off items
+    whose ingest has just committed) and no job in Redis lists it: not queued,
+    not scheduled (a retry waiting for its backoff), not running with a recent
+    heartbeat. That covers Redis down at ingest, a Redis restart that lost the
+    queues and the scheduled retries, and a worker killed mid-job (its job's
+    heartbeat lapses after three ``HITL_WORKER_HEARTBEAT_SECONDS``). Jobs are
+    idempotent, so a duplicate costs calls, never a second verdict. Enqueues
+    at once, outside any transaction, and lets a Redis error propagate so the
+    command or cron job fails visibly.
     """
     if older_than is None:
-        older_than = timedelta(minutes=settings.HITL_JUDGE_STUCK_MINUTES)
+        older_than = timedelta(seconds=settings.HITL_JUDGE_SWEEP_GRACE_SECONDS)
     cutoff = timezone.now() - older_than
     result = RequeueResult()
     configs = {c.project_id: c for c in JudgeConfig.objects.filter(enabled=True)}
     queue = get_queue(JUDGE_QUEUE)
+    held = judge_items_held(queue=queue)
     # Per project, so the (project, status, id) index serves the lookup.
     for project_id in Project.objects.order_by("pk").values_list("pk", flat=True):
-        ids = list(
-            ReviewItem.objects.filter(
+        ids = [
+            pk
+            for pk in ReviewItem.objects.filter(
                 project_id=project_id, status=ItemStatus.PENDING_JUDGE, updated_at__lt=cutoff
             )
             .order_by("pk")
             .values_list("pk", flat=True)
-        )
+            if pk not in held
+        ]
         for chunk in judge_chunks(ids):
             options = judge_job_options(config=configs.get(project_id), chunk_size=len(chunk))
             queue.enqueue(JUDGE_JOB, chunk, **options)
@@ -362,3 +376,31 @@ def judge_requeue_stuck(*, older_than: timedelta | None = None) -> RequeueResult
     if result.items:
         logger.info("Re-enqueued %d stuck item(s) in %d judge job(s)", result.items, result.jobs)
     return result
+
+
+def judge_items_held(*, queue) -> set[int]:
+    """Ids of the items listed by a live judge job: queued, being dequeued,
+    scheduled, or started with an unexpired heartbeat.
+
+    The four lists are read in one MULTI, so a job that moves from one to
+    another (a retry scheduled, then its first attempt finishing) is seen in
+    one of them.
+    """
+    connection = queue.connection
+    started = StartedJobRegistry(queue=queue)
+    scheduled = ScheduledJobRegistry(queue=queue)
+    with connection.pipeline(transaction=True) as pipeline:
+        pipeline.lrange(queue.key, 0, -1)
+        pipeline.lrange(queue.intermediate_queue_key, 0, -1)
+        pipeline.zrange(scheduled.key, 0, -1)
+        pipeline.zrangebyscore(started.key, time.time(), "+inf")
+        queued, moving, waiting, running = pipeline.execute()
+    job_ids = {raw.decode() for raw in [*queued, *moving, *waiting]}
+    job_ids |= {started.parse_job_id(raw.decode()) for raw in running}
+    held: set[int] = set()
+    ordered = sorted(job_ids)
+    for start in range(0, len(ordered), 500):
+        for job in Job.fetch_many(ordered[start : start + 500], connection=connection):
+            if job is not None and job.func_name == JUDGE_JOB and job.args:
+                held.update(job.args[0])
+    return held

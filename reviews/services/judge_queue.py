@@ -6,13 +6,18 @@ only a trigger: an item whose job is lost stays in ``pending_judge`` until the
 sweep enqueues it again.
 """
 
+import logging
 import math
+from datetime import timedelta
 
 from django.conf import settings
-from rq import Retry
+from redis.exceptions import RedisError
 
-from hitlplatform.queues import enqueue_on_commit
-from reviews.models import JudgeConfig, Project
+from hitlplatform.degraded import degraded_record
+from hitlplatform.queues import enqueue_on_commit, get_queue
+from reviews.models import JudgeConfig, Project, ReviewItem
+
+logger = logging.getLogger(__name__)
 
 JUDGE_QUEUE = "judge"
 JUDGE_JOB = "reviews.judge.jobs.judge_items_job"
@@ -24,18 +29,60 @@ def judge_config_active(*, project: Project) -> JudgeConfig | None:
 
 
 def judge_job_options(*, config: JudgeConfig | None, chunk_size: int) -> dict:
-    """RQ options for one judge job: the retry policy and a timeout that fits the chunk."""
-    options: dict = {}
+    """RQ options for one judge job: a timeout that fits the chunk.
+
+    No RQ ``Retry``: its waits would be fixed by whichever process enqueues
+    (the web process at ingest). A job whose calls fail transiently schedules
+    the next attempt itself (:func:`judge_retry_enqueue`, in the worker).
+    """
     timeout = config.timeout_seconds if config else 30.0
     concurrency = config.max_concurrency if config else 1
     waves = math.ceil(chunk_size / max(1, concurrency))
-    options["job_timeout"] = int(waves * (timeout + 5) + 120)
-    retries = config.max_retries if config else 0
-    if retries:
-        base = max(0, settings.HITL_JUDGE_RETRY_BACKOFF)
-        options["retry"] = Retry(max=retries, interval=[base * 2**n for n in range(retries)])
-        options["meta"] = {"max_retries": retries}
-    return options
+    return {"job_timeout": int(waves * (timeout + 5) + 120)}
+
+
+def judge_retry_delay(*, attempt: int) -> timedelta:
+    """The wait before attempt number ``attempt`` (2, 3, ...): BACKOFF times 1, 2, 4 ... s.
+
+    ``HITL_JUDGE_RETRY_BACKOFF`` is read here, by the worker whose job failed,
+    when it schedules the retry.
+    """
+    base = max(0, settings.HITL_JUDGE_RETRY_BACKOFF)
+    return timedelta(seconds=base * 2 ** max(attempt - 2, 0))
+
+
+def judge_retry_enqueue(*, item_ids: list[int], attempt: int) -> int:
+    """Schedule attempt number ``attempt`` for ``item_ids`` after :func:`judge_retry_delay`.
+
+    Called by a judge job (outside any transaction) for the items whose calls
+    failed transiently; one job per project and chunk. Needs RQ's scheduler
+    (every worker runs one, ``hitlplatform.workers``). If Redis refuses, the
+    items stay in ``pending_judge`` with no job and the requeue sweep enqueues
+    them. Returns the number of jobs scheduled.
+    """
+    if not item_ids:
+        return 0
+    by_project: dict[int, list[int]] = {}
+    for pk, project_id in (
+        ReviewItem.objects.filter(pk__in=item_ids).order_by("pk").values_list("pk", "project_id")
+    ):
+        by_project.setdefault(project_id, []).append(pk)
+    configs = {c.project_id: c for c in JudgeConfig.objects.filter(project_id__in=by_project)}
+    delay = judge_retry_delay(attempt=attempt)
+    # RQ's scheduler keeps whole seconds and may run a job up to one second early.
+    delay += timedelta(seconds=1)
+    jobs = 0
+    try:
+        queue = get_queue(JUDGE_QUEUE)
+        for project_id, ids in by_project.items():
+            for chunk in judge_chunks(ids):
+                options = judge_job_options(config=configs.get(project_id), chunk_size=len(chunk))
+                queue.enqueue_in(delay, JUDGE_JOB, chunk, attempt=attempt, **options)
+                jobs += 1
+    except RedisError as exc:
+        logger.warning("Could not schedule judge attempt %d for %s: %s", attempt, item_ids, exc)
+        degraded_record(kind="enqueue", message=f"judge retry not scheduled ({exc})")
+    return jobs
 
 
 def judge_chunks(ids: list[int]) -> list[list[int]]:
