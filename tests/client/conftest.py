@@ -58,7 +58,7 @@ def client(proxy, key, fast_retries):
 
 @pytest.fixture
 def exports_queue(monkeypatch, settings, tmp_path):
-    """The exports (and every other) queue on this suite's Redis database, not inline."""
+    """The exports queue (and every other) on this suite's Redis database, not inline."""
     parts = urlsplit(settings.REDIS_URL or "redis://127.0.0.1:6379/0")
     conn = redis.Redis(host=parts.hostname, port=parts.port or 6379, db=REDIS_DB)
     conn.ping()  # a missing Redis is a failure, not a skip
@@ -69,6 +69,14 @@ def exports_queue(monkeypatch, settings, tmp_path):
     monkeypatch.setattr(queues, "get_queue", lambda name: Queue(name, connection=conn))
     yield queue
     conn.flushdb()
+
+
+def work(queue: Queue) -> bool:
+    """Run every job on ``queue`` with a real RQ worker (in this process), then return."""
+    try:
+        return SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    finally:
+        connection.close()
 
 
 class BackgroundWorker:
