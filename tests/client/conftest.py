@@ -1,13 +1,15 @@
 """The client against a live server: pytest-django's ``live_server`` on the test
 PostgreSQL database, jobs on a real Redis, requests over loopback HTTP."""
 
+import os
+import subprocess
 import sys
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 from rq import Queue, SimpleWorker
 
@@ -80,28 +82,43 @@ def work(queue: Queue) -> bool:
 
 
 class BackgroundWorker:
-    """An RQ worker in a thread, draining the queue in bursts until stopped."""
+    """A real ``rqworker`` process on ``queue``'s Redis database and the test database.
 
-    def __init__(self, queue: Queue) -> None:
+    It runs from the checkout under test and writes exports where the live
+    server reads them; stopped (SIGTERM, then SIGKILL) on exit.
+    """
+
+    def __init__(self, queue: Queue, *names: str) -> None:
         self.queue = queue
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.jobs = 0
-
-    def _run(self) -> None:
-        worker = SimpleWorker([self.queue], connection=self.queue.connection)
-        try:
-            while not self._stop.is_set():
-                if worker.work(burst=True):
-                    self.jobs += 1
-                self._stop.wait(0.1)
-        finally:
-            connection.close()
+        self.names = names or (queue.name,)
+        self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "BackgroundWorker":
-        self._thread.start()
+        db = connection.settings_dict
+        kwargs = self.queue.connection.connection_pool.connection_kwargs
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs['db']}",
+            "HITL_EXPORT_DIR": str(settings.HITL_EXPORT_DIR),
+            "HITL_WEBHOOK_ALLOW_PRIVATE": "1",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "rqworker", *self.names],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            _out, err = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _out, err = self.process.communicate()
+        self.stderr = err.decode(errors="replace")

@@ -1,6 +1,6 @@
 """A webhook receiver as a plain WSGI app, no framework.
 
-    HITL_WEBHOOK_SECRET=... python wsgi_receiver.py      # listens on 127.0.0.1:8080
+HITL_WEBHOOK_SECRET=... python wsgi_receiver.py      # listens on 127.0.0.1:8080
 """
 
 import json

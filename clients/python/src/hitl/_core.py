@@ -334,6 +334,12 @@ def export_get(export_id: int) -> Operation:
     return Export.from_api(check(answer))
 
 
+def export_manifest(export_id: int) -> Operation:
+    """The full manifest: files with sha256, counts, filters and every exported item."""
+    answer = yield Call("GET", f"{API}/exports/{int(export_id)}/manifest/")
+    return check(answer)
+
+
 def export_wait(
     export_id: int,
     *,

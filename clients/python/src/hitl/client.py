@@ -243,6 +243,11 @@ class Exports:
     def get(self, export_id: int) -> Export:
         return self._client._run(_core.export_get(export_id))
 
+    def manifest(self, export: Export | int) -> dict[str, Any]:
+        """The built export's manifest (files with sha256, counts, every exported item)."""
+        export_id = export.id if isinstance(export, Export) else export
+        return self._client._run(_core.export_manifest(export_id))
+
     def wait(
         self,
         export: Export | int,
@@ -409,6 +414,10 @@ class AsyncExports:
 
     async def get(self, export_id: int) -> Export:
         return await self._client._run(_core.export_get(export_id))
+
+    async def manifest(self, export: Export | int) -> dict[str, Any]:
+        export_id = export.id if isinstance(export, Export) else export
+        return await self._client._run(_core.export_manifest(export_id))
 
     async def wait(
         self,
