@@ -312,45 +312,59 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         return "Pending expert review; not released yet."
 
 
-MAX_EXTERNAL_IDS = 100
-EXTERNAL_ID_CHARS = 255
+MAX_EXTERNAL_IDS = 1000
 
 
-class ExternalIdsField(serializers.ListField):
-    """``external_id=a,b`` (and/or repeated): exact ids, at most ``MAX_EXTERNAL_IDS``.
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class ExternalIdsField(serializers.Field):
+    """``external_id=a,b`` and/or repeated: exact ids, at most ``MAX_EXTERNAL_IDS``.
 
-    An id that itself holds a comma matches as the whole value too, so nothing
-    is unfindable; a caller that needs exactness compares the answers' ids.
-    An empty value is no filter, as for every optional query parameter.
+    Empty parts are skipped. An id that itself holds a comma matches as the
+    whole value too, so no id is unfindable (a caller that needs exactness
+    compares the answers' ids). An id no item has, however it looks (blank,
+    longer than any id), matches nothing: the answer is an empty page, never
+    the unfiltered one. An empty value is no filter, as for every optional
+    query parameter.
     """
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("child", StrictCharField(max_length=EXTERNAL_ID_CHARS))
-        super().__init__(**kwargs)
+    default_error_messages = {
+        "invalid": "Comma-separated external ids.",
+        "too_many": f"At most {MAX_EXTERNAL_IDS} ids.",
+    }
 
     def get_value(self, dictionary):
-        values = super().get_value(dictionary)
-        if isinstance(values, list) and all(value == "" for value in values):
+        if hasattr(dictionary, "getlist"):
+            values = dictionary.getlist(self.field_name)
+        else:
+            values = dictionary.get(self.field_name, serializers.empty)
+            if values is not serializers.empty and not isinstance(values, list):
+                values = [values]
+        if values is serializers.empty or all(value == "" for value in values):
             return serializers.empty
         return values
 
     def to_internal_value(self, data):
-        if isinstance(data, str):
-            data = [data]
         if not isinstance(data, list) or not all(isinstance(value, str) for value in data):
-            raise serializers.ValidationError("Comma-separated external ids.")
+            self.fail("invalid")
+        for value in data:
+            error = text_error(value)
+            if error:
+                raise serializers.ValidationError(error)
         parts = [part for value in data for part in value.split(",") if part]
         if len(set(parts)) > MAX_EXTERNAL_IDS:
-            raise serializers.ValidationError(f"At most {MAX_EXTERNAL_IDS} ids.")
-        whole = [value for value in data if "," in value and len(value) <= EXTERNAL_ID_CHARS]
-        return super().to_internal_value(list(dict.fromkeys([*parts, *whole])))
+            self.fail("too_many")
+        whole = [value for value in data if "," in value]
+        return list(dict.fromkeys([*parts, *whole]))
+
+    def to_representation(self, value):
+        return value
 
 
 class ItemListFilterSerializer(serializers.Serializer):
     external_id = ExternalIdsField(
         required=False,
-        help_text=f"Exact external ids, comma-separated (at most {MAX_EXTERNAL_IDS}); "
-        "an unknown id matches nothing.",
+        help_text=f"Exact external ids, comma-separated or repeated (at most "
+        f"{MAX_EXTERNAL_IDS}); an unknown id matches nothing (an empty page).",
     )
     status = serializers.ChoiceField(choices=ItemStatus.choices, required=False)
     model_version = serializers.CharField(required=False, max_length=200)
