@@ -371,3 +371,18 @@ class ItemListFilterSerializer(serializers.Serializer):
     since = serializers.DateTimeField(
         required=False, help_text="Only items created at or after this ISO 8601 time."
     )
+
+    SINGLE_VALUED = ("status", "model_version", "since")
+
+    def validate(self, attrs):
+        # A repeated parameter would be read as its last value, the others ignored.
+        data = self.initial_data
+        if hasattr(data, "getlist"):
+            repeated = {
+                name: ["Give this parameter once."]
+                for name in self.SINGLE_VALUED
+                if len(data.getlist(name)) > 1
+            }
+            if repeated:
+                raise serializers.ValidationError(repeated)
+        return attrs

@@ -134,3 +134,10 @@ def client_for_monitor(monitor_project):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
     return client, monitor_project
+
+
+@pytest.mark.parametrize("query", ["page_size=x&page_size=4", "status=bogus&status=approved"])
+def test_a_repeated_single_valued_parameter_is_a_400(client_api, query):
+    response = client_api.get(f"{URL}?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [query.split("=")[0]]
