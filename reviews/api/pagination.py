@@ -9,13 +9,17 @@ class ApiCursorPagination(IdCursorPagination):
     """``page_size`` is a positive integer; above ``max_page_size`` it is cut to it.
 
     DRF falls back to the default page size on any value it cannot read, so
-    ``page_size=abc`` quietly answered with a full page; it is a 400 here. An
-    empty value is no value, as for every optional query parameter.
+    ``page_size=abc`` quietly answered with a full page; it is a 400 here, and
+    so is a repeated ``page_size``. An empty value is no value, as for every
+    optional query parameter.
     """
 
     page_size_query_param = "page_size"
 
     def get_page_size(self, request):
+        if len(request.query_params.getlist(self.page_size_query_param)) > 1:
+            # DRF would read the last value and ignore the others, whatever they hold.
+            raise ValidationError({self.page_size_query_param: ["Give this parameter once."]})
         raw = request.query_params.get(self.page_size_query_param, "")
         if raw == "":
             return self.page_size

@@ -17,6 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, Polymorphic
 from rest_framework import serializers
 
 from reviews.api.serializers import (
+    AuditSerializer,
     BatchResultSerializer,
     DecisionSerializer,
     ItemInputSerializer,
@@ -123,6 +124,18 @@ WWW_AUTHENTICATE = OpenApiParameter(
 )
 # Header parameters of the answers every authenticated operation can give.
 COMMON_HEADERS = [RETRY_AFTER, WWW_AUTHENTICATE]
+MAX_BATCH_HEADER = "X-HITL-Max-Batch"
+# The items operations also say how many items a batch may hold.
+ITEM_HEADERS = [
+    *COMMON_HEADERS,
+    OpenApiParameter(
+        MAX_BATCH_HEADER,
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=True,
+        description="The most items one batch may hold (HITL_MAX_BATCH), on every answer.",
+    ),
+]
 
 
 def optional_query_values_may_be_empty(result, generator, request, public):
@@ -266,7 +279,14 @@ class ItemOutputSchema(OpenApiSerializerExtension):
             "allOf": [decision],
             "nullable": True,
             "readOnly": True,
-            "description": "The final human decision; null until the item is final.",
+            "description": "The final decision, by people or automatic; null until final.",
+        }
+        audit = auto_schema.resolve_serializer(AuditSerializer, direction).ref
+        properties["audit"] = {
+            "allOf": [audit],
+            "nullable": True,
+            "readOnly": True,
+            "description": "The audit of an auto-approved audit sample; null for other items.",
         }
         properties["final_output"].update(
             description="The released output once final; null before, and when rejected."

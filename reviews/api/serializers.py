@@ -7,7 +7,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reviews.jsontext import json_value_error, text_error
-from reviews.models import ItemStatus, JudgeLabel, ReviewItem
+from reviews.models import ItemStatus, JudgeLabel, ReviewItem, Verdict
+from reviews.outcomes import (
+    AUDIT_DONE,
+    AUDIT_PENDING,
+    AUTO_APPROVE,
+    AUTO_REJECT,
+    item_audit,
+    item_decision,
+)
 from reviews.services.ingest import IngestOutcome
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
@@ -171,12 +179,48 @@ class BatchResultSerializer(serializers.Serializer):
         )
 
 
+DECISION_VERDICTS = (*Verdict.values, AUTO_APPROVE, AUTO_REJECT)
+
+
 class DecisionSerializer(serializers.Serializer):
-    verdict = serializers.CharField(allow_blank=True)
+    """The final decision (``reviews.outcomes.item_decision``)."""
+
+    verdict = serializers.ChoiceField(
+        choices=DECISION_VERDICTS,
+        help_text="approve / reject / correct by people; auto_approve / auto_reject by routing "
+        "and checks.",
+    )
+    automatic = serializers.BooleanField(help_text="True when no human decided.")
+    reasons = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Why an automatic decision was made: check_failed:<check> per blocking "
+        "check that failed; no_trigger (monitor mode released it), audit_sample. Empty for "
+        "human decisions.",
+    )
     reason_code = serializers.CharField(allow_blank=True)
     severity = serializers.CharField(allow_blank=True)
     adjudicated = serializers.BooleanField()
     decided_at = serializers.DateTimeField()
+
+
+class AuditSerializer(serializers.Serializer):
+    """The audit review of an auto-approved audit sample (``reviews.outcomes.item_audit``)."""
+
+    status = serializers.ChoiceField(
+        choices=(AUDIT_PENDING, AUDIT_DONE), help_text="pending until the audit review is in."
+    )
+    audited_by = serializers.CharField(allow_null=True, help_text='Who audited: "user <username>".')
+    agreed = serializers.BooleanField(
+        allow_null=True, help_text="True when the auditor approved the released output."
+    )
+    verdict = serializers.ChoiceField(choices=Verdict.choices, allow_null=True)
+    reason_code = serializers.CharField(allow_blank=True)
+    severity = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+    corrected_output = serializers.CharField(
+        allow_null=True, help_text="The auditor's correction (the released output stays)."
+    )
+    audited_at = serializers.DateTimeField(allow_null=True)
 
 
 class JudgeVerdictSerializer(serializers.Serializer):
@@ -210,6 +254,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
     is_final = serializers.BooleanField(read_only=True)
     final_output = serializers.SerializerMethodField()
     decision = serializers.SerializerMethodField()
+    audit = serializers.SerializerMethodField()
     message = serializers.SerializerMethodField()
 
     class Meta:
@@ -230,6 +275,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "judge",
             "final_output",
             "decision",
+            "audit",
             "message",
         ]
 
@@ -243,17 +289,18 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         return item.final_output if item.is_final else None
 
     def get_decision(self, item: ReviewItem) -> dict | None:
-        if not item.is_final:
+        decision = item_decision(item)
+        return None if decision is None else DecisionSerializer(decision).data
+
+    def get_audit(self, item: ReviewItem) -> dict | None:
+        if not item.is_audit:
             return None
-        return DecisionSerializer(
-            {
-                "verdict": item.final_verdict,
-                "reason_code": item.final_reason_code,
-                "severity": item.final_severity,
-                "adjudicated": item.adjudicated,
-                "decided_at": item.decided_at,
-            }
-        ).data
+        # Lists attach audit_reviews per page (reviews.selectors.items_with_audits).
+        reviews = getattr(item, "audit_reviews", None)
+        if reviews is None:
+            reviews = list(item.reviews.filter(is_audit=True).select_related("reviewer"))
+        audit = item_audit(item, reviews[0] if reviews else None)
+        return AuditSerializer(audit).data
 
     def get_message(self, item: ReviewItem) -> str:
         if item.status == ItemStatus.AUTO_REJECTED:
@@ -265,9 +312,77 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         return "Pending expert review; not released yet."
 
 
+MAX_EXTERNAL_IDS = 1000
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class ExternalIdsField(serializers.Field):
+    """``external_id=a,b`` and/or repeated: exact ids, at most ``MAX_EXTERNAL_IDS``.
+
+    Empty parts are skipped. An id that itself holds a comma matches as the
+    whole value too, so no id is unfindable (a caller that needs exactness
+    compares the answers' ids). An id no item has, however it looks (blank,
+    longer than any id), matches nothing: the answer is an empty page, never
+    the unfiltered one. An empty value is no filter, as for every optional
+    query parameter.
+    """
+
+    default_error_messages = {
+        "invalid": "Comma-separated external ids.",
+        "too_many": f"At most {MAX_EXTERNAL_IDS} ids.",
+    }
+
+    def get_value(self, dictionary):
+        if hasattr(dictionary, "getlist"):
+            values = dictionary.getlist(self.field_name)
+        else:
+            values = dictionary.get(self.field_name, serializers.empty)
+            if values is not serializers.empty and not isinstance(values, list):
+                values = [values]
+        if values is serializers.empty or all(value == "" for value in values):
+            return serializers.empty
+        return values
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list) or not all(isinstance(value, str) for value in data):
+            self.fail("invalid")
+        for value in data:
+            error = text_error(value)
+            if error:
+                raise serializers.ValidationError(error)
+        parts = [part for value in data for part in value.split(",") if part]
+        if len(set(parts)) > MAX_EXTERNAL_IDS:
+            self.fail("too_many")
+        whole = [value for value in data if "," in value]
+        return list(dict.fromkeys([*parts, *whole]))
+
+    def to_representation(self, value):
+        return value
+
+
 class ItemListFilterSerializer(serializers.Serializer):
+    external_id = ExternalIdsField(
+        required=False,
+        help_text=f"Exact external ids, comma-separated or repeated (at most "
+        f"{MAX_EXTERNAL_IDS}); an unknown id matches nothing (an empty page).",
+    )
     status = serializers.ChoiceField(choices=ItemStatus.choices, required=False)
     model_version = serializers.CharField(required=False, max_length=200)
     since = serializers.DateTimeField(
         required=False, help_text="Only items created at or after this ISO 8601 time."
     )
+
+    SINGLE_VALUED = ("status", "model_version", "since")
+
+    def validate(self, attrs):
+        # A repeated parameter would be read as its last value, the others ignored.
+        data = self.initial_data
+        if hasattr(data, "getlist"):
+            repeated = {
+                name: ["Give this parameter once."]
+                for name in self.SINGLE_VALUED
+                if len(data.getlist(name)) > 1
+            }
+            if repeated:
+                raise serializers.ValidationError(repeated)
+        return attrs

@@ -205,6 +205,12 @@ class ItemSubmissionSerializer(serializers.BaseSerializer):
             envelope = ItemBatchSerializer(data=data)
             envelope.is_valid(raise_exception=True)
             raw_items, batch = envelope.validated_data["items"], True
+            # Read per request, as the X-HITL-Max-Batch header that clients chunk by is.
+            if len(raw_items) > settings.HITL_MAX_BATCH:
+                limit = settings.HITL_MAX_BATCH
+                raise serializers.ValidationError(
+                    {"items": [f"Ensure this field has no more than {limit} elements."]}
+                )
         elif isinstance(data, dict):
             raw_items, batch = [data], False
         else:

@@ -2,6 +2,7 @@
 
 import builtins
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -12,9 +13,10 @@ from reviews.access import Capability, projects_where
 from reviews.api.auth import HoldsCapability
 from reviews.api.pagination import ApiCursorPagination
 from reviews.api.schema import (
-    COMMON_HEADERS,
+    ITEM_HEADERS,
     ITEM_SUBMISSION,
     ITEM_SUBMISSION_RESULT,
+    MAX_BATCH_HEADER,
     error_responses,
 )
 from reviews.api.serializers import (
@@ -26,7 +28,7 @@ from reviews.api.validation import ItemSubmissionSerializer
 from reviews.errors import NotAllowed
 from reviews.models import Project
 from reviews.principals import ApiClient, principal_label
-from reviews.selectors import items_visible_to
+from reviews.selectors import items_visible_to, items_with_audits
 from reviews.services.ingest import item_ingest
 
 
@@ -41,7 +43,7 @@ def _history_user(principal):
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[ItemListFilterSerializer, *COMMON_HEADERS],
+        parameters=[ItemListFilterSerializer, *ITEM_HEADERS],
         responses={200: ItemOutputSerializer, **error_responses(400, 401, 404, 429)},
         description=(
             "Items of the projects where the caller may view items, newest first "
@@ -49,7 +51,7 @@ def _history_user(principal):
         ),
     ),
     retrieve=extend_schema(
-        parameters=COMMON_HEADERS,
+        parameters=ITEM_HEADERS,
         responses={200: ItemOutputSerializer, **error_responses(401, 404, 429)},
         description="One item, with its checks, the judge's verdict and, once final, "
         "the released output and the decision.",
@@ -83,6 +85,8 @@ class ItemViewSet(
         filters = ItemListFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
+        if "external_id" in params:
+            queryset = queryset.filter(external_id__in=params["external_id"])
         if "status" in params:
             queryset = queryset.filter(status=params["status"])
         if "model_version" in params:
@@ -93,7 +97,7 @@ class ItemViewSet(
 
     @extend_schema(
         request=ITEM_SUBMISSION,
-        parameters=COMMON_HEADERS,
+        parameters=ITEM_HEADERS,
         responses={
             201: OpenApiResponse(
                 ITEM_SUBMISSION_RESULT,
@@ -128,6 +132,14 @@ class ItemViewSet(
             return Response(BatchResultSerializer(outcome).data, status=code)
         item = self.get_queryset().get(pk=outcome.items[0].pk)
         return Response(ItemOutputSerializer(item).data, status=code)
+
+    def paginate_queryset(self, queryset):
+        return items_with_audits(super().paginate_queryset(queryset))
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Clients chunk batches by this; sent on every answer, errors included.
+        response[MAX_BATCH_HEADER] = str(settings.HITL_MAX_BATCH)
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def _project_for(self, requested: "builtins.list[str | None]") -> Project:
         """The one project a submission goes to, from the slug each item named."""

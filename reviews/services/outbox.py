@@ -1,4 +1,5 @@
-"""The webhook outbox: the delivery rows written when items become final.
+"""The webhook outbox: the delivery rows written when items become final
+(``item.final``) and when an audit sample's audit review is in (``item.audited``).
 
 The transaction that makes an item final also writes its ``WebhookDelivery``
 row (``webhook_deliveries_create``), and only once it commits is a job
@@ -15,7 +16,15 @@ from django.db import connection
 from django.utils import timezone
 
 from hitlplatform.queues import enqueue_on_commit
-from reviews.models import DeliveryStatus, Project, ReviewItem, WebhookDelivery, WebhookEvent
+from reviews.models import (
+    DeliveryStatus,
+    Project,
+    Review,
+    ReviewItem,
+    WebhookDelivery,
+    WebhookEvent,
+)
+from reviews.outcomes import as_json, audit_reviews_of, item_audit, item_decision
 from reviews.services.bulk import rows_copy
 
 WEBHOOK_QUEUE = "webhooks"
@@ -23,11 +32,21 @@ DELIVER_JOB = "reviews.webhooks.jobs.webhook_deliver_job"
 ENQUEUE_CHUNK = 200
 
 
-def webhook_payload(*, item: ReviewItem, project: Project, delivery_id: str) -> dict[str, Any]:
-    """The body sent for an item that became final (what the API shows once final)."""
-    decided = item.decided_at.isoformat() if item.decided_at else None
+def webhook_payload(
+    *,
+    item: ReviewItem,
+    project: Project,
+    delivery_id: str,
+    event: str = WebhookEvent.ITEM_FINAL,
+    audit_review: Review | None = None,
+) -> dict[str, Any]:
+    """The body sent for an item's ``event`` (what the API shows once final).
+
+    ``decision`` and ``audit`` have the items API's shapes (``reviews.outcomes``);
+    ``audit_review`` is the item's audit review, once in.
+    """
     return {
-        "event": WebhookEvent.ITEM_FINAL.value,
+        "event": str(event),
         "delivery_id": delivery_id,
         "project": project.slug,
         "item": {
@@ -38,13 +57,8 @@ def webhook_payload(*, item: ReviewItem, project: Project, delivery_id: str) -> 
             "model_version": item.model_version,
             "is_audit": item.is_audit,
             "final_output": item.final_output,
-            "decision": {
-                "verdict": item.final_verdict,
-                "reason_code": item.final_reason_code,
-                "severity": item.final_severity,
-                "adjudicated": item.adjudicated,
-                "decided_at": decided,
-            },
+            "decision": as_json(item_decision(item)),
+            "audit": as_json(item_audit(item, audit_review)),
             "metadata": item.metadata,
         },
     }
@@ -64,11 +78,44 @@ def webhook_deliveries_create(
     if not project.webhook_url or not items:
         return []
     now = now or timezone.now()
+    # An audit sample made final again (an override) may hold its audit already.
+    audits = audit_reviews_of(items)
     rows = []
     for item in items:
         delivery_id = uuid.uuid4()
-        payload = webhook_payload(item=item, project=project, delivery_id=str(delivery_id))
-        rows.append((delivery_id, item.pk, payload))
+        payload = webhook_payload(
+            item=item,
+            project=project,
+            delivery_id=str(delivery_id),
+            audit_review=audits.get(item.pk),
+        )
+        rows.append((delivery_id, item.pk, WebhookEvent.ITEM_FINAL, payload))
+    return _deliveries_write(project=project, rows=rows, now=now)
+
+
+def webhook_audit_delivery_create(*, item: ReviewItem, review: Review) -> list[str]:
+    """Write the ``item.audited`` delivery of an audit sample whose audit ``review`` is in.
+
+    Call in the transaction that records the audit review; does nothing when the
+    project has no webhook URL. Returns the delivery ids (none or one).
+    """
+    project = item.project
+    if not project.webhook_url:
+        return []
+    delivery_id = uuid.uuid4()
+    payload = webhook_payload(
+        item=item,
+        project=project,
+        delivery_id=str(delivery_id),
+        event=WebhookEvent.ITEM_AUDITED,
+        audit_review=review,
+    )
+    rows = [(delivery_id, item.pk, WebhookEvent.ITEM_AUDITED, payload)]
+    return _deliveries_write(project=project, rows=rows, now=timezone.now())
+
+
+def _deliveries_write(*, project: Project, rows: list[tuple], now: datetime) -> list[str]:
+    """Insert pending deliveries ``(id, item id, event, payload)``, enqueue them on commit."""
     if connection.vendor == "postgresql":
         _copy_deliveries(project=project, rows=rows, now=now)
     else:
@@ -78,16 +125,16 @@ def webhook_deliveries_create(
                     id=delivery_id,
                     project=project,
                     item_id=item_id,
-                    event=WebhookEvent.ITEM_FINAL,
+                    event=event,
                     payload=payload,
                     next_attempt_at=now,
                     created_at=now,
                 )
-                for delivery_id, item_id, payload in rows
+                for delivery_id, item_id, event, payload in rows
             ],
             batch_size=1000,
         )
-    ids = [str(delivery_id) for delivery_id, _item_id, _payload in rows]
+    ids = [str(delivery_id) for delivery_id, _item_id, _event, _payload in rows]
     deliveries_enqueue(ids)
     return ids
 
@@ -103,7 +150,7 @@ def _copy_deliveries(*, project: Project, rows: list[tuple], now: datetime) -> N
                 delivery_id,
                 project.pk,
                 item_id,
-                WebhookEvent.ITEM_FINAL.value,
+                str(event),
                 json.dumps(payload, ensure_ascii=False),
                 DeliveryStatus.PENDING.value,
                 0,
@@ -111,7 +158,7 @@ def _copy_deliveries(*, project: Project, rows: list[tuple], now: datetime) -> N
                 "",
                 now,
             )
-            for delivery_id, item_id, payload in rows
+            for delivery_id, item_id, event, payload in rows
         ),
     )
 

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from reviews.models import ItemStatus, ReviewItem
+from reviews.models import ItemStatus, Review, ReviewItem
 from reviews.models.items import FINAL_STATUSES
-from reviews.services.outbox import webhook_deliveries_create
+from reviews.services.outbox import webhook_audit_delivery_create, webhook_deliveries_create
 from reviews.services.routing import Route
 
 S = ItemStatus
@@ -163,15 +163,18 @@ def items_became_final(*, items: list[ReviewItem], now: datetime | None = None) 
         webhook_deliveries_create(project=project_items[0].project, items=project_items, now=now)
 
 
-def item_audit_close(*, item: ReviewItem, reason: str, user=None) -> ReviewItem:
-    """Take an audited final item out of the queue once its audit review is in.
+def item_audit_close(*, item: ReviewItem, review: Review, reason: str, user=None) -> ReviewItem:
+    """Take an audited final item out of the queue once its audit ``review`` is in.
 
-    Its status stays final (the audit measures, it does not decide). Call
-    inside the transaction holding the item's row lock.
+    Its status stays final (the audit measures, it does not decide); the
+    client hears the outcome from an ``item.audited`` webhook, written here so
+    it commits with the review. Call inside the transaction holding the item's
+    row lock.
     """
     item.in_queue = False
     item._change_reason = reason
     if user is not None:
         item._history_user = user
     item.save(update_fields=["in_queue", "updated_at"])
+    webhook_audit_delivery_create(item=item, review=review)
     return item

@@ -44,6 +44,12 @@ from reviews.services.outbox import DELIVER_JOB, ENQUEUE_CHUNK, WEBHOOK_QUEUE, d
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-HITL-Signature"
+TIMESTAMP_HEADER = "X-HITL-Timestamp"
+TIMESTAMPED_SIGNATURE_HEADER = "X-HITL-Signature-V2"
+# How far a receiver should let X-HITL-Timestamp be from its clock (replays older
+# than this are refused; hitl.verify_webhook's default). Each attempt is signed
+# anew when sent, so a retry hours later is fresh.
+SIGNATURE_TOLERANCE_SECONDS = 300
 DELIVERY_HEADER = "X-HITL-Delivery"
 EVENT_HEADER = "X-HITL-Event"
 USER_AGENT = "hitl-review-webhooks/1"
@@ -80,6 +86,13 @@ def webhook_body(payload: dict[str, Any]) -> bytes:
 def webhook_signature(*, secret: str, body: bytes) -> str:
     """``sha256=<hex HMAC-SHA256 of the raw body, keyed with the project's secret>``."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def webhook_timestamped_signature(*, secret: str, body: bytes, timestamp: int) -> str:
+    """``sha256=<hex HMAC-SHA256 of "<timestamp>." + raw body>``: a replay shows its age."""
+    signed = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
 
@@ -142,10 +155,16 @@ def webhook_deliver(*, delivery_id: str, force: bool = False, user=None) -> Webh
             permanent = True
         else:
             body = webhook_body(delivery.payload)
+            sent_at = int(time.time())
+            secret = project.webhook_secret
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": USER_AGENT,
-                SIGNATURE_HEADER: webhook_signature(secret=project.webhook_secret, body=body),
+                SIGNATURE_HEADER: webhook_signature(secret=secret, body=body),
+                TIMESTAMP_HEADER: str(sent_at),
+                TIMESTAMPED_SIGNATURE_HEADER: webhook_timestamped_signature(
+                    secret=secret, body=body, timestamp=sent_at
+                ),
                 DELIVERY_HEADER: str(delivery.pk),
                 EVENT_HEADER: delivery.event,
             }

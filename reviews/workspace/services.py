@@ -420,7 +420,12 @@ def review_submit(
     )
 
     if audit:
-        item_audit_close(item=item, user=reviewer, reason=f"Audit review recorded: {reason}"[:100])
+        item_audit_close(
+            item=item,
+            review=review,
+            user=reviewer,
+            reason=f"Audit review recorded: {reason}"[:100],
+        )
         return review
     if item.status == ItemStatus.PENDING_REVIEW:
         item_transition(
