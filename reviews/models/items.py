@@ -65,27 +65,34 @@ class ReviewItemQuerySet(models.QuerySet):
         """Items waiting for a human, in queue order (risk, lowest confidence, oldest)."""
         return self.filter(in_queue=True).order_by(*ReviewItem.QUEUE_ORDER)
 
-    def search(self, text: str) -> "ReviewItemQuerySet":
+    def search(self, text: str, *, exact_fields: tuple[str, ...] = ()) -> "ReviewItemQuerySet":
         """Items whose prompt, output or review notes hold every word of ``text``.
 
         PostgreSQL: full-text search (English stemming: "doses" finds "dose")
         through the GIN index on ``SearchDocument``. Elsewhere (the SQLite
         demo): each word must appear, case-insensitively, in one of the fields.
+        A single word also finds the items whose ``exact_fields`` equal it.
         """
         words = text.split()
         if not words:
             return self
+        exact = Q()
+        if len(words) == 1:
+            for name in exact_fields:
+                exact |= Q(**{name: words[0]})
         if connection.vendor == "postgresql":
             query = SearchQuery(" ".join(words), config=SEARCH_CONFIG, search_type="plain")
-            return self.alias(search_document=SearchDocument()).filter(search_document=query)
-        queryset = self
+            return self.alias(search_document=SearchDocument()).filter(
+                Q(search_document=query) | exact
+            )
+        found = Q()
         for word in words:
-            queryset = queryset.filter(
+            found &= (
                 Q(prompt__icontains=word)
                 | Q(output__icontains=word)
                 | Q(review_notes__icontains=word)
             )
-        return queryset
+        return self.filter(found | exact)
 
 
 SUBMITTED_CONTENT_FIELDS = ("prompt", "messages", "output", "context", "metadata")
