@@ -246,7 +246,7 @@ class ItemImportAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
         self._require_get(request)
         item_import = self._own_import(request, pk)
         rows = item_import.errors.values_list("row", "field", "message").iterator(chunk_size=2000)
-        response = StreamingHttpResponse(_error_csv(rows), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(error_report_csv(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="import-{pk}-errors.csv"'
         return response
 
@@ -260,7 +260,7 @@ class _Echo:
         return value
 
 
-def _error_csv(rows):
+def error_report_csv(rows):
     """The error report: row, field, message; cells a spreadsheet would evaluate are quoted."""
     writer = csv.writer(_Echo(), lineterminator="\r\n")
     yield writer.writerow(["row", "field", "message"])

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from reviews.imports.admin import error_report_csv
 from reviews.models import ImportStatus, ItemImport, ReviewItem
 from tests.imports.helpers import (
     MAPPING,
@@ -228,3 +229,14 @@ def test_fixed_model_name_and_version_fill_a_file_without_them(
     assert response.status_code == 302
     item = ReviewItem.objects.get(external_id="x1")
     assert (item.model_name, item.model_version) == ("acme", "v7")
+
+
+def test_the_error_report_quotes_cells_a_spreadsheet_would_evaluate():
+    rows = [(3, "=cmd|' /C calc'!A0", "+1"), (4, "prompt", "@SUM(A1)"), (5, "output", "fine")]
+    text = "".join(error_report_csv(rows))
+    assert text.splitlines() == [
+        "row,field,message",
+        "3,'=cmd|' /C calc'!A0,'+1",
+        "4,prompt,'@SUM(A1)",
+        "5,output,fine",
+    ]
