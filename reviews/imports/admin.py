@@ -246,7 +246,9 @@ class ItemImportAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
         self._require_get(request)
         item_import = self._own_import(request, pk)
         rows = item_import.errors.values_list("row", "field", "message").iterator(chunk_size=2000)
-        response = StreamingHttpResponse(error_report_csv(rows), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            error_report_csv(rows), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="import-{pk}-errors.csv"'
         return response
 
