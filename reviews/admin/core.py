@@ -8,6 +8,7 @@ module wires the sub-domains into the item admin, the registration lives in
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -300,6 +301,24 @@ class CappedCountPaginator(Paginator):
         return self.object_list[: self.CAP + 1].count()
 
 
+class ItemChangeList(ChangeList):
+    """The item list reads only the columns it shows: prompts, outputs and JSON stay behind."""
+
+    DEFERRED = (
+        "prompt",
+        "messages",
+        "output",
+        "context",
+        "metadata",
+        "review_reasons",
+        "final_output",
+        "review_notes",
+    )
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer(*self.DEFERRED)
+
+
 class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     # Items change through the services only (the workspace, adjudication, bulk actions).
     change_capability = None
@@ -336,6 +355,7 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     list_select_related = ["project"]
     show_full_result_count = False
     paginator = CappedCountPaginator
+    list_per_page = 50
     inlines = [CheckResultInline, JudgeVerdictInline]
     readonly_fields = [field.name for field in ReviewItem._meta.fields if field.name not in ("id",)]
     action_form = ItemActionForm
@@ -346,6 +366,9 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         "export_selection",
         "delete_items",
     ]
+
+    def get_changelist(self, request, **kwargs):
+        return ItemChangeList
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -10,8 +10,10 @@ its history row naming the user, and one refused item never undoes the others.
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
+from adjudication.models import AdjudicationCase
 from adjudication.services import item_reopen
 from datasets.models import DatasetExport, DatasetExportItem
 from datasets.services import export_create
@@ -132,7 +134,8 @@ def items_delete(*, user, item_ids: list[int]) -> BulkOutcome:
     """Delete items, for admins of each item's project; their history keeps a "-" row.
 
     An item included in a dataset export is refused: exports never change.
-    Its reviews, claims, checks and verdicts go with it (each with its history).
+    Its reviews, claims, checks, verdicts and adjudication cases go with it
+    (each with its history).
     """
     outcome = BulkOutcome()
     for pk in _permitted(
@@ -148,7 +151,16 @@ def items_delete(*, user, item_ids: list[int]) -> BulkOutcome:
                 continue
             item._history_user = user
             item._change_reason = f"Deleted by {user.get_username()} from the item list"
-            item.delete()
+            try:
+                with transaction.atomic():
+                    # Cases point at the item's reviews (PROTECT): they go first.
+                    for case in AdjudicationCase.objects.filter(item=item):
+                        case._history_user = user
+                        case.delete()
+                    item.delete()
+            except ProtectedError:
+                outcome.refused[pk] = "other records still refer to it"
+                continue
             outcome.done.append(pk)
     return outcome
 

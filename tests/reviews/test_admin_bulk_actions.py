@@ -6,15 +6,18 @@ for actions of seniors and admins. They change nothing and write no row.
 """
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 
+from adjudication.models import AdjudicationCase
+from adjudication.services import reviews_settle
 from datasets.models import DatasetExport, DatasetExportItem
 from datasets.services import export_create
 from datasets.services.build import export_build
 from reviews.bulk_actions import services as bulk
-from reviews.models import Assignment, AssignmentState, ItemStatus, ReviewItem
+from reviews.models import Assignment, AssignmentState, ItemStatus, Review, ReviewItem
+from reviews.services.transitions import item_transition
 from reviews.workspace.services import assignment_claim_next
 from tests import factories
 from tests.datasets.factories import reviewed
@@ -238,3 +241,31 @@ def test_the_services_refuse_on_their_own_whatever_the_page_offered(
         assert outcome.done == []
         assert set(outcome.refused) == set(ids)
     assert _writes() == before
+
+
+def test_delete_takes_an_items_adjudication_case_with_it(
+    project, reviewer, second_reviewer, project_admin
+):
+    (disputed,) = factories.ingest(project)
+    with transaction.atomic():
+        disputed = ReviewItem.objects.select_for_update().get(pk=disputed.pk)
+        item_transition(item=disputed, to_status=ItemStatus.IN_REVIEW, reason="claimed")
+        reviews = [
+            Review.objects.create(item=disputed, reviewer=reviewer, verdict="approve"),
+            Review.objects.create(
+                item=disputed,
+                reviewer=second_reviewer,
+                verdict="reject",
+                reason_code="factual_error",
+                severity="major",
+            ),
+        ]
+        reviews_settle(item=disputed, reviews=reviews, user=second_reviewer)
+    assert AdjudicationCase.objects.filter(item=disputed).exists()
+    response = _act(_client(project_admin), "delete_items", [disputed])
+    assert response.status_code == 302
+    assert not ReviewItem.objects.filter(pk=disputed.pk).exists()
+    assert not AdjudicationCase.objects.exists()
+    assert ReviewItem.history.filter(id=disputed.pk, history_type="-").get().history_user_id == (
+        project_admin.pk
+    )
