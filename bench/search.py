@@ -11,7 +11,8 @@ after the load. Then, as a reviewer of the project (so the list is scoped by
 membership, as for everyone but superusers), it requests the admin's item list
 with Django's test client: ``?q=<drug> <topic>&model_version=v3&confidence_max=0.5``,
 cycling through word pairs, and prints the p50/p95 of the whole page
-(middleware, filters, count, rows, template) and its query count. The
+(middleware, filters, count, rows, template), the app's CPU time per page
+(steadier than wall time on a shared machine) and the page's query count. The
 reference, measured in the same run on the same connection: the page's own two
 statements (the capped count and the first page of rows) run as raw SQL.
 ``--keep`` reuses a database seeded by an earlier run.
@@ -292,11 +293,13 @@ def main() -> None:
     statements = [q["sql"] for q in captured.captured_queries if "reviews_reviewitem" in q["sql"]]
     page_sql = [sql for sql in statements if "to_tsvector" in sql]
 
-    timings, reference = [], []
+    timings, cpu, reference = [], [], []
+    load_before = os.getloadavg()[0]
     for i in range(args.requests):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = client.get(url, params(i))
         timings.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
         assert response.status_code == 200
         drug, topic = pairs[i % len(pairs)]
         first_drug, first_topic = pairs[0]  # the words in the captured statements
@@ -318,12 +321,18 @@ def main() -> None:
         f"reference (the page's {len(page_sql)} item statements as raw SQL): "
         f"p50 {percentile(reference, 50):.1f} ms, p95 {percentile(reference, 95):.1f} ms"
     )
+    print(
+        f"app CPU per page (this process): p50 {percentile(cpu, 50):.1f} ms, "
+        f"p95 {percentile(cpu, 95):.1f} ms"
+    )
+    print(f"load average 1 min: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"plan uses the GIN index: {uses_index}")
     print(f"items = {items}")
     print(f"search_matches = {matches}")
     print(f"search_p50_ms = {percentile(timings, 50):.1f}")
     print(f"search_p95_ms = {percentile(timings, 95):.1f}")
     print(f"search_queries = {queries}")
+    print(f"search_app_cpu_p95_ms = {percentile(cpu, 95):.1f}")
     print(f"reference_sql_p95_ms = {percentile(reference, 95):.1f}")
     print(f"gin_index_used = {int(uses_index)}")
     print(f"target_p95_ms = {TARGET_MS}")
