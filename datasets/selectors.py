@@ -65,6 +65,8 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
         items = items.filter(adjudicated=True)
     if filters.get("exclude_audit"):
         items = items.filter(is_audit=False)
+    if filters.get("item_ids"):
+        items = items.filter(pk__in=filters["item_ids"])
     return items
 
 

@@ -440,6 +440,25 @@ HITL_HEALTH_TIMEOUT = env_int("HITL_HEALTH_TIMEOUT", 2)
 # Multiprocess mode is the PROMETHEUS_MULTIPROC_DIR environment variable (README, Metrics).
 HITL_METRICS_TOKEN = env_str("HITL_METRICS_TOKEN")
 
+# --- Item imports (reviews/imports/) ---------------------------------------------
+# Uploaded files wait on the "imports" storage until a worker has ingested them;
+# every web process and worker must reach it (a shared volume, or an S3 backend
+# configured under STORAGES["imports"]).
+HITL_IMPORT_DIR = Path(env_str("HITL_IMPORT_DIR", str(MEDIA_ROOT / "imports")))
+HITL_IMPORT_MAX_BYTES = env_int("HITL_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+HITL_IMPORT_MAX_ROWS = env_int("HITL_IMPORT_MAX_ROWS", 200_000)
+HITL_IMPORT_CHUNK_ROWS = env_int("HITL_IMPORT_CHUNK_ROWS", HITL_MAX_BATCH)  # rows per ingest call
+HITL_IMPORT_MAX_ERRORS = env_int("HITL_IMPORT_MAX_ERRORS", 10_000)  # error rows kept per import
+HITL_IMPORT_JOB_TIMEOUT = env_int("HITL_IMPORT_JOB_TIMEOUT", 3 * 3600)  # seconds
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "imports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(HITL_IMPORT_DIR)},
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

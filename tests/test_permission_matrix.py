@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.test import Client, TestCase, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -35,9 +37,11 @@ from adjudication.services import reviews_settle
 from datasets.models import DatasetExportItem
 from datasets.services import export_create
 from datasets.services.build import export_build
+from reviews.imports.services import import_upload
 from reviews.judge.services import judge_config_save
 from reviews.models import (
     DriftAlert,
+    ItemImport,
     ItemStatus,
     JudgeConfig,
     JudgeVerdict,
@@ -56,6 +60,14 @@ SIDES = ("A", "B")
 NO_SESSION = {"anonymous", "inactive", "key_a", "revoked"}
 NO_CREDENTIALS = {"anonymous", "inactive", "revoked"}
 EXPORT_DIR = tempfile.mkdtemp(prefix="hitl-matrix-")
+IMPORT_DIR = tempfile.mkdtemp(prefix="hitl-matrix-imports-")
+STORAGES = {
+    **settings.STORAGES,
+    "imports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": IMPORT_DIR},
+    },
+}
 USERS = ("reviewer_a", "senior_a", "admin_a", "mixed", "inactive", "superuser")
 PRINCIPALS = ("anonymous", *USERS, "key_a", "revoked")
 
@@ -192,6 +204,15 @@ MODEL_RULES: dict[tuple[str, str], tuple] = {
         "judgeconfig",
     ),
     ("reviews", "judgeverdict"): (anywhere(VIEW), cap(VIEW), nobody, nobody, nobody, "verdict"),
+    # File imports: a project's admins only; they change through their services, never deleted.
+    ("reviews", "itemimport"): (
+        anywhere(ADMINISTER),
+        cap(ADMINISTER),
+        nobody,
+        anywhere(ADMINISTER),
+        nobody,
+        "itemimport",
+    ),
     ("reviews", "driftalert"): (
         anywhere(ADMINISTER),
         cap(ADMINISTER),
@@ -363,6 +384,22 @@ def custom_routes() -> dict[str, Route]:
             lambda w, s: f"/{item}workspace/review/{w[f'assignment_{s}']}/",
             claim_owner,
             claim_owner,
+        ),
+        # File imports: mapping a draft, the progress endpoint, the error report.
+        "admin/reviews/itemimport/<int:pk>/map/": Route(
+            lambda w, s: f"/admin/reviews/itemimport/{w[f'draft_import_{s}']}/map/",
+            cap(ADMINISTER),
+            cap(ADMINISTER),
+        ),
+        "admin/reviews/itemimport/<int:pk>/progress/": Route(
+            lambda w, s: f"/admin/reviews/itemimport/{w[f'itemimport_{s}']}/progress/",
+            cap(ADMINISTER),
+            nobody,
+        ),
+        "admin/reviews/itemimport/<int:pk>/errors.csv": Route(
+            lambda w, s: f"/admin/reviews/itemimport/{w[f'itemimport_{s}']}/errors.csv",
+            cap(ADMINISTER),
+            nobody,
         ),
         f"{item}<int:item_id>/timeline/": Route(
             lambda w, s: f"/{item}{w[f'item_{s}']}/timeline/", cap(VIEW), nobody
@@ -574,12 +611,15 @@ class _Rollback(Exception):
     pass
 
 
-@override_settings(HITL_EXPORT_DIR=EXPORT_DIR, HITL_METRICS_TOKEN="matrix-metrics-token")
+@override_settings(
+    HITL_EXPORT_DIR=EXPORT_DIR, HITL_METRICS_TOKEN="matrix-metrics-token", STORAGES=STORAGES
+)
 class PermissionMatrixTests(TestCase):
     @classmethod
     def tearDownClass(cls):
         super().tearDownClass()
         shutil.rmtree(EXPORT_DIR, ignore_errors=True)
+        shutil.rmtree(IMPORT_DIR, ignore_errors=True)
 
     @classmethod
     def setUpTestData(cls):
@@ -695,6 +735,14 @@ class PermissionMatrixTests(TestCase):
                 created_at=now,
             )
             w.ids[f"alert_{side}"] = alert.pk
+            # A file import that ran, and one still waiting for its mapping.
+            content = json.dumps(factories.item_payload()).encode() + b"\n"
+            for key in ("itemimport", "draft_import"):
+                upload = SimpleUploadedFile(f"{key}.jsonl", content)
+                w.ids[f"{key}_{side}"] = import_upload(
+                    project=project, user=users["superuser"], upload=upload
+                ).pk
+            ItemImport.objects.filter(pk=w.ids[f"itemimport_{side}"]).update(status="done")
             key, raw = api_key_create(project=project, name=f"client {side}")
             w.ids[f"apikey_{side}"] = key.pk
             w.ids[f"apikey_history_{side}"] = key.history.latest().history_id

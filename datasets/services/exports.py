@@ -34,6 +34,8 @@ EXPORT_QUEUE = "exports"
 BUILD_JOB = "datasets.jobs.export_build_job"
 MAX_VALIDATION_RATIO = 0.5
 MAX_ERROR_CHARS = 4000
+# An export of chosen items (the item list's bulk action) names at most this many.
+MAX_ITEM_IDS = 100_000
 DEAD_JOB_STATUSES = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 LOST_JOB_ERROR = (
     "The build job was lost before it finished (its worker died or Redis lost the job). "
@@ -69,8 +71,9 @@ def export_filters_normalise(*, format: str, filters: dict[str, Any]) -> dict[st
     the format's and defaults to its ``default_statuses``, the human decisions
     it can use (SFT: approved and corrected; DPO: corrected only; triplets:
     corrected; review log: approved, corrected, rejected). The date range is on
-    ``decided_at``, after inclusive, before exclusive. Raises ``ValidationError``
-    with messages per field.
+    ``decided_at``, after inclusive, before exclusive. ``item_ids`` (present
+    only when given: the item list's "export the selection") keeps just those
+    items. Raises ``ValidationError`` with messages per field.
     """
     errors: dict[str, list[str]] = {}
     try:
@@ -105,6 +108,15 @@ def export_filters_normalise(*, format: str, filters: dict[str, Any]) -> dict[st
         "adjudicated_only": bool(filters.get("adjudicated_only", False)),
         "exclude_audit": bool(filters.get("exclude_audit", False)),
     }
+    if filters.get("item_ids") is not None:
+        # Only present when chosen, so the filters of other exports read as before.
+        item_ids = list(filters["item_ids"])
+        if not all(isinstance(pk, int) and not isinstance(pk, bool) for pk in item_ids):
+            errors["item_ids"] = ["Enter item ids (integers)."]
+        elif not item_ids or len(item_ids) > MAX_ITEM_IDS:
+            errors["item_ids"] = [f"Choose between 1 and {MAX_ITEM_IDS} items."]
+        else:
+            normalised["item_ids"] = sorted(set(item_ids))
     if errors:
         raise ValidationError(errors)
     return normalised

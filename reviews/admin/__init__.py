@@ -13,10 +13,12 @@ from django_rq.models import Dashboard
 from reviews.admin.accounts import ReviewerUserAdmin
 from reviews.admin.core import ApiKeyAdmin, ProjectAdmin, ReviewItemAdmin
 from reviews.admin.operations import OperatorQueueAdmin
+from reviews.imports.admin import ItemImportAdmin
 from reviews.judge.admin import JudgeConfigAdmin, JudgeVerdictAdmin
 from reviews.models import (
     ApiKey,
     DriftAlert,
+    ItemImport,
     JudgeConfig,
     JudgeVerdict,
     MonitoringDashboard,
@@ -35,6 +37,7 @@ admin.site.register(JudgeVerdict, JudgeVerdictAdmin)
 admin.site.register(MonitoringDashboard, MonitoringDashboardAdmin)
 admin.site.register(DriftAlert, DriftAlertAdmin)
 admin.site.register(WebhookDelivery, WebhookDeliveryAdmin)
+admin.site.register(ItemImport, ItemImportAdmin)
 
 # Replacing third-party registrations: reviewer accounts with their memberships,
 # and django-rq's dashboard restricted to superusers.

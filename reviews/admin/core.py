@@ -7,15 +7,34 @@ module wires the sub-domains into the item admin, the registration lives in
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import models
+from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from reviews.access import Capability, may
+from datasets import formats as export_formats
+from reviews.access import Capability, may, may_anywhere
 from reviews.access.admin import (
     ManagedMembershipsMixin,
     ProjectScopedAdminMixin,
     ReadOnlyHistoryAdmin,
 )
+from reviews.admin.item_filters import (
+    ConfidenceRangeFilter,
+    CreatedRangeFilter,
+    JudgeLabelFilter,
+    ModelFilter,
+    ReasonFilter,
+    ReviewerFilter,
+    SeverityFilter,
+)
+from reviews.bulk_actions import services as bulk
+from reviews.errors import DomainError
 from reviews.judge.admin import JudgeVerdictInline
 from reviews.models import (
     ApiKey,
@@ -258,26 +277,189 @@ class CheckResultInline(admin.TabularInline):
         return False
 
 
+class ItemActionForm(ActionForm):
+    """The item list's action bar: what some actions need besides the selection."""
+
+    reviewer = forms.CharField(
+        required=False, max_length=150, label="Reviewer", help_text="For “assign”: a username."
+    )
+    reason = forms.CharField(required=False, max_length=500, label="Reason")
+    export_format = forms.ChoiceField(
+        required=False,
+        label="Export format",
+        choices=export_formats.choices,
+    )
+
+
+class CappedCountPaginator(Paginator):
+    """Counts matching items up to ``CAP`` only: a count of a million rows is a full scan."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.CAP + 1].count()
+
+
+class ItemChangeList(ChangeList):
+    """The item list reads only the columns it shows: prompts, outputs and JSON stay behind."""
+
+    DEFERRED = (
+        "prompt",
+        "messages",
+        "output",
+        "context",
+        "metadata",
+        "review_reasons",
+        "final_output",
+        "review_notes",
+    )
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer(*self.DEFERRED)
+
+
 class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
-    # Items change through the services only (the workspace, adjudication).
+    # Items change through the services only (the workspace, adjudication, bulk actions).
     change_capability = None
     list_display = [
         "id",
         "external_id",
         "project",
         "status",
+        "model_name",
         "model_version",
         "confidence",
         "is_audit",
         "created_at",
     ]
-    list_filter = ["status", "project", "is_audit", "in_queue"]
-    search_fields = ["external_id", "model_version"]
+    list_filter = [
+        "status",
+        "project",
+        "is_audit",
+        "in_queue",
+        ReasonFilter,
+        SeverityFilter,
+        JudgeLabelFilter,
+        ReviewerFilter,
+        ConfidenceRangeFilter,
+        ModelFilter,
+        CreatedRangeFilter,
+    ]
+    # Shown as the search box's scope; ``get_search_results`` does the searching.
+    search_fields = ["prompt", "output", "review_notes"]
+    search_help_text = (
+        "Words in the prompt, output or reviewers' notes (all must appear; English stemming), "
+        "or one external id / model version exactly."
+    )
     list_select_related = ["project"]
     show_full_result_count = False
-    date_hierarchy = "created_at"
+    paginator = CappedCountPaginator
+    list_per_page = 50
     inlines = [CheckResultInline, JudgeVerdictInline]
     readonly_fields = [field.name for field in ReviewItem._meta.fields if field.name not in ("id",)]
+    action_form = ItemActionForm
+    actions = [
+        "send_back_to_queue",
+        "reopen_items",
+        "assign_to_reviewer",
+        "export_selection",
+        "delete_items",
+    ]
+
+    def get_changelist(self, request, **kwargs):
+        return ItemChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.search(term, exact_fields=("external_id", "model_version")), False
+
+    # --- bulk actions: each item is checked again by the service, per project ---------
+
+    def has_adjudicate_permission(self, request) -> bool:
+        return may_anywhere(request.user, Capability.ADJUDICATE)
+
+    def has_administer_permission(self, request) -> bool:
+        return may_anywhere(request.user, Capability.ADMINISTER)
+
+    def has_build_exports_permission(self, request) -> bool:
+        return may_anywhere(request.user, Capability.BUILD_EXPORTS)
+
+    @staticmethod
+    def _ids(queryset) -> list[int]:
+        return list(queryset.values_list("pk", flat=True)[: bulk.MAX_ITEMS])
+
+    def _report(self, request, outcome: bulk.BulkOutcome, verb: str) -> None:
+        level = messages.SUCCESS if outcome.done else messages.WARNING
+        self.message_user(request, outcome.summary(verb), level)
+
+    @admin.action(description="Send back to the queue (release claims)", permissions=["adjudicate"])
+    def send_back_to_queue(self, request, queryset):
+        outcome = bulk.items_requeue(user=request.user, item_ids=self._ids(queryset))
+        self._report(request, outcome, "Sent back")
+
+    @admin.action(description="Reopen for adjudication (give a reason)", permissions=["adjudicate"])
+    def reopen_items(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        try:
+            outcome = bulk.items_reopen(
+                user=request.user, item_ids=self._ids(queryset), reason=reason
+            )
+        except DomainError as exc:
+            self.message_user(request, f"{exc.message} Type it in the Reason box.", messages.ERROR)
+            return
+        self._report(request, outcome, "Reopened")
+
+    @admin.action(description="Assign to the reviewer named", permissions=["adjudicate"])
+    def assign_to_reviewer(self, request, queryset):
+        name = request.POST.get("reviewer", "").strip()
+        reviewer = get_user_model().objects.filter(username=name, is_active=True).first()
+        if reviewer is None:
+            self.message_user(
+                request, f"No reviewer named {name!r} in these items' projects.", messages.ERROR
+            )
+            return
+        outcome = bulk.items_assign(
+            user=request.user, item_ids=self._ids(queryset), reviewer=reviewer
+        )
+        self._report(request, outcome, f"Assigned to {name}")
+
+    @admin.action(
+        description="Build a dataset export of the selection", permissions=["build_exports"]
+    )
+    def export_selection(self, request, queryset):
+        fmt = request.POST.get("export_format", "")
+        try:
+            export, outcome = bulk.items_export(
+                user=request.user, item_ids=self._ids(queryset), format=fmt
+            )
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return
+        if export is None:
+            self._report(request, outcome, "Exported")
+            return
+        url = reverse("admin:datasets_datasetexport_change", args=[export.pk])
+        self.message_user(
+            request,
+            format_html(
+                'Export <a href="{}">{}</a> queued with {} item(s) (the format keeps only '
+                "the decisions it can use).",
+                url,
+                export,
+                len(outcome.done),
+            ),
+            messages.SUCCESS,
+        )
+
+    @admin.action(
+        description="Delete the selected items (project admins)", permissions=["administer"]
+    )
+    def delete_items(self, request, queryset):
+        outcome = bulk.items_delete(user=request.user, item_ids=self._ids(queryset))
+        self._report(request, outcome, "Deleted")
 
     def get_urls(self):
         # The reviewer workspace (my queue, review page, timeline) lives under this admin.

@@ -1,3 +1,4 @@
+from reviews.models.imports import ImportFormat, ImportStatus, ItemImport, ItemImportError
 from reviews.models.items import CheckResult, ItemStatus, ReviewItem
 from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVerdict
 from reviews.models.monitoring import (
@@ -40,6 +41,10 @@ __all__ = [
     "CorrectionTriplet",
     "DeliveryStatus",
     "DriftAlert",
+    "ImportFormat",
+    "ImportStatus",
+    "ItemImport",
+    "ItemImportError",
     "ItemStatus",
     "JudgeBackend",
     "JudgeConfig",

@@ -1,5 +1,6 @@
-from django.db import models
-from django.db.models import F, Q, Value
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.db import connection, models
+from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Coalesce
 from simple_history.models import HistoricalRecords
 
@@ -34,11 +35,64 @@ PRIORITY_RISK = 200
 PRIORITY_NORMAL = 100
 PRIORITY_AUDIT = 0
 
+# The search text: the reviewers' notes go first, so a long output never pushes them
+# past the indexed prefix (PostgreSQL's tsvector holds at most 1 MB).
+SEARCH_CONFIG = "english"
+SEARCH_PREFIX_CHARS = 100_000
+SEARCH_FIELDS = ("review_notes", "prompt", "output")
+
+
+class SearchDocument(Func):
+    """The item's full-text document: ``to_tsvector`` of notes, prompt and output.
+
+    Literal SQL (no parameters), so the GIN index of migration
+    ``item_full_text_search`` and every query compile to the same expression
+    and PostgreSQL's planner matches them.
+    """
+
+    template = (
+        f"to_tsvector('{SEARCH_CONFIG}'::regconfig, left(%(expressions)s, {SEARCH_PREFIX_CHARS}))"
+    )
+    arg_joiner = " || ' ' || "
+    output_field = SearchVectorField()
+
+    def __init__(self, **extra):
+        super().__init__(*SEARCH_FIELDS, **extra)
+
 
 class ReviewItemQuerySet(models.QuerySet):
     def in_queue(self) -> "ReviewItemQuerySet":
         """Items waiting for a human, in queue order (risk, lowest confidence, oldest)."""
         return self.filter(in_queue=True).order_by(*ReviewItem.QUEUE_ORDER)
+
+    def search(self, text: str, *, exact_fields: tuple[str, ...] = ()) -> "ReviewItemQuerySet":
+        """Items whose prompt, output or review notes hold every word of ``text``.
+
+        PostgreSQL: full-text search (English stemming: "doses" finds "dose")
+        through the GIN index on ``SearchDocument``. Elsewhere (the SQLite
+        demo): each word must appear, case-insensitively, in one of the fields.
+        A single word also finds the items whose ``exact_fields`` equal it.
+        """
+        words = text.split()
+        if not words:
+            return self
+        exact = Q()
+        if len(words) == 1:
+            for name in exact_fields:
+                exact |= Q(**{name: words[0]})
+        if connection.vendor == "postgresql":
+            query = SearchQuery(" ".join(words), config=SEARCH_CONFIG, search_type="plain")
+            return self.alias(search_document=SearchDocument()).filter(
+                Q(search_document=query) | exact
+            )
+        found = Q()
+        for word in words:
+            found &= (
+                Q(prompt__icontains=word)
+                | Q(output__icontains=word)
+                | Q(review_notes__icontains=word)
+            )
+        return self.filter(found | exact)
 
 
 SUBMITTED_CONTENT_FIELDS = ("prompt", "messages", "output", "context", "metadata")
@@ -100,6 +154,13 @@ class ReviewItem(models.Model):
     final_reason_code = models.CharField(max_length=50, blank=True)
     final_severity = models.CharField(max_length=10, blank=True)
     adjudicated = models.BooleanField(default=False)
+    review_notes = models.TextField(
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Reviewers' notes on this item, one a line, for the item search "
+        "(written by review_submit).",
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -108,7 +169,8 @@ class ReviewItem(models.Model):
     # final_output), so history rows leave it out: every status change would
     # otherwise copy the prompt, output and context again, several KB an item
     # over its life, and half the WAL of an ingest.
-    history = HistoricalRecords(excluded_fields=list(SUBMITTED_CONTENT_FIELDS))
+    # review_notes copies Review.note, which has its own history.
+    history = HistoricalRecords(excluded_fields=[*SUBMITTED_CONTENT_FIELDS, "review_notes"])
     objects = ReviewItemQuerySet.as_manager()
 
     class Meta:

@@ -30,6 +30,7 @@ from reviews.workspace.selectors import (
 )
 from reviews.workspace.services import (
     NOTE_MAX_CHARS,
+    QueueNarrowing,
     ReviewInput,
     ReviewInvalid,
     StaleAssignment,
@@ -55,6 +56,31 @@ SHORTCUTS = [
     ("Ctrl+Enter", "Submit the open reject or correct form"),
     ("Esc", "Close the open form or this help"),
 ]
+
+
+NARROWING_SESSION_KEY = "reviews_workspace_narrowing"
+
+
+class NarrowingForm(forms.Form):
+    """Part of the queue to work on: a model version, a routing reason, a failed check."""
+
+    model_version = forms.CharField(required=False, max_length=200)
+    reason = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="A routing reason: low_confidence, risk_keyword:overdose, judge_flag, ...",
+    )
+    check = forms.CharField(required=False, max_length=100, help_text="A failed check's name.")
+
+    def narrowing(self) -> QueueNarrowing:
+        if not self.is_valid():
+            return QueueNarrowing()
+        return QueueNarrowing(**{k: v.strip() for k, v in self.cleaned_data.items()})
+
+
+def _session_narrowing(request) -> QueueNarrowing:
+    saved = request.session.get(NARROWING_SESSION_KEY) or {}
+    return NarrowingForm(saved).narrowing()
 
 
 class ReviewForm(forms.Form):
@@ -102,19 +128,38 @@ def _review_url(assignment) -> str:
 
 @require_GET
 def queue_view(request: HttpRequest, *, admin_site) -> HttpResponse:
-    rows = queue_overview(user=request.user)
+    form = NarrowingForm(request.GET)
+    narrowing = form.narrowing()
+    rows = queue_overview(user=request.user, narrowing=narrowing)
     return TemplateResponse(
         request,
         "admin/reviews/workspace/queue.html",
-        _context(request, admin_site, title="My review queue", rows=rows),
+        _context(
+            request,
+            admin_site,
+            title="My review queue",
+            rows=rows,
+            narrowing_form=form,
+            narrowing=narrowing,
+        ),
+        status=200 if form.is_valid() else 400,
     )
 
 
 @require_POST
 def claim_view(request: HttpRequest, project_id: int, *, admin_site) -> HttpResponse:
     project = get_object_or_404(Project, pk=project_id)
+    narrowing = NarrowingForm(request.POST).narrowing()
+    # The next item after each decision comes from the same part of the queue.
+    request.session[NARROWING_SESSION_KEY] = {
+        "model_version": narrowing.model_version,
+        "reason": narrowing.reason,
+        "check": narrowing.check,
+    }
     try:
-        assignment = assignment_claim_next(reviewer=request.user, project=project)
+        assignment = assignment_claim_next(
+            reviewer=request.user, project=project, narrowing=narrowing
+        )
     except NotAllowed as exc:
         raise Http404("No such project.") from exc
     if assignment is None:
@@ -176,7 +221,9 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
         messages.info(request, f"Released {item.external_id}; it is back in the queue.")
         return redirect(_queue_url())
     done = DONE[action]
-    next_assignment = assignment_claim_next(reviewer=request.user, project=item.project)
+    next_assignment = assignment_claim_next(
+        reviewer=request.user, project=item.project, narrowing=_session_narrowing(request)
+    )
     if next_assignment is None:
         messages.success(request, f"{done} {item.external_id}. The queue is empty for now.")
         return redirect(_queue_url())

@@ -38,19 +38,22 @@ class QueueRow:
     held: Assignment | None
 
 
-def queue_overview(*, user) -> list[QueueRow]:
+def queue_overview(*, user, narrowing=None) -> list[QueueRow]:
     """Per visible project: items waiting for this user, their reviews today, median time.
 
-    "Waiting" counts items in the queue that this user has not reviewed yet.
-    The median is over this user's reviews of the project today.
+    "Waiting" counts items in the queue that this user has not reviewed yet
+    (within ``narrowing``, a ``QueueNarrowing``, when given). The median is
+    over this user's reviews of the project today.
     """
     now = timezone.now()
     day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     projects = list(projects_where(user, Capability.REVIEW).order_by("name"))
     ids = [project.pk for project in projects]
+    queue = ReviewItem.objects.filter(in_queue=True, project_id__in=ids)
+    if narrowing:
+        queue = narrowing.apply(queue)
     waiting = dict(
-        ReviewItem.objects.filter(in_queue=True, project_id__in=ids)
-        .exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=user)))
+        queue.exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=user)))
         .values_list("project_id")
         .annotate(n=Count("pk"))
         .values_list("project_id", "n")

@@ -6,11 +6,12 @@ and a submit locks its assignment row first. Claims lock with ``SKIP LOCKED``,
 so concurrent reviewers walk past each other's candidates instead of waiting.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -22,6 +23,7 @@ from reviews.errors import Conflict, DomainError, NotAllowed
 from reviews.models import (
     Assignment,
     AssignmentState,
+    CheckResult,
     CorrectionTriplet,
     ItemStatus,
     Project,
@@ -32,6 +34,7 @@ from reviews.models import (
 )
 from reviews.services.decisions import item_finalize
 from reviews.services.review_rules import decision_validate
+from reviews.services.search import item_notes_append
 from reviews.services.transitions import item_audit_close, item_transition
 
 # How long a skipped item stays out of the skipping reviewer's queue.
@@ -50,6 +53,41 @@ class StaleAssignment(Conflict):
 
 class ReviewInvalid(DomainError):
     """A review the rules refuse; ``detail`` holds messages per form field."""
+
+
+@dataclass(frozen=True)
+class QueueNarrowing:
+    """A reviewer's choice of part of a queue: one model version, routing reason, or check.
+
+    ``reason`` is one of the item's routing reasons (``low_confidence``,
+    ``risk_keyword:overdose``, ``judge_flag``...); ``check`` the name of a check
+    the item failed (a warning: blocking failures never reach the queue).
+    Empty fields narrow nothing.
+    """
+
+    model_version: str = ""
+    reason: str = ""
+    check: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.model_version or self.reason or self.check)
+
+    def apply(self, queryset):
+        if self.model_version:
+            queryset = queryset.filter(model_version=self.model_version)
+        if self.reason:
+            if connection.vendor == "postgresql":
+                queryset = queryset.filter(review_reasons__contains=[self.reason])
+            else:  # SQLite has no JSON containment: match the quoted element.
+                quoted = json.dumps(self.reason)
+                queryset = queryset.filter(review_reasons__icontains=quoted)
+        if self.check:
+            queryset = queryset.filter(
+                Exists(
+                    CheckResult.objects.filter(item=OuterRef("pk"), name=self.check, passed=False)
+                )
+            )
+        return queryset
 
 
 @dataclass(frozen=True)
@@ -109,24 +147,27 @@ def _return_if_unclaimed(item: ReviewItem, *, now, user, reason: str) -> None:
         item_transition(item=item, to_status=ItemStatus.PENDING_REVIEW, reason=reason, user=user)
 
 
-def claimable_items(*, reviewer, project: Project, now=None):
+def claimable_items(
+    *, reviewer, project: Project, now=None, narrowing: QueueNarrowing | None = None
+):
     """Items of ``project`` that ``reviewer`` may claim now, in queue order.
 
     In the queue; never reviewed by this reviewer; not held by them; not
     skipped by them in the last 24 hours; and fewer unexpired claims plus
-    reviews than the item needs (one for audit samples).
+    reviews than the item needs (one for audit samples). ``narrowing`` keeps
+    only one model version, routing reason or failed check.
     """
     now = now or timezone.now()
-    queryset = (
-        ReviewItem.objects.in_queue()
-        .filter(project=project)
-        .exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=reviewer)))
-        .exclude(
-            Exists(
-                Assignment.objects.filter(item=OuterRef("pk"), reviewer=reviewer).filter(
-                    Q(state=AssignmentState.ACTIVE, lease_expires_at__gt=now)
-                    | Q(state=AssignmentState.SKIPPED, closed_at__gt=now - SKIP_HIDES_FOR)
-                )
+    queue = ReviewItem.objects.in_queue().filter(project=project)
+    if narrowing:
+        queue = narrowing.apply(queue)
+    queryset = queue.exclude(
+        Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=reviewer))
+    ).exclude(
+        Exists(
+            Assignment.objects.filter(item=OuterRef("pk"), reviewer=reviewer).filter(
+                Q(state=AssignmentState.ACTIVE, lease_expires_at__gt=now)
+                | Q(state=AssignmentState.SKIPPED, closed_at__gt=now - SKIP_HIDES_FOR)
             )
         )
     )
@@ -156,8 +197,13 @@ def _lease(project: Project) -> timedelta:
 
 
 @transaction.atomic
-def assignment_claim_next(*, reviewer, project: Project) -> Assignment | None:
+def assignment_claim_next(
+    *, reviewer, project: Project, narrowing: QueueNarrowing | None = None
+) -> Assignment | None:
     """Claim the next item of ``project`` for ``reviewer``; None when nothing is left.
+
+    With ``narrowing``, only items of that part of the queue are candidates
+    (a claim already held is returned whatever it holds).
 
     A reviewer holds one claim per project at a time: an unexpired claim is
     returned again instead of taking a second item. Otherwise the first
@@ -185,7 +231,7 @@ def assignment_claim_next(*, reviewer, project: Project) -> Assignment | None:
     tried: list[int] = []
     for _attempt in range(CLAIM_ATTEMPTS):
         item = (
-            claimable_items(reviewer=reviewer, project=project, now=now)
+            claimable_items(reviewer=reviewer, project=project, now=now, narrowing=narrowing)
             .exclude(pk__in=tried)
             .select_for_update(skip_locked=True, of=("self",))
             .first()
@@ -214,22 +260,75 @@ def assignment_claim_next(*, reviewer, project: Project) -> Assignment | None:
     return None
 
 
-def _claim(*, item: ReviewItem, project: Project, reviewer, now, stale: bool) -> Assignment:
+def _claim(
+    *,
+    item: ReviewItem,
+    project: Project,
+    reviewer,
+    now,
+    stale: bool,
+    by=None,
+) -> Assignment:
+    """Claim ``item`` for ``reviewer``; ``by`` is the senior who assigned it (None: a claim)."""
+    actor = by or reviewer
     if stale:
-        _expire_on_item(item, now=now, user=reviewer)
+        _expire_on_item(item, now=now, user=actor)
     assignment = Assignment(
         item=item, reviewer=reviewer, claimed_at=now, lease_expires_at=now + _lease(project)
     )
-    _history(assignment, user=reviewer, reason="Claimed from the queue")
+    if by is None:
+        reason, why = "Claimed from the queue", f"Claimed by {reviewer.get_username()}"
+    else:
+        who = f"{reviewer.get_username()} by {by.get_username()}"
+        reason = why = f"Assigned to {who}"
+    _history(assignment, user=actor, reason=reason)
     assignment.save()
     if item.status == ItemStatus.PENDING_REVIEW:
-        item_transition(
-            item=item,
-            to_status=ItemStatus.IN_REVIEW,
-            reason=f"Claimed by {reviewer.get_username()}",
-            user=reviewer,
-        )
+        item_transition(item=item, to_status=ItemStatus.IN_REVIEW, reason=why, user=actor)
     return assignment
+
+
+@transaction.atomic
+def assignment_assign(*, item_id: int, reviewer, by) -> Assignment:
+    """Claim an item on ``reviewer``'s behalf: a senior hands it to a named reviewer.
+
+    ``by`` must adjudicate in the item's project and ``reviewer`` review there
+    (``NotAllowed`` otherwise); the item must be one ``reviewer`` could claim
+    now (in the queue, not reviewed or held by them, room for another claim),
+    else ``Conflict``. The claim runs for the project's lease like any other
+    and shows in the reviewer's queue; history names ``by``. Holds the item lock.
+    """
+    item = (
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(pk=item_id)
+        .first()
+    )
+    if item is None or not may(by, Capability.ADJUDICATE, item.project_id):
+        raise NotAllowed("Only a senior reviewer of the item's project may assign it.")
+    project = item.project
+    if not user_can_review(user=reviewer, project=project):
+        raise NotAllowed(f"{reviewer.get_username()} does not review in {project.name}.")
+    now = timezone.now()
+    stale = (
+        claimable_items(reviewer=reviewer, project=project, now=now)
+        .filter(pk=item.pk)
+        .annotate(
+            stale=Exists(
+                Assignment.objects.filter(
+                    item=OuterRef("pk"), state=AssignmentState.ACTIVE, lease_expires_at__lte=now
+                )
+            )
+        )
+        .values_list("stale", flat=True)
+        .first()
+    )
+    if stale is None:
+        raise Conflict(
+            f"{reviewer.get_username()} cannot take {item.external_id} now (not in the queue, "
+            "already reviewed or held by them, or claimed by enough reviewers)."
+        )
+    return _claim(item=item, project=project, reviewer=reviewer, now=now, stale=stale, by=by)
 
 
 def _lock_claim(*, assignment_id: int, reviewer, now) -> tuple[ReviewItem, Assignment]:
@@ -398,6 +497,8 @@ def review_submit(
         raise StaleAssignment(
             "You already reviewed this item; it was recorded once and this submit was ignored."
         ) from exc
+    if review.note:
+        item_notes_append(item=item, note=review.note)
     if correcting:
         CorrectionTriplet.objects.bulk_create(
             CorrectionTriplet(

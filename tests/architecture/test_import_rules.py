@@ -34,6 +34,8 @@ ABOVE_CORE = (
     "reviews.judge",
     "reviews.monitoring",
     "reviews.webhooks",
+    "reviews.imports",
+    "reviews.bulk_actions",
     "reviews.admin",
 )
 ABOVE_APPS = ("reviews.workspace",)
