@@ -1,9 +1,14 @@
 from reviews.models.items import CheckResult, ItemStatus, ReviewItem
 from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVerdict
 from reviews.models.monitoring import (
+    DailyCodeRollup,
+    DailyDecisionRollup,
+    DailyReviewerRollup,
     DeliveryStatus,
     DriftAlert,
     MonitoringDashboard,
+    RollupCodeKind,
+    RollupState,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
@@ -38,6 +43,9 @@ __all__ = [
     "CheckRule",
     "CheckSeverity",
     "CorrectionTriplet",
+    "DailyCodeRollup",
+    "DailyDecisionRollup",
+    "DailyReviewerRollup",
     "DeliveryStatus",
     "DriftAlert",
     "ItemStatus",
@@ -52,6 +60,8 @@ __all__ = [
     "ProjectMode",
     "Review",
     "ReviewItem",
+    "RollupCodeKind",
+    "RollupState",
     "Severity",
     "Verdict",
     "WebhookAttempt",
