@@ -41,6 +41,8 @@ PERIOD_DAYS = (7, 30, 90, 365)
 BUCKET_CHOICES = ("auto", *BUCKETS)
 TOP_REASONS = 10
 TOP_REVIEWERS = 25
+MAX_AUTO_DAYS = 31
+"""The automatic bucket shows weeks for longer periods: 90 daily points are 7 px apart."""
 MIN_BAND_N = 30
 """A bucket needs this many decisions for its 95% band to be drawn (and to count as "enough"
 when the automatic bucket picks days or weeks): below it one wrong answer moves the rate by
@@ -180,8 +182,9 @@ def dashboard(
     """Everything the monitoring dashboard shows, for the projects ``user`` may see.
 
     ``project_id`` narrows every figure, the queue included, to one project.
-    ``bucket`` "auto" shows days unless most days hold fewer than
-    ``MIN_BAND_N`` decisions, then weeks. A fixed number of queries.
+    ``bucket`` "auto" shows days unless the period is longer than
+    ``MAX_AUTO_DAYS`` or most days hold fewer than ``MIN_BAND_N`` decisions,
+    then weeks. A fixed number of queries.
     """
     now = now or timezone.now()
     if bucket not in BUCKET_CHOICES:
@@ -218,7 +221,7 @@ def dashboard(
 
     rows = rollup_rows(project_ids=scope_ids, first_day=first_day)
     daily = accuracy_points(rows, bucket="day")
-    if bucket == "auto" and _thin(daily):
+    if bucket == "auto" and (days > MAX_AUTO_DAYS or _thin(daily)):
         data.bucket = "week"
     data.accuracy = daily if data.bucket == "day" else accuracy_points(rows, bucket="week")
     data.interventions = _rates(
