@@ -213,7 +213,7 @@ def seed_history(decided: int) -> float:
                    CASE WHEN s.verdict IN ('correct', 'reject') THEN 'minor'
                         WHEN s.verdict = 'approve' THEN 'none' ELSE '' END,
                    false, s.at, s.at - interval '5 minutes', s.at, s.project
-            FROM generate_series(1, %(n)s) g,
+            FROM generate_series(1::bigint, %(n)s) g,
             LATERAL (SELECT now() - (1 - g::float8 / %(n)s) * %(days)s * interval '1 day' AS at,
                             CASE WHEN g %% 10 < 5 THEN %(gate)s WHEN g %% 10 < 7 THEN %(second)s
                                  ELSE %(monitor)s END AS project,
