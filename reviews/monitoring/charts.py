@@ -142,7 +142,7 @@ def line_chart(
     lowest bound, in steps of 20%), so a drop from 97% to 90% is visible. The
     legend lists every series by its full name, one per row.
     """
-    left, right, top = 56, 92 if target is not None else 20, 14
+    left, right, top = 56, 92 if target is not None else 40, 14
     plot_w = width - left - right
     legend_top = top + plot_height + 30  # room for the x labels
     height = legend_top + LEGEND_ROW * max(len(series), 1) + 6
