@@ -165,16 +165,20 @@ def _dirty_pairs(*, since: datetime) -> set[tuple[int, date]]:
         ReviewItem.objects.filter(id__in=changed_ids, decided_at__isnull=False)
         .annotate(d=day("decided_at"))
         .values_list("project_id", "d"),
-        Review.objects.filter(Q(item_id__in=changed_ids) | Q(created_at__gte=since))
-        .annotate(d=day("created_at"))
-        .values_list("item__project_id", "d"),
+    ]
+    # One query per index (an OR of the two would scan the whole table).
+    for model in (Review, JudgeVerdict):
+        for condition in (Q(item_id__in=changed_ids), Q(created_at__gte=since)):
+            queries.append(
+                model.objects.filter(condition)
+                .annotate(d=day("created_at"))
+                .values_list("item__project_id", "d")
+            )
+    queries.append(
         Review.objects.filter(id__in=review_history.values("id"))
         .annotate(d=day("created_at"))
-        .values_list("item__project_id", "d"),
-        JudgeVerdict.objects.filter(Q(item_id__in=changed_ids) | Q(created_at__gte=since))
-        .annotate(d=day("created_at"))
-        .values_list("item__project_id", "d"),
-    ]
+        .values_list("item__project_id", "d")
+    )
     pairs: set[tuple[int, date]] = set()
     for query in queries:
         pairs.update(query.distinct().order_by())
