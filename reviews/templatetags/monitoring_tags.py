@@ -32,8 +32,3 @@ def age(value: timedelta | None) -> str:
         return f"{minutes} min"
     return f"{seconds} s"
 
-
-@register.filter
-def get_item(mapping: dict, key):
-    """``{{ names|get_item:pk }}``: a dict lookup by a variable key (empty when absent)."""
-    return mapping.get(key, "")
