@@ -31,4 +31,3 @@ def age(value: timedelta | None) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{seconds} s"
-
