@@ -2,9 +2,14 @@ from reviews.models.imports import ImportFormat, ImportStatus, ItemImport, ItemI
 from reviews.models.items import CheckResult, ItemStatus, ReviewItem
 from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVerdict
 from reviews.models.monitoring import (
+    DailyCodeRollup,
+    DailyDecisionRollup,
+    DailyReviewerRollup,
     DeliveryStatus,
     DriftAlert,
     MonitoringDashboard,
+    RollupCodeKind,
+    RollupState,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
@@ -39,6 +44,9 @@ __all__ = [
     "CheckRule",
     "CheckSeverity",
     "CorrectionTriplet",
+    "DailyCodeRollup",
+    "DailyDecisionRollup",
+    "DailyReviewerRollup",
     "DeliveryStatus",
     "DriftAlert",
     "ImportFormat",
@@ -57,6 +65,8 @@ __all__ = [
     "ProjectMode",
     "Review",
     "ReviewItem",
+    "RollupCodeKind",
+    "RollupState",
     "Severity",
     "Verdict",
     "WebhookAttempt",

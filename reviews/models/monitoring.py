@@ -152,3 +152,127 @@ class MonitoringDashboard(Project):
         proxy = True
         verbose_name = "monitoring dashboard"
         verbose_name_plural = "monitoring dashboard"
+
+
+# --- Rollups: the dashboard, drift and mode advice read these, not the raw rows ----------
+#
+# Daily sums per project (and model or reviewer), folded from items, reviews and judge
+# verdicts by reviews.monitoring.rollups. A row is a pure function of the raw rows of its
+# (project, day): the fold recomputes whole days, so re-running it changes nothing.
+
+
+class DailyDecisionRollup(models.Model):
+    """One project's decisions, audits, reviews and judge verdicts for one model and day.
+
+    Counts by the day of the event: ``reviewed_*`` and ``auto_*`` by the item's
+    ``decided_at``; ``audit_*`` and ``reviews_*`` by the review's ``created_at``;
+    ``judge_*`` by the verdict's ``created_at`` (days in ``settings.TIME_ZONE``).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    model_name = models.CharField(max_length=200)
+    model_version = models.CharField(max_length=200)
+    day = models.DateField()
+    reviewed_total = models.PositiveIntegerField(
+        default=0, help_text="Items a human made final (approved, corrected or rejected)."
+    )
+    reviewed_correct = models.PositiveIntegerField(
+        default=0, help_text="Of those, approved as they were: the reviewed accuracy numerator."
+    )
+    reviewed_corrected = models.PositiveIntegerField(default=0)
+    reviewed_rejected = models.PositiveIntegerField(default=0)
+    auto_approved = models.PositiveIntegerField(default=0)
+    auto_rejected = models.PositiveIntegerField(default=0)
+    audit_total = models.PositiveIntegerField(
+        default=0, help_text="Audit reviews of auto-approved items."
+    )
+    audit_correct = models.PositiveIntegerField(
+        default=0, help_text="Of those, approvals: the audit accuracy numerator."
+    )
+    reviews_total = models.PositiveIntegerField(
+        default=0, help_text="Non-audit human reviews (the intervention rate's denominator)."
+    )
+    reviews_changed = models.PositiveIntegerField(
+        default=0, help_text="Of those, corrections and rejections."
+    )
+    judge_total = models.PositiveIntegerField(default=0)
+    judge_flagged = models.PositiveIntegerField(
+        default=0, help_text="Judge verdicts other than pass (flag, fail, error)."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "model_name", "model_version"],
+                name="one_decision_rollup_per_model_day",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.model_name} {self.model_version} {self.day}"
+
+
+class DailyReviewerRollup(models.Model):
+    """One reviewer's reviews in one project on one day (the throughput table)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    day = models.DateField()
+    reviews = models.PositiveIntegerField(default=0)
+    approved = models.PositiveIntegerField(default=0)
+    corrected = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    audits = models.PositiveIntegerField(default=0)
+    seconds_spent = models.FloatField(default=0, help_text="Sum over the reviews.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "reviewer"], name="one_reviewer_rollup_per_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.reviewer_id} {self.day}"
+
+
+class RollupCodeKind(models.TextChoices):
+    REASON = "reason", "Reason code"
+    SEVERITY = "severity", "Severity"
+
+
+class DailyCodeRollup(models.Model):
+    """Corrections and rejections of one project and day per reason code or severity."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    kind = models.CharField(max_length=10, choices=RollupCodeKind.choices)
+    code = models.CharField(max_length=50, blank=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "kind", "code"], name="one_code_rollup_per_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.day} {self.kind}={self.code}: {self.count}"
+
+
+class RollupState(models.Model):
+    """The fold's watermark (one row): what the rollups include, and when they were built."""
+
+    name = models.CharField(max_length=30, primary_key=True)
+    folded_at = models.DateTimeField(
+        null=True, blank=True, help_text="Changes made before this moment are in the rollups."
+    )
+    rebuilt_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last full rebuild (backfill)."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.name}: folded at {self.folded_at}"

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from reviews.access import Capability, may_anywhere, projects_where
@@ -23,15 +23,29 @@ from reviews.models import (
     ProjectMode,
 )
 from reviews.monitoring.charts import LinePoint, LineSeries, bar_chart, line_chart
-from reviews.monitoring.selectors import PERIOD_DAYS, Dashboard, bucket_range, dashboard
-from reviews.monitoring.services import SOURCE_AUDIT, drift_alert_resolve, mode_advice_apply
+from reviews.monitoring.selectors import (
+    MIN_BAND_N,
+    PERIOD_DAYS,
+    Dashboard,
+    bucket_range,
+    dashboard,
+)
+from reviews.monitoring.services import (
+    SOURCE_AUDIT,
+    Proportion,
+    drift_alert_resolve,
+    mode_advice_apply,
+)
+from reviews.templatetags.monitoring_tags import pct
 
 MAX_ACCURACY_SERIES = 8
 
 
 class DashboardFilter(forms.Form):
     project = forms.IntegerField(required=False, min_value=1)
-    bucket = forms.ChoiceField(choices=[("day", "Day"), ("week", "Week")], required=False)
+    bucket = forms.ChoiceField(
+        choices=[("auto", "Automatic"), ("day", "Day"), ("week", "Week")], required=False
+    )
     days = forms.TypedChoiceField(
         choices=[(d, f"{d} days") for d in PERIOD_DAYS], coerce=int, required=False
     )
@@ -46,70 +60,96 @@ def _bucket_label(value, bucket: str) -> str:
     return value.strftime("%d %b") if bucket == "day" else value.strftime("wk %d %b")
 
 
+def _point(x: int, rate: Proportion) -> LinePoint:
+    """A chart point; its band only where the bucket holds ``MIN_BAND_N`` or more."""
+    enough = rate.total >= MIN_BAND_N
+    return LinePoint(
+        x=x,
+        y=rate.rate,
+        low=rate.low if enough else None,
+        high=rate.high if enough else None,
+        thin=not enough,
+        note=f"{rate.successes}/{rate.total}",
+    )
+
+
 def _charts(data: Dashboard) -> dict:
     """The dashboard's SVG charts, built from the same rows its tables show."""
     # Every bucket of the period, so the x axis is true time even where data is missing.
-    buckets = bucket_range(start=data.since, end=data.now, bucket=data.bucket)
+    buckets = bucket_range(first_day=data.first_day, last_day=data.last_day, bucket=data.bucket)
     index = {b: i for i, b in enumerate(buckets)}
-    grouped: dict[tuple[str, str], list] = {}
-    for point in data.accuracy:
-        grouped.setdefault((point.source, point.model_version), []).append(point)
-    ranked = sorted(grouped.items(), key=lambda kv: -sum(p.accuracy.total for p in kv[1]))
-    series = [
-        LineSeries(
-            name=f"{version} ({source})",
-            dashed=source == SOURCE_AUDIT,
-            points=[
-                LinePoint(
-                    x=index[p.bucket],
-                    y=p.accuracy.rate,
-                    low=p.accuracy.low,
-                    high=p.accuracy.high,
-                    note=f"n={p.accuracy.total}",
-                )
-                for p in points
-                if p.bucket in index
-            ],
-        )
-        for (source, version), points in ranked[:MAX_ACCURACY_SERIES]
-    ]
     labels = [_bucket_label(b, data.bucket) for b in buckets]
+    names = {p.pk: p.name for p in data.projects}
+
+    # One accuracy chart per project: its own target line, and lines keyed by
+    # (model name, version, source) within it, so two projects' models that
+    # share a version string never merge into one line.
+    grouped: dict[tuple, list] = {}
+    for point in data.accuracy:
+        grouped.setdefault(point.series, []).append(point)
+    accuracy = []
+    for project in data.scope:
+        ranked = sorted(
+            ((key, points) for key, points in grouped.items() if key[0] == project.pk),
+            key=lambda kv: (-sum(p.accuracy.total for p in kv[1]), kv[0]),
+        )
+        if not ranked:
+            continue
+        series = [
+            LineSeries(
+                name=f"{model_name} {version} ({source})",
+                dashed=source == SOURCE_AUDIT,
+                points=[_point(index[p.bucket], p.accuracy) for p in points if p.bucket in index],
+            )
+            for (_, model_name, version, source), points in ranked[:MAX_ACCURACY_SERIES]
+        ]
+        accuracy.append(
+            {
+                "project": project,
+                "hidden": len(ranked) - len(series),
+                "svg": line_chart(
+                    chart_id=f"chart-accuracy-{project.pk}",
+                    title=f"Accuracy of {project.name} per model version",
+                    desc=(
+                        f"Accuracy per {data.bucket} and model version with the 95% Wilson band "
+                        f"where a {data.bucket} holds at least {MIN_BAND_N} decisions; dashed: "
+                        f"audit samples; dotted: the project's target "
+                        f"{project.accuracy_target:.0%}."
+                    ),
+                    x_labels=labels,
+                    series=series,
+                    target=project.accuracy_target,
+                ),
+            }
+        )
 
     def rate_chart(chart_id: str, title: str, rows) -> str:
+        by_project: dict[int, list] = {}
+        for r in rows:
+            if r.bucket in index:
+                by_project.setdefault(r.project_id, []).append(r)
         return line_chart(
             chart_id=chart_id,
             title=title,
             x_labels=labels,
             series=[
                 LineSeries(
-                    name=title,
-                    points=[
-                        LinePoint(
-                            x=index[r.bucket],
-                            y=r.rate.rate,
-                            low=r.rate.low,
-                            high=r.rate.high,
-                            note=f"{r.rate.successes}/{r.rate.total}",
-                        )
-                        for r in rows
-                        if r.bucket in index
-                    ],
+                    name=names.get(project_id, str(project_id)),
+                    points=[_point(index[r.bucket], r.rate) for r in points],
                 )
-            ]
-            if rows
-            else [],
-            height=220,
+                for project_id, points in sorted(
+                    by_project.items(), key=lambda kv: names.get(kv[0], "")
+                )
+            ],
+            plot_height=160,
         )
 
     return {
-        "accuracy": line_chart(
-            chart_id="chart-accuracy",
-            title="Accuracy per model version (95% Wilson band; dashed: audit samples)",
-            x_labels=labels,
-            series=series,
+        "accuracy": accuracy,
+        "interventions": rate_chart(
+            "chart-interventions", "Intervention rate per project", data.interventions
         ),
-        "interventions": rate_chart("chart-interventions", "Intervention rate", data.interventions),
-        "judge": rate_chart("chart-judge", "Judge flag rate", data.judge_flags),
+        "judge": rate_chart("chart-judge", "Judge flag rate per project", data.judge_flags),
         "queue": bar_chart(
             chart_id="chart-queue",
             title="Queue depth per project",
@@ -127,13 +167,63 @@ def _charts(data: Dashboard) -> dict:
     }
 
 
+def _tables(data: Dashboard, names: dict[int, str]) -> dict:
+    """The rows of the per-bucket tables, escaped by format_html_join.
+
+    These grow with days times series (a few hundred rows for 30 days); built here
+    in one pass they cost a fraction of the same loop in the template.
+    """
+    accuracy = format_html_join(
+        "",
+        '<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="num">{} / {}</td>'
+        '<td class="num">{}</td><td class="ci">{} to {}</td></tr>',
+        (
+            (
+                names.get(p.project_id, ""),
+                p.model_name,
+                p.model_version,
+                p.source,
+                p.bucket.isoformat(),
+                p.accuracy.successes,
+                p.accuracy.total,
+                pct(p.accuracy.rate),
+                pct(p.accuracy.low),
+                pct(p.accuracy.high),
+            )
+            for p in data.accuracy
+        ),
+    )
+
+    def rates(rows):
+        return format_html_join(
+            "",
+            '<tr><td>{}</td><td>{}</td><td class="num">{} / {}</td><td class="num">{}</td></tr>',
+            (
+                (
+                    names.get(r.project_id, ""),
+                    r.bucket.isoformat(),
+                    r.rate.successes,
+                    r.rate.total,
+                    pct(r.rate.rate),
+                )
+                for r in rows
+            ),
+        )
+
+    return {
+        "accuracy": accuracy,
+        "interventions": rates(data.interventions),
+        "judge": rates(data.judge_flags),
+    }
+
+
 def dashboard_view(request: HttpRequest, *, admin_site) -> HttpResponse:
     form = DashboardFilter(request.GET or None)
     params = form.cleaned_data if form.is_valid() else {}
     data = dashboard(
         user=request.user,
         project_id=params.get("project"),
-        bucket=params.get("bucket") or "day",
+        bucket=params.get("bucket") or "auto",
         days=params.get("days") or 30,
     )
     administered = set(
@@ -151,6 +241,8 @@ def dashboard_view(request: HttpRequest, *, admin_site) -> HttpResponse:
             "data": data,
             "charts": _charts(data),
             "period_choices": PERIOD_DAYS,
+            "min_band_n": MIN_BAND_N,
+            "tables": _tables(data, {p.pk: p.name for p in data.projects}),
             "administered": administered,
         },
     )

@@ -1,39 +1,52 @@
-"""Read paths of the monitoring dashboard: every figure is one grouped SQL query.
+"""Read paths of the monitoring dashboard: rollups, plus the live queue and open alerts.
 
-The number of queries does not grow with items, reviews, projects, reviewers
-or model versions (the dashboard test asserts it).
+Every figure but the queue comes from the daily rollups, so the number of
+queries is fixed and the rows read follow the projects, models, reviewers and
+days shown, not the decisions made (the dashboard test asserts the query count
+at two data sizes; bench/monitoring.py times it at 10 million decisions).
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from django.db.models import Avg, Count, Min, Q
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from reviews.access import Capability, projects_where
 from reviews.models import (
+    DailyCodeRollup,
+    DailyReviewerRollup,
     DriftAlert,
-    JudgeLabel,
-    JudgeVerdict,
     Project,
-    Review,
     ReviewItem,
-    Verdict,
+    RollupCodeKind,
+    RollupState,
 )
+from reviews.monitoring.rollups import local_day, rollup_state
 from reviews.monitoring.services import (
     BUCKETS,
     AccuracyPoint,
     ModeAdvice,
     Proportion,
     WindowStats,
-    accuracy_series,
+    accuracy_points,
+    bucket_of,
     mode_advice,
+    period_start,
+    rollup_rows,
     window_stats,
 )
 
 PERIOD_DAYS = (7, 30, 90, 365)
+BUCKET_CHOICES = ("auto", *BUCKETS)
 TOP_REASONS = 10
 TOP_REVIEWERS = 25
+MAX_AUTO_DAYS = 31
+"""The automatic bucket shows weeks for longer periods: 90 daily points are 7 px apart."""
+MIN_BAND_N = 30
+"""A bucket needs this many decisions for its 95% band to be drawn (and to count as "enough"
+when the automatic bucket picks days or weeks): below it one wrong answer moves the rate by
+over 3 points and the Wilson band spans most of the chart."""
 
 
 @dataclass
@@ -62,7 +75,8 @@ class ReviewerRow:
 
 @dataclass
 class RatePoint:
-    bucket: datetime
+    project_id: int
+    bucket: date
     rate: Proportion
 
 
@@ -79,8 +93,11 @@ class Dashboard:
     projects: list[Project]
     selected: Project | None
     bucket: str
+    """The bucket shown: "day" or "week" ("auto" resolved)."""
+    requested_bucket: str
     days: int
-    since: datetime
+    first_day: date
+    rollups: RollupState | None = None
     queue: list[QueueRow] = field(default_factory=list)
     reviewers: list[ReviewerRow] = field(default_factory=list)
     accuracy: list[AccuracyPoint] = field(default_factory=list)
@@ -90,6 +107,25 @@ class Dashboard:
     severities: list[tuple[str, int]] = field(default_factory=list)
     health: list[ProjectHealth] = field(default_factory=list)
     alerts: list[DriftAlert] = field(default_factory=list)
+
+    @property
+    def scope(self) -> list[Project]:
+        """The projects every figure covers: the selected one, or all visible ones."""
+        return [self.selected] if self.selected else self.projects
+
+    @property
+    def last_day(self) -> date:
+        return local_day(self.now)
+
+    @property
+    def since(self) -> datetime:
+        return timezone.make_aware(datetime.combine(self.first_day, datetime.min.time()))
+
+    @property
+    def folded_ago(self) -> timedelta | None:
+        if self.rollups is None or self.rollups.folded_at is None:
+            return None
+        return max(self.now - self.rollups.folded_at, timedelta(0))
 
     @property
     def intervention_total(self) -> Proportion:
@@ -106,52 +142,73 @@ class Dashboard:
         )
 
 
-def bucket_range(*, start: datetime, end: datetime, bucket: str) -> list[datetime]:
-    """Every day or week bucket from ``start`` to ``end``, as TruncDay / TruncWeek label them."""
-    tz = timezone.get_current_timezone()
-    first = timezone.localtime(start, tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    step = timedelta(days=1)
-    if bucket == "week":
-        first -= timedelta(days=first.weekday())
-        step = timedelta(days=7)
-    buckets, current = [], first
-    while current <= end:
+def bucket_range(*, first_day: date, last_day: date, bucket: str) -> list[date]:
+    """Every day or week bucket from ``first_day`` to ``last_day``, as ``bucket_of`` labels them."""
+    step = timedelta(days=7 if bucket == "week" else 1)
+    current, buckets = bucket_of(first_day, bucket), []
+    while current <= last_day:
         buckets.append(current)
-        current = (current + step).replace(tzinfo=None)
-        current = timezone.make_aware(current, tz)
+        current += step
     return buckets
+
+
+def _thin(points: list[AccuracyPoint]) -> bool:
+    """Most daily points hold fewer than ``MIN_BAND_N`` decisions: show weeks instead."""
+    enough = sum(1 for p in points if p.accuracy.total >= MIN_BAND_N)
+    return bool(points) and enough * 2 < len(points)
+
+
+def _rates(rows: list[dict], *, bucket: str, total: str, hits: str) -> list[RatePoint]:
+    sums: dict[tuple[int, date], list[int]] = {}
+    for row in rows:
+        if row[total]:
+            entry = sums.setdefault((row["project_id"], bucket_of(row["day"], bucket)), [0, 0])
+            entry[0] += row[hits]
+            entry[1] += row[total]
+    return [
+        RatePoint(project_id, at, Proportion(n, t))
+        for (project_id, at), (n, t) in sorted(sums.items())
+    ]
 
 
 def dashboard(
     *,
     user,
     project_id: int | None = None,
-    bucket: str = "day",
+    bucket: str = "auto",
     days: int = 30,
     now: datetime | None = None,
 ) -> Dashboard:
     """Everything the monitoring dashboard shows, for the projects ``user`` may see.
 
-    ``project_id`` narrows every figure but the queue table (which always
-    lists all visible projects) to one project.
+    ``project_id`` narrows every figure, the queue included, to one project.
+    ``bucket`` "auto" shows days unless the period is longer than
+    ``MAX_AUTO_DAYS`` or most days hold fewer than ``MIN_BAND_N`` decisions,
+    then weeks. A fixed number of queries.
     """
     now = now or timezone.now()
-    if bucket not in BUCKETS:
-        bucket = "day"
-    since = now - timedelta(days=days)
-    visible = projects_where(user, Capability.VIEW).order_by("name")
-    projects = list(visible)
+    if bucket not in BUCKET_CHOICES:
+        bucket = "auto"
+    first_day = period_start(now=now, days=days)
+    projects = list(projects_where(user, Capability.VIEW).order_by("name"))
     selected = next((p for p in projects if p.pk == project_id), None)
-    scope_ids = [selected.pk] if selected else [p.pk for p in projects]
     data = Dashboard(
-        now=now, projects=projects, selected=selected, bucket=bucket, days=days, since=since
+        now=now,
+        projects=projects,
+        selected=selected,
+        bucket="day" if bucket == "auto" else bucket,
+        requested_bucket=bucket,
+        days=days,
+        first_day=first_day,
     )
     if not projects:
         return data
+    scope_ids = [p.pk for p in data.scope]
+    data.rollups = rollup_state()
 
-    queue = {p.pk: QueueRow(project=p, now=now) for p in projects}
+    queue = {p.pk: QueueRow(project=p, now=now) for p in data.scope}
     for row in (
-        ReviewItem.objects.filter(project_id__in=list(queue), in_queue=True)
+        ReviewItem.objects.filter(project_id__in=scope_ids, in_queue=True)
         .values("project_id")
         .annotate(
             depth=Count("id"), audit=Count("id", filter=Q(is_audit=True)), oldest=Min("created_at")
@@ -162,7 +219,16 @@ def dashboard(
         entry.depth, entry.audit_depth, entry.oldest = row["depth"], row["audit"], row["oldest"]
     data.queue = list(queue.values())
 
-    reviews = Review.objects.filter(item__project_id__in=scope_ids, created_at__gte=since)
+    rows = rollup_rows(project_ids=scope_ids, first_day=first_day)
+    daily = accuracy_points(rows, bucket="day")
+    if bucket == "auto" and (days > MAX_AUTO_DAYS or _thin(daily)):
+        data.bucket = "week"
+    data.accuracy = daily if data.bucket == "day" else accuracy_points(rows, bucket="week")
+    data.interventions = _rates(
+        rows, bucket=data.bucket, total="reviews_total", hits="reviews_changed"
+    )
+    data.judge_flags = _rates(rows, bucket=data.bucket, total="judge_total", hits="judge_flagged")
+
     data.reviewers = [
         ReviewerRow(
             username=row["reviewer__username"],
@@ -171,62 +237,38 @@ def dashboard(
             corrected=row["corrected"],
             rejected=row["rejected"],
             audits=row["audits"],
-            avg_seconds=row["avg_seconds"],
+            avg_seconds=row["seconds"] / row["total"] if row["total"] else None,
         )
-        for row in reviews.values("reviewer__username")
+        for row in DailyReviewerRollup.objects.filter(project_id__in=scope_ids, day__gte=first_day)
+        .values("reviewer__username")
         .annotate(
-            total=Count("id"),
-            approved=Count("id", filter=Q(verdict=Verdict.APPROVE)),
-            corrected=Count("id", filter=Q(verdict=Verdict.CORRECT)),
-            rejected=Count("id", filter=Q(verdict=Verdict.REJECT)),
-            audits=Count("id", filter=Q(is_audit=True)),
-            avg_seconds=Avg("seconds_spent"),
+            total=Sum("reviews"),
+            approved=Sum("approved"),
+            corrected=Sum("corrected"),
+            rejected=Sum("rejected"),
+            audits=Sum("audits"),
+            seconds=Sum("seconds_spent"),
         )
         .order_by("-total", "reviewer__username")[:TOP_REVIEWERS]
     ]
 
-    data.accuracy = accuracy_series(project_ids=scope_ids, bucket=bucket, since=since)
+    codes: dict[str, list[tuple[str, int]]] = {
+        RollupCodeKind.REASON: [],
+        RollupCodeKind.SEVERITY: [],
+    }
+    for row in (
+        DailyCodeRollup.objects.filter(project_id__in=scope_ids, day__gte=first_day)
+        .values("kind", "code")
+        .annotate(n=Sum("count"))
+        .order_by("-n", "code")
+    ):
+        codes[row["kind"]].append((row["code"], row["n"]))
+    data.reasons = codes[RollupCodeKind.REASON][:TOP_REASONS]
+    data.severities = codes[RollupCodeKind.SEVERITY]
 
-    trunc = BUCKETS[bucket]
-    changed = Q(verdict__in=[Verdict.CORRECT, Verdict.REJECT])
-    data.interventions = [
-        RatePoint(row["bucket"], Proportion(row["changed"], row["total"]))
-        for row in reviews.filter(is_audit=False)
-        .annotate(bucket=trunc("created_at"))
-        .values("bucket")
-        .annotate(total=Count("id"), changed=Count("id", filter=changed))
-        .order_by("bucket")
-    ]
-    data.judge_flags = [
-        RatePoint(row["bucket"], Proportion(row["flagged"], row["total"]))
-        for row in JudgeVerdict.objects.filter(
-            item__project_id__in=scope_ids, created_at__gte=since
-        )
-        .annotate(bucket=trunc("created_at"))
-        .values("bucket")
-        .annotate(total=Count("id"), flagged=Count("id", filter=~Q(label=JudgeLabel.PASS)))
-        .order_by("bucket")
-    ]
-    data.reasons = [
-        (row["reason_code"], row["n"])
-        for row in reviews.filter(changed)
-        .exclude(reason_code="")
-        .values("reason_code")
-        .annotate(n=Count("id"))
-        .order_by("-n", "reason_code")[:TOP_REASONS]
-    ]
-    data.severities = [
-        (row["severity"], row["n"])
-        for row in reviews.filter(changed)
-        .values("severity")
-        .annotate(n=Count("id"))
-        .order_by("-n", "severity")
-    ]
-
-    scoped = [p for p in projects if p.pk in scope_ids]
-    stats = window_stats(projects=scoped, now=now)
+    stats = window_stats(projects=data.scope, now=now)
     data.health = [
-        ProjectHealth(p, stats[p.pk], mode_advice(project=p, stats=stats[p.pk])) for p in scoped
+        ProjectHealth(p, stats[p.pk], mode_advice(project=p, stats=stats[p.pk])) for p in data.scope
     ]
     data.alerts = list(
         DriftAlert.objects.filter(project_id__in=scope_ids, resolved_at__isnull=True)

@@ -10,9 +10,11 @@ Two estimates of a model's accuracy, never mixed:
   only input to drift detection and to the monitor → gate advice.
 
 The intervention rate is the share of (non-audit) human reviews in which the
-reviewer corrected or rejected the output. Every figure is aggregated in SQL
-(one query per figure, however many rows); the 95% intervals are Wilson
-score intervals.
+reviewer corrected or rejected the output. Every figure is read from the daily
+rollups (``reviews.monitoring.rollups``), so what it costs depends on the
+projects, models and days shown, not on how many decisions were made. Periods
+and windows are whole days in ``settings.TIME_ZONE``: "the last 7 days" is
+today and the six days before. The 95% intervals are Wilson score intervals.
 """
 
 import functools
@@ -20,27 +22,25 @@ import math
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncDay, TruncWeek
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from reviews.errors import DomainError
 from reviews.models import (
+    DailyDecisionRollup,
     DriftAlert,
     ItemStatus,
     Project,
     ProjectMode,
-    Review,
-    ReviewItem,
-    Verdict,
 )
+from reviews.monitoring.rollups import day_start, local_day
 
 Z_95 = 1.959963984540054
 HUMAN_FINAL_STATUSES = (ItemStatus.APPROVED, ItemStatus.CORRECTED, ItemStatus.REJECTED)
-BUCKETS = {"day": TruncDay, "week": TruncWeek}
+BUCKETS = ("day", "week")
 SOURCE_REVIEWED = "reviewed"
 SOURCE_AUDIT = "audit"
 
@@ -89,77 +89,79 @@ class Proportion:
 @dataclass(frozen=True)
 class AccuracyPoint:
     source: str
+    project_id: int
+    model_name: str
     model_version: str
-    bucket: datetime
+    bucket: date
     accuracy: Proportion
 
+    @property
+    def series(self) -> tuple[int, str, str, str]:
+        """What a chart line is keyed by: never the version alone (projects share names)."""
+        return (self.project_id, self.model_name, self.model_version, self.source)
 
-# --- querysets for the two accuracy sources -------------------------------------
+
+def bucket_of(day: date, bucket: str) -> date:
+    """The day itself, or the Monday starting its ISO week."""
+    return day - timedelta(days=day.weekday()) if bucket == "week" else day
 
 
-def human_decisions(project_ids: Iterable[int]) -> QuerySet[ReviewItem]:
-    """Items a human made final (reviewed accuracy).
+def period_start(*, now: datetime, days: int) -> date:
+    """The first day of "the last ``days`` days": today and the ``days - 1`` before it."""
+    return local_day(now) - timedelta(days=days - 1)
 
-    Takes project ids, not a queryset: with literal ids PostgreSQL can use the
-    (project, decided_at) index instead of joining a subquery over all items.
+
+ROLLUP_SUMS = (
+    "reviewed_total",
+    "reviewed_correct",
+    "audit_total",
+    "audit_correct",
+    "reviews_total",
+    "reviews_changed",
+    "judge_total",
+    "judge_flagged",
+)
+
+
+def rollup_rows(*, project_ids: Iterable[int], first_day: date) -> list[dict]:
+    """Daily sums per (project, model name, version) from ``first_day`` on: one query.
+
+    Rows are per project, model and day, so their number follows the period
+    and the models in use, not the decisions.
     """
-    return ReviewItem.objects.filter(
-        project_id__in=list(project_ids),
-        status__in=HUMAN_FINAL_STATUSES,
-        decided_at__isnull=False,
+    return list(
+        DailyDecisionRollup.objects.filter(project_id__in=list(project_ids), day__gte=first_day)
+        .values("project_id", "model_name", "model_version", "day", *ROLLUP_SUMS)
+        .order_by("project_id", "model_name", "model_version", "day")
     )
 
 
-def audit_reviews(project_ids: Iterable[int]) -> QuerySet[Review]:
-    """Audit reviews of auto-approved items (audit accuracy)."""
-    return Review.objects.filter(item__project_id__in=list(project_ids), is_audit=True)
+def accuracy_points(rows: Iterable[dict], *, bucket: str) -> list[AccuracyPoint]:
+    """Accuracy per (project, model name, version, source) and bucket from rollup rows."""
+    sums: dict[tuple, list[int]] = {}
+    for row in rows:
+        at = bucket_of(row["day"], bucket)
+        key = (row["project_id"], row["model_name"], row["model_version"])
+        for source, total, correct in (
+            (SOURCE_REVIEWED, "reviewed_total", "reviewed_correct"),
+            (SOURCE_AUDIT, "audit_total", "audit_correct"),
+        ):
+            if row[total]:
+                entry = sums.setdefault((source, *key, at), [0, 0])
+                entry[0] += row[correct]
+                entry[1] += row[total]
+    return [
+        AccuracyPoint(source, project_id, name, version, at, Proportion(correct, total))
+        for (source, project_id, name, version, at), (correct, total) in sorted(sums.items())
+    ]
 
 
 def accuracy_series(
-    *, project_ids: Iterable[int], bucket: str, since: datetime
+    *, project_ids: Iterable[int], bucket: str, first_day: date
 ) -> list[AccuracyPoint]:
-    """Accuracy per model version and day/week bucket since ``since``, both sources.
-
-    Two queries in all, each one GROUP BY over (model version, bucket).
-    """
-    project_ids = list(project_ids)
-    trunc = BUCKETS[bucket]
-    points: list[AccuracyPoint] = []
-    reviewed = (
-        human_decisions(project_ids)
-        .filter(decided_at__gte=since)
-        .annotate(bucket=trunc("decided_at"))
-        .values("model_version", "bucket")
-        .annotate(total=Count("id"), correct=Count("id", filter=Q(final_verdict=Verdict.APPROVE)))
-        .order_by("model_version", "bucket")
-    )
-    for row in reviewed:
-        points.append(
-            AccuracyPoint(
-                SOURCE_REVIEWED,
-                row["model_version"],
-                row["bucket"],
-                Proportion(row["correct"], row["total"]),
-            )
-        )
-    audited = (
-        audit_reviews(project_ids)
-        .filter(created_at__gte=since)
-        .annotate(bucket=trunc("created_at"))
-        .values("item__model_version", "bucket")
-        .annotate(total=Count("id"), correct=Count("id", filter=Q(verdict=Verdict.APPROVE)))
-        .order_by("item__model_version", "bucket")
-    )
-    for row in audited:
-        points.append(
-            AccuracyPoint(
-                SOURCE_AUDIT,
-                row["item__model_version"],
-                row["bucket"],
-                Proportion(row["correct"], row["total"]),
-            )
-        )
-    return points
+    """Accuracy per (project, model, version) and day/week bucket from ``first_day``, both
+    sources: one query over the rollups."""
+    return accuracy_points(rollup_rows(project_ids=project_ids, first_day=first_day), bucket=bucket)
 
 
 # --- per-project window figures and mode advice ---------------------------------
@@ -178,50 +180,36 @@ class WindowStats:
 
 
 def window_stats(*, projects: Iterable[Project], now: datetime) -> dict[int, WindowStats]:
-    """Each project's window figures, keyed by project id: three grouped queries in all.
+    """Each project's window figures, keyed by project id: one query over the rollups.
 
-    Each project's own ``monitoring_window_days`` sets its window.
+    Each project's own ``monitoring_window_days`` sets its window (whole days,
+    today included).
     """
     projects = list(projects)
     stats = {project.pk: WindowStats() for project in projects}
     if not projects:
         return stats
-    starts = {p.pk: now - timedelta(days=p.monitoring_window_days) for p in projects}
-
-    def in_window(project_field: str, time_field: str) -> Q:
-        return _any_of(
-            Q(**{project_field: pk, f"{time_field}__gte": start}) for pk, start in starts.items()
-        )
-
-    ids = list(stats)
+    in_window = _any_of(
+        Q(project_id=p.pk, day__gte=period_start(now=now, days=p.monitoring_window_days))
+        for p in projects
+    )
     for row in (
-        ReviewItem.objects.filter(
-            in_window("project_id", "decided_at"),
-            project_id__in=ids,
-            status__in=HUMAN_FINAL_STATUSES,
-        )
+        DailyDecisionRollup.objects.filter(in_window, day__lte=local_day(now))
         .values("project_id")
-        .annotate(total=Count("id"), correct=Count("id", filter=Q(final_verdict=Verdict.APPROVE)))
-        .order_by()
-    ):
-        stats[row["project_id"]].reviewed = Proportion(row["correct"], row["total"])
-    for row in (
-        Review.objects.filter(in_window("item__project_id", "created_at"), is_audit=False)
-        .values("item__project_id")
         .annotate(
-            total=Count("id"),
-            changed=Count("id", filter=Q(verdict__in=[Verdict.CORRECT, Verdict.REJECT])),
+            reviewed_total=Sum("reviewed_total"),
+            reviewed_correct=Sum("reviewed_correct"),
+            reviews_total=Sum("reviews_total"),
+            reviews_changed=Sum("reviews_changed"),
+            audit_total=Sum("audit_total"),
+            audit_correct=Sum("audit_correct"),
         )
         .order_by()
     ):
-        stats[row["item__project_id"]].interventions = Proportion(row["changed"], row["total"])
-    for row in (
-        Review.objects.filter(in_window("item__project_id", "created_at"), is_audit=True)
-        .values("item__project_id")
-        .annotate(total=Count("id"), correct=Count("id", filter=Q(verdict=Verdict.APPROVE)))
-        .order_by()
-    ):
-        stats[row["item__project_id"]].audit = Proportion(row["correct"], row["total"])
+        entry = stats[row["project_id"]]
+        entry.reviewed = Proportion(row["reviewed_correct"], row["reviewed_total"])
+        entry.interventions = Proportion(row["reviews_changed"], row["reviews_total"])
+        entry.audit = Proportion(row["audit_correct"], row["audit_total"])
     return stats
 
 
@@ -337,35 +325,34 @@ class DriftFinding:
 
 
 def drift_findings(*, projects: QuerySet[Project], now: datetime) -> list[DriftFinding]:
-    """Audited accuracy per model version: the window against everything before it.
+    """Audited accuracy per model version: the window against every day before it.
 
     A version has drifted when both samples hold at least ``drift_min_samples``
     audit reviews and the window's upper 95% bound is below the baseline
     accuracy minus ``drift_margin``: the drop exceeds the margin with
-    confidence. One grouped query for all projects.
+    confidence. One grouped query over the rollups for all projects.
     """
     by_pk = {project.pk: project for project in projects}
     if not by_pk:
         return []
-    starts = {pk: now - timedelta(days=p.monitoring_window_days) for pk, p in by_pk.items()}
-    in_window = _any_of(
-        Q(item__project_id=pk, created_at__gte=start) for pk, start in starts.items()
-    )
-    correct = Q(verdict=Verdict.APPROVE)
+    starts = {pk: period_start(now=now, days=p.monitoring_window_days) for pk, p in by_pk.items()}
+    in_window = _any_of(Q(project_id=pk, day__gte=start) for pk, start in starts.items())
     rows = (
-        Review.objects.filter(item__project_id__in=list(by_pk), is_audit=True, created_at__lte=now)
-        .values("item__project_id", "item__model_version")
-        .annotate(
-            window_total=Count("id", filter=in_window),
-            window_correct=Count("id", filter=in_window & correct),
-            baseline_total=Count("id", filter=~in_window),
-            baseline_correct=Count("id", filter=~in_window & correct),
+        DailyDecisionRollup.objects.filter(
+            project_id__in=list(by_pk), audit_total__gt=0, day__lte=local_day(now)
         )
-        .order_by("item__project_id", "item__model_version")
+        .values("project_id", "model_version")
+        .annotate(
+            window_total=Sum("audit_total", filter=in_window, default=0),
+            window_correct=Sum("audit_correct", filter=in_window, default=0),
+            baseline_total=Sum("audit_total", filter=~in_window, default=0),
+            baseline_correct=Sum("audit_correct", filter=~in_window, default=0),
+        )
+        .order_by("project_id", "model_version")
     )
     findings = []
     for row in rows:
-        project = by_pk[row["item__project_id"]]
+        project = by_pk[row["project_id"]]
         baseline = Proportion(row["baseline_correct"], row["baseline_total"])
         window = Proportion(row["window_correct"], row["window_total"])
         enough = min(baseline.total, window.total) >= project.drift_min_samples
@@ -373,10 +360,10 @@ def drift_findings(*, projects: QuerySet[Project], now: datetime) -> list[DriftF
         findings.append(
             DriftFinding(
                 project.pk,
-                row["item__model_version"],
+                row["model_version"],
                 baseline,
                 window,
-                starts[project.pk],
+                day_start(starts[project.pk]),
                 drifted,
             )
         )

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from reviews.models import JudgeVerdict, Project, ProjectMode
+from reviews.monitoring.rollups import rollups_fold
 from reviews.monitoring.services import drift_evaluate
 from tests import factories
 from tests.e2e.conftest import login
@@ -47,6 +48,7 @@ def seed(reviewer, auditor):
         )
         for n, item in enumerate(waiting)
     )
+    rollups_fold()
     support = factories.make_project(
         name="Support answers",
         slug="support",
@@ -68,7 +70,7 @@ def test_dashboard_renders_charts_and_applies_advice(
     django_user_model.objects.create_superuser("admin", "admin@example.com", "admin-pass-1")
     reviewer = django_user_model.objects.create_user("rita", password="x-pass-123", is_staff=True)
     auditor = django_user_model.objects.create_user("audrey", password="x-pass-123", is_staff=True)
-    gate, _support = seed(reviewer, auditor)
+    gate, support = seed(reviewer, auditor)
 
     page = new_page()
     requests = []
@@ -76,14 +78,32 @@ def test_dashboard_renders_charts_and_applies_advice(
     login(page, live_server.url, "admin", "admin-pass-1")
     page.goto(f"{live_server.url}/admin/")
     page.get_by_role("link", name="Monitoring dashboard").first.click()
-    page.wait_for_selector("#chart-accuracy")
+    page.wait_for_selector(f"#chart-accuracy-{gate.pk}")
 
-    for chart in ("accuracy", "queue", "reviewers", "interventions", "judge", "reasons"):
+    for chart in (
+        f"accuracy-{gate.pk}",
+        f"accuracy-{support.pk}",
+        "queue",
+        "reviewers",
+        "interventions",
+        "judge",
+        "reasons",
+    ):
         box = page.locator(f"#chart-{chart}").bounding_box()
         assert box and box["width"] > 200 and box["height"] > 40, chart
-    # Lines for both versions (reviewed) and the audit series, with their bands.
-    assert page.locator("#chart-accuracy polyline").count() == 3
-    assert page.locator("#chart-accuracy polygon").count() == 3
+    # 20 decisions a day are too few for daily bands: the automatic bucket is weeks.
+    assert "by week (automatic" in page.locator("#dash-freshness").inner_text()
+    # One chart per project, a line per model version with its full name in the legend,
+    # and the project's target.
+    gate_chart = page.locator(f"#chart-accuracy-{gate.pk}")
+    legend = gate_chart.locator("text").all_text_contents()
+    assert "acme-med 2026-11-01 (reviewed)" in legend
+    assert "acme-med 2026-11-15 (reviewed)" in legend
+    assert "target 85%" in legend
+    support_chart = page.locator(f"#chart-accuracy-{support.pk}")
+    assert "acme-med 2026-11-01 (audit)" in support_chart.locator("text").all_text_contents()
+    # 35 audits in the last week: a band; 190+30 the weeks before: bands too.
+    assert support_chart.locator("polygon.band").count() >= 1
     assert page.locator(".drift-alert").count() == 1
     assert "Support answers, 2026-11-01" in page.locator(".drift-alert").inner_text()
     health = page.locator('#health-table tr[data-project="clinical"]')

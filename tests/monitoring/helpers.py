@@ -3,7 +3,8 @@
 Decisions go through the real state machine (item_transition, item_finalize);
 audit reviews are Review rows on audit-sampled auto-approved items, as the
 workspace writes them. Timestamps are then moved into the past, which is the
-only thing the services cannot do for a test.
+only thing the services cannot do for a test. Each builder ends with a fold of
+the monitoring rollups, as the minute cron would do a moment later.
 """
 
 import itertools
@@ -13,6 +14,7 @@ from datetime import datetime
 from django.db import transaction
 
 from reviews.models import ItemStatus, Project, Review, ReviewItem, Severity, Verdict
+from reviews.monitoring.rollups import rollups_fold
 from reviews.services.decisions import item_finalize
 from reviews.services.transitions import item_transition
 from tests import factories
@@ -62,6 +64,7 @@ def decide(
         ids = [item.pk for item in items]
         ReviewItem.objects.filter(pk__in=ids).update(decided_at=at)
         Review.objects.filter(item_id__in=ids).update(created_at=at)
+    rollups_fold()
 
 
 def gate_decisions(project: Project, *, reviewer, approved: int, wrong: int, at=None, **fields):
@@ -102,6 +105,7 @@ def audits(
     ReviewItem.objects.filter(pk__in=[i.pk for i in items]).update(in_queue=False)
     if at is not None:
         Review.objects.filter(pk__in=[r.pk for r in rows]).update(created_at=at)
+    rollups_fold()
     return rows
 
 

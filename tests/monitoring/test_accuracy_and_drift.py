@@ -63,20 +63,44 @@ def test_accuracy_series_buckets_reviewed_and_audit_separately(project, reviewer
     points = accuracy_series(
         project_ids=[project.pk, audited_project.pk],
         bucket="day",
-        since=now - timedelta(days=30),
+        first_day=(now - timedelta(days=30)).date(),
     )
     got = {
-        (p.source, p.model_version, p.bucket.date()): (p.accuracy.successes, p.accuracy.total)
+        (p.source, p.project_id, p.model_version, p.bucket): (
+            p.accuracy.successes,
+            p.accuracy.total,
+        )
         for p in points
     }
     assert got == {
-        ("reviewed", "2026-11-01", two_days_ago.date()): (3, 4),
-        ("reviewed", "2026-12-01", now.date()): (2, 2),
-        ("audit", "2026-11-01", two_days_ago.date()): (4, 5),
+        ("reviewed", project.pk, "2026-11-01", two_days_ago.date()): (3, 4),
+        ("reviewed", project.pk, "2026-12-01", now.date()): (2, 2),
+        ("audit", audited_project.pk, "2026-11-01", two_days_ago.date()): (4, 5),
     }
-    weekly = accuracy_series(project_ids=[project.pk], bucket="week", since=now - timedelta(30))
+    weekly = accuracy_series(
+        project_ids=[project.pk], bucket="week", first_day=(now - timedelta(30)).date()
+    )
     assert {p.source for p in weekly} == {"reviewed"}
     assert sum(p.accuracy.total for p in weekly) == 6
+    assert all(p.bucket.weekday() == 0 for p in weekly)
+
+
+def test_series_of_two_projects_sharing_a_version_stay_apart(project, reviewer):
+    other = factories.make_project(name="Other", slug="other", mode="gate")
+    gate_decisions(project, reviewer=reviewer, approved=4, wrong=0, model_version="v1")
+    gate_decisions(other, reviewer=reviewer, approved=0, wrong=4, model_version="v1")
+    gate_decisions(
+        project, reviewer=reviewer, approved=1, wrong=1, model_version="v1", model_name="other-llm"
+    )
+    points = accuracy_series(
+        project_ids=[project.pk, other.pk], bucket="day", first_day=timezone.now().date()
+    )
+    got = {p.series: (p.accuracy.successes, p.accuracy.total) for p in points}
+    assert got == {
+        (project.pk, "acme-med", "v1", "reviewed"): (4, 4),
+        (project.pk, "other-llm", "v1", "reviewed"): (1, 2),
+        (other.pk, "acme-med", "v1", "reviewed"): (0, 4),
+    }
 
 
 def test_accuracy_series_query_count_is_constant(
@@ -86,11 +110,11 @@ def test_accuracy_series_query_count_is_constant(
     for version in ("a", "b", "c"):
         gate_decisions(project, reviewer=reviewer, approved=3, wrong=1, model_version=version)
         audits(audited_project, reviewer=reviewer, correct=2, wrong=1, model_version=version)
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(1):
         points = accuracy_series(
             project_ids=[project.pk, audited_project.pk],
             bucket="day",
-            since=now - timedelta(days=1),
+            first_day=(now - timedelta(days=1)).date(),
         )
     assert len(points) == 6
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reviews.models import DriftAlert, JudgeVerdict, Project
+from reviews.monitoring.rollups import rollups_fold
 from reviews.monitoring.services import drift_evaluate
 from tests import factories
 from tests.monitoring.helpers import audits, decide, gate_decisions, ingest_many
@@ -26,6 +27,7 @@ def judge(items, labels):
         )
         for item, label in zip(items, labels, strict=True)
     )
+    rollups_fold()
 
 
 def seed(project, audited_project, reviewer, auditor, *, versions, scale):
@@ -60,7 +62,8 @@ def test_dashboard_shows_every_figure_with_tables(
     assert response.status_code == 200
     html = response.content.decode()
     for chart in (
-        "chart-accuracy",
+        f"chart-accuracy-{project.pk}",
+        f"chart-accuracy-{audited_project.pk}",
         "chart-queue",
         "chart-reviewers",
         "chart-interventions",
@@ -80,8 +83,13 @@ def test_dashboard_shows_every_figure_with_tables(
     assert dict(data.severities) == {"major": 8}
     reviewers = {row.username: row.total for row in data.reviewers}
     assert reviewers == {"rita": 16, "audrey": 12}
-    sources = {(p.source, p.model_version) for p in data.accuracy}
-    assert sources == {("reviewed", "v1"), ("reviewed", "v2"), ("audit", "v1"), ("audit", "v2")}
+    sources = {(p.source, p.project_id, p.model_version) for p in data.accuracy}
+    assert sources == {
+        ("reviewed", project.pk, "v1"),
+        ("reviewed", project.pk, "v2"),
+        ("audit", audited_project.pk, "v1"),
+        ("audit", audited_project.pk, "v2"),
+    }
     assert "75.0%" in html  # reviewed accuracy per version and day
     assert 'id="accuracy-table"' in html
 
@@ -98,6 +106,13 @@ def test_dashboard_filters_to_one_project_and_weeks(
     assert data.selected == audited_project
     assert {p.source for p in data.accuracy} == {"audit"}
     assert [h.project for h in data.health] == [audited_project]
+    # Every figure honours the project filter, the queue included.
+    assert [row.project for row in data.queue] == [audited_project]
+    assert data.bucket == "week"
+    html = response.content.decode()
+    assert f'id="chart-accuracy-{audited_project.pk}"' in html
+    assert f'id="chart-accuracy-{project.pk}"' not in html
+    assert "Clinical answers" not in html.split('id="queue-h"')[1]
     # Invalid filters fall back to the defaults instead of failing.
     response = client.get(reverse(URL), {"project": "x", "bucket": "year", "days": "-3"})
     assert response.status_code == 200
