@@ -35,6 +35,7 @@ class FaultProxy:
         self.plan: list[Fault] = []
         self.seen: list[tuple[str, str]] = []
         self.forwarded: list[tuple[str, str]] = []
+        self.statuses: list[int] = []  # the server's answers to forwarded requests
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -94,6 +95,7 @@ class FaultProxy:
                 content = response.read()
                 with proxy._lock:
                     proxy.forwarded.append((self.command, self.path))
+                    proxy.statuses.append(response.status)
                 self.send_response(response.status)
                 for name, value in response.getheaders():
                     if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":

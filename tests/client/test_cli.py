@@ -112,3 +112,20 @@ def test_export_builds_and_downloads_with_a_checked_sha256(hitl_cli, gate, expor
     assert "build" in result.stderr and "download" in result.stderr
     result = hitl_cli("export", "no_such_format", "-o", "x.jsonl")
     assert result.returncode == 1 and "format" in result.stderr
+
+
+def test_the_client_imports_without_django(tmp_path):
+    check = (
+        "import sys, hitl, hitl.cli; "
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework')]; "
+        "assert not loaded, loaded; print(hitl.__version__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "clients" / "python" / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr

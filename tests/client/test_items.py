@@ -8,6 +8,7 @@ import httpx
 import pytest
 from django.db import connection
 
+from reviews.api.auth import ApiKeyRateThrottle
 from reviews.models import ReviewItem
 from reviews.services.projects import api_key_create
 from reviews.workspace.services import ReviewInput, assignment_claim_next, review_submit
@@ -63,6 +64,18 @@ def test_429_and_503_are_retried_honouring_retry_after(client, proxy):
     assert proxy.forwarded == [("POST", "/api/v1/items/")]
     assert elapsed >= 1.0, "Retry-After: 1 was not honoured"
     assert ReviewItem.objects.count() == 3
+
+
+def test_the_servers_own_throttle_is_waited_out(client, proxy, monkeypatch):
+    item = client.submit(payload(1))
+    # DRF's throttle of API keys, tightened: its 429s carry Retry-After.
+    monkeypatch.setattr(ApiKeyRateThrottle, "rate", "1/s", raising=False)
+    started = time.monotonic()
+    for _ in range(3):
+        assert client.get(item.id).external_id == "case-1"
+    assert 429 in proxy.statuses
+    assert time.monotonic() - started >= 1.0  # Retry-After was waited for
+    assert proxy.statuses[-1] == 200
 
 
 def test_a_retry_after_a_lost_answer_stores_nothing_twice(client, proxy, key):
