@@ -13,12 +13,13 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from datasets import formats as export_formats
-from reviews.access import Capability, may, may_anywhere
+from reviews.access import Capability, may, may_anywhere, projects_where
 from reviews.access.admin import (
     ManagedMembershipsMixin,
     ProjectScopedAdminMixin,
@@ -357,7 +358,10 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     paginator = CappedCountPaginator
     list_per_page = 50
     inlines = [CheckResultInline, JudgeVerdictInline]
-    readonly_fields = [field.name for field in ReviewItem._meta.fields if field.name not in ("id",)]
+    # review_notes copies the reviews' notes for the search; the timeline shows them, blind.
+    readonly_fields = [
+        field.name for field in ReviewItem._meta.fields if field.name not in ("id", "review_notes")
+    ]
     action_form = ItemActionForm
     actions = [
         "send_back_to_queue",
@@ -374,7 +378,12 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.search(term, exact_fields=("external_id", "model_version")), False
+        if len(term.split()) > 1:
+            return queryset.search(term), False
+        # One exact id or version: external ids are indexed per project, so name the projects.
+        projects = list(projects_where(request.user, Capability.VIEW).values_list("pk", flat=True))
+        exact = Q(project_id__in=projects, external_id=term) | Q(model_version=term)
+        return queryset.search(term, or_exact=exact), False
 
     # --- bulk actions: each item is checked again by the service, per project ---------
 

@@ -17,13 +17,30 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from reviews.access import Capability, projects_where, roles_with
-from reviews.models import JudgeLabel, JudgeVerdict, ProjectMembership, Review, Severity
+from reviews.models import (
+    ItemStatus,
+    JudgeLabel,
+    JudgeVerdict,
+    ProjectMembership,
+    Review,
+    Severity,
+)
+from reviews.models.items import FINAL_STATUSES
+
+# Blind review: what a review said shows only once no review of the item is awaited.
+REVIEWS_VISIBLE = [*FINAL_STATUSES, ItemStatus.IN_ADJUDICATION]
 
 
 class _ReviewExistsFilter(admin.SimpleListFilter):
-    """Items with at least one review matching ``review_field`` = the chosen value."""
+    """Items with at least one review matching ``review_field`` = the chosen value.
+
+    ``blind`` filters (what a review said: reason, severity) match only items
+    whose reviews are visible, so a filter never tells a reviewer what a
+    colleague decided on an item they have still to review.
+    """
 
     review_field = ""
+    blind = True
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -33,6 +50,8 @@ class _ReviewExistsFilter(admin.SimpleListFilter):
         if value not in allowed:
             raise IncorrectLookupParameters(f"Unknown {self.title}.")
         reviews = Review.objects.filter(item=OuterRef("pk"), **{self.review_field: value})
+        if self.blind:
+            queryset = queryset.filter(status__in=REVIEWS_VISIBLE)
         return queryset.filter(Exists(reviews))
 
 
@@ -64,6 +83,7 @@ class ReviewerFilter(_ReviewExistsFilter):
     title = "reviewer"
     parameter_name = "reviewer"
     review_field = "reviewer_id"
+    blind = False  # that someone reviewed an item is on its timeline already
 
     def lookups(self, request, model_admin):
         projects = projects_where(request.user, Capability.VIEW).values("pk")

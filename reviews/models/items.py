@@ -65,21 +65,20 @@ class ReviewItemQuerySet(models.QuerySet):
         """Items waiting for a human, in queue order (risk, lowest confidence, oldest)."""
         return self.filter(in_queue=True).order_by(*ReviewItem.QUEUE_ORDER)
 
-    def search(self, text: str, *, exact_fields: tuple[str, ...] = ()) -> "ReviewItemQuerySet":
+    def search(self, text: str, *, or_exact: Q | None = None) -> "ReviewItemQuerySet":
         """Items whose prompt, output or review notes hold every word of ``text``.
 
         PostgreSQL: full-text search (English stemming: "doses" finds "dose")
         through the GIN index on ``SearchDocument``. Elsewhere (the SQLite
         demo): each word must appear, case-insensitively, in one of the fields.
-        A single word also finds the items whose ``exact_fields`` equal it.
+        ``or_exact`` (used for a single word) adds the items it matches, e.g.
+        an exact external id: give each condition an index of its own, or the
+        OR turns into a scan.
         """
         words = text.split()
         if not words:
             return self
-        exact = Q()
-        if len(words) == 1:
-            for name in exact_fields:
-                exact |= Q(**{name: words[0]})
+        exact = or_exact if or_exact is not None and len(words) == 1 else Q()
         if connection.vendor == "postgresql":
             query = SearchQuery(" ".join(words), config=SEARCH_CONFIG, search_type="plain")
             return self.alias(search_document=SearchDocument()).filter(

@@ -9,8 +9,9 @@ from reviews.models import ReviewItem
 def item_notes_append(*, item: ReviewItem, note: str) -> None:
     """Add a reviewer's ``note`` to ``item.review_notes`` (one note a line), for the search.
 
-    Called by the service that writes the note, in its transaction, while it
-    holds the item's row lock; the in-memory item follows so a later save of
+    Called by the review service, in its transaction, holding the item's row
+    lock, once the note may be seen (blind review: when every required review
+    is in, or for an audit review at once); the in-memory item follows so a later save of
     it keeps the note. No history row: the note's own (``Review``) has one.
     """
     note = note.strip()

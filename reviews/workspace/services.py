@@ -497,8 +497,6 @@ def review_submit(
         raise StaleAssignment(
             "You already reviewed this item; it was recorded once and this submit was ignored."
         ) from exc
-    if review.note:
-        item_notes_append(item=item, note=review.note)
     if correcting:
         CorrectionTriplet.objects.bulk_create(
             CorrectionTriplet(
@@ -521,6 +519,7 @@ def review_submit(
     )
 
     if audit:
+        item_notes_append(item=item, note=review.note)
         item_audit_close(
             item=item,
             review=review,
@@ -548,6 +547,9 @@ def review_submit(
             reason=f"Review {len(reviews)} of {required} submitted; waiting for another reviewer",
         )
         return review
+    # Blind: the notes enter the item search once every required review is in.
+    for settled in reviews:
+        item_notes_append(item=item, note=settled.note)
     if required == 1:
         item_finalize(
             item=item,

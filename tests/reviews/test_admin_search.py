@@ -172,3 +172,20 @@ def test_changelist_query_count_is_constant_as_items_grow(project, reviewer, sec
     )
     assert count_queries() == first
     assert first <= 12
+
+
+def test_reason_and_severity_filters_never_reveal_a_pending_blind_review(
+    django_user_model, reviewer
+):
+    double = factories.make_project(name="Two reviews", slug="double", reviews_required=2)
+    factories.add_member(double, reviewer, "reviewer")
+    colleague = django_user_model.objects.create_user("cole", password="c-pass-1", is_staff=True)
+    factories.add_member(double, colleague, "reviewer")
+    (item,) = factories.ingest(double)
+    _review(double, colleague, item, verdict="reject", reason_code="unsafe", severity="major")
+    client = _client(reviewer)
+    assert _ids(client.get(LIST, {"reason": "unsafe"})) == set()
+    assert _ids(client.get(LIST, {"severity": "major"})) == set()
+    page = client.get(reverse("admin:reviews_reviewitem_change", args=[item.pk]))
+    assert page.status_code == 200
+    assert b"unsafe" not in page.content

@@ -45,8 +45,13 @@ def test_stored_hashes_follow_the_new_canonical_form_so_resubmits_stay_idempoten
     )
     assert ingest.payload_hash(payload) != hashlib.sha256(legacy.encode()).hexdigest()
 
-    migrator(AFTER)
+    new_apps = migrator(AFTER)
+    migrated = new_apps.get_model("reviews", "ReviewItem").objects.get(
+        external_id=payload["external_id"]
+    )
+    assert migrated.payload_hash == ingest.payload_hash(payload)
+    # Later migrations add columns the current model (and ingest) read.
+    migrator()
     stored = ReviewItem.objects.get(external_id=payload["external_id"])
-    assert stored.payload_hash == ingest.payload_hash(payload)
     again = ingest.item_ingest(project=stored.project, payloads=[dict(payload)])
     assert again.created == [False] and again.items[0].pk == stored.pk

@@ -86,3 +86,20 @@ def test_a_note_enters_the_item_search(project, reviewer):
     item.refresh_from_db()
     assert item.review_notes == "Dangerous overdose"
     assert list(type(item).objects.search("overdose").values_list("pk", flat=True)) == [item.pk]
+
+
+def test_a_first_blind_review_note_stays_out_of_the_search_until_the_second(
+    double_project, double_reviewers
+):
+    first, second, _third = double_reviewers
+    (item,) = factories.ingest(double_project)
+    for reviewer, note in ((first, "Looks like a hallucination"), (second, "Fine by me")):
+        claim = assignment_claim_next(reviewer=reviewer, project=double_project)
+        assert claim.item_id == item.pk
+        review_submit(
+            assignment_id=claim.pk,
+            reviewer=reviewer,
+            data=ReviewInput(verdict="approve", note=note),
+        )
+        found = set(type(item).objects.search("hallucination").values_list("pk", flat=True))
+        assert found == (set() if reviewer == first else {item.pk})
