@@ -424,11 +424,6 @@ def _export_storage() -> dict:
     }
 
 
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "exports": _export_storage(),
-}
 # Downloads answer 302 to a presigned URL of the object, valid for EXPIRY seconds.
 HITL_S3_PRESIGNED_DOWNLOADS = env_bool("HITL_S3_PRESIGNED_DOWNLOADS", default=False)
 HITL_S3_PRESIGNED_EXPIRY = env_int("HITL_S3_PRESIGNED_EXPIRY", 300)
@@ -453,6 +448,7 @@ HITL_IMPORT_JOB_TIMEOUT = env_int("HITL_IMPORT_JOB_TIMEOUT", 3 * 3600)  # second
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "exports": _export_storage(),
     "imports": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(HITL_IMPORT_DIR)},
