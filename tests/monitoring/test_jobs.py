@@ -23,7 +23,7 @@ def test_cron_schedule_registers_the_sweeps_and_the_drift_evaluation(settings):
                 (judge_requeue_stuck_job, "judge", settings.HITL_RECONCILE_INTERVAL),
                 (webhooks_sweep_job, "webhooks", 60),
                 (drift_evaluate_job, "default", 900),
-                (exports_sweep_job, "default", 300),
+                (exports_sweep_job, "default", 60),
             ],
             key=str,
         )
