@@ -24,7 +24,7 @@ def test_cron_schedule_registers_the_sweeps_and_the_drift_evaluation(settings):
                 (webhooks_sweep_job, "webhooks", 60),
                 (drift_evaluate_job, "default", 900),
                 (rollups_fold_job, "default", 60),
-                (exports_sweep_job, "default", 300),
+                (exports_sweep_job, "default", 60),
             ],
             key=str,
         )
