@@ -387,18 +387,24 @@ HITL_EXPORT_HEARTBEAT_TIMEOUT = env_int("HITL_EXPORT_HEARTBEAT_TIMEOUT", 60)
 # exports_sweep deletes exports finished longer ago than this (days; 0 keeps them).
 HITL_EXPORT_RETENTION_DAYS = env_int("HITL_EXPORT_RETENTION_DAYS", 0)
 HITL_EXPORT_PART_MB = env_int("HITL_EXPORT_PART_MB", 5)  # S3 multipart part size, >= 5
+# Where export files live: "local" (HITL_EXPORT_DIR) or "s3" (the HITL_S3_* settings).
+HITL_EXPORT_STORAGE = env_str("HITL_EXPORT_STORAGE", "local")
 
 
-def _export_storage() -> dict:
-    """The ``exports`` storage: a local directory, or S3-compatible object storage."""
-    kind = env_str("HITL_EXPORT_STORAGE", "local").strip().lower()
+def _file_storage(*, kind_setting: str, kind: str, local: dict, prefix: str) -> dict:
+    """A file storage alias: a local directory, or S3-compatible object storage.
+
+    Exports and imports share the ``HITL_S3_*`` connection (one bucket, one
+    prefix each), so a deployment on several machines configures S3 once.
+    """
+    kind = kind.strip().lower()
     if kind == "local":
-        return {"BACKEND": "datasets.storage.ExportFileSystemStorage"}
+        return local
     if kind != "s3":
-        raise ImproperlyConfigured(f"HITL_EXPORT_STORAGE must be local or s3, got {kind!r}")
+        raise ImproperlyConfigured(f"{kind_setting} must be local or s3, got {kind!r}")
     bucket = env_str("HITL_S3_BUCKET")
     if not bucket:
-        raise ImproperlyConfigured("HITL_S3_BUCKET must be set when HITL_EXPORT_STORAGE=s3.")
+        raise ImproperlyConfigured(f"HITL_S3_BUCKET must be set when {kind_setting}=s3.")
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -408,7 +414,7 @@ def _export_storage() -> dict:
             # Unset: boto3's own chain (AWS_* variables, instance or pod role).
             "access_key": env_str("HITL_S3_ACCESS_KEY_ID") or None,
             "secret_key": env_str("HITL_S3_SECRET_ACCESS_KEY") or None,
-            "location": env_str("HITL_S3_PREFIX", "exports").strip("/"),
+            "location": prefix.strip("/"),
             "file_overwrite": True,
             "querystring_expire": env_int("HITL_S3_PRESIGNED_EXPIRY", 300),
             "client_config": Config(
@@ -448,11 +454,21 @@ HITL_IMPORT_JOB_TIMEOUT = env_int("HITL_IMPORT_JOB_TIMEOUT", 3 * 3600)  # second
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "exports": _export_storage(),
-    "imports": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(HITL_IMPORT_DIR)},
-    },
+    "exports": _file_storage(
+        kind_setting="HITL_EXPORT_STORAGE",
+        kind=HITL_EXPORT_STORAGE,
+        local={"BACKEND": "datasets.storage.ExportFileSystemStorage"},
+        prefix=env_str("HITL_S3_PREFIX", "exports"),
+    ),
+    "imports": _file_storage(
+        kind_setting="HITL_IMPORT_STORAGE",
+        kind=env_str("HITL_IMPORT_STORAGE", HITL_EXPORT_STORAGE),
+        local={
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(HITL_IMPORT_DIR)},
+        },
+        prefix=env_str("HITL_S3_IMPORT_PREFIX", "imports"),
+    ),
 }
 
 LOGGING = {

@@ -7,6 +7,8 @@ from rest_framework.test import APIClient
 
 from reviews.services.projects import api_key_create
 from tests import factories
+from tests.datasets.seaweedfs import SeaweedFS
+from tests.s3 import BUCKET
 
 
 def pytest_configure(config):
@@ -79,3 +81,18 @@ def senior(django_user_model, project):
     user = django_user_model.objects.create_user("sena", password="sena-pass-1", is_staff=True)
     factories.add_member(project, user, "senior")
     return user
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A real S3 server for the session (SeaweedFS on free loopback ports).
+
+    If ``weed`` cannot start, every test that needs it fails with the reason
+    and the server's log: a missing service is a failure, never a skip.
+    """
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    try:
+        server.bucket_create(BUCKET)
+        yield server
+    finally:
+        server.stop()

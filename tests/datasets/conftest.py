@@ -3,10 +3,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from hitlplatform import settings as platform_settings
 from tests.datasets.seaweedfs import SeaweedFS
-
-BUCKET = "hitl-exports-test"
+from tests.s3 import BUCKET, s3_storage
 
 
 @pytest.fixture(autouse=True)
@@ -15,21 +13,6 @@ def export_dir(settings, tmp_path):
     settings.HITL_EXPORT_DIR = tmp_path / "exports"
     settings.RQ_INLINE = True
     return settings.HITL_EXPORT_DIR
-
-
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory):
-    """A real S3 server for the session (SeaweedFS on free loopback ports).
-
-    If ``weed`` cannot start, every test that needs it fails with the reason
-    and the server's log: a missing service is a failure, never a skip.
-    """
-    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
-    try:
-        server.bucket_create(BUCKET)
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass
@@ -64,10 +47,10 @@ class S3Exports:
 @pytest.fixture
 def s3_exports(seaweedfs, settings, monkeypatch) -> S3Exports:
     """Exports on the SeaweedFS server, configured the way production is: from the
-    environment, through the settings module's own ``_export_storage()``.
+    environment, through the settings module's own ``_file_storage()``.
     """
     exports = S3Exports(server=seaweedfs, bucket=BUCKET, prefix=f"t-{uuid.uuid4().hex[:12]}")
     for name, value in exports.env.items():
         monkeypatch.setenv(name, value)
-    settings.STORAGES = {**settings.STORAGES, "exports": platform_settings._export_storage()}
+    settings.STORAGES = {**settings.STORAGES, "exports": s3_storage(exports.prefix)}
     return exports

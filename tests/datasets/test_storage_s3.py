@@ -237,20 +237,29 @@ def test_retention_deletes_old_exports_and_their_objects(
     assert s3_exports.keys() == sorted([recent.files["train"]["name"], recent.manifest_name])
 
 
+def _storage_config(kind: str, *, setting: str = "HITL_EXPORT_STORAGE", prefix: str = "exports"):
+    return platform_settings._file_storage(
+        kind_setting=setting, kind=kind, local={"BACKEND": "local"}, prefix=prefix
+    )
+
+
 def test_s3_settings_come_from_the_environment_and_hide_the_secret(monkeypatch):
-    monkeypatch.setenv("HITL_EXPORT_STORAGE", "s3")
     monkeypatch.setenv("HITL_S3_BUCKET", "datasets")
-    monkeypatch.setenv("HITL_S3_PREFIX", "/hitl/exports/")
     monkeypatch.setenv("HITL_S3_SECRET_ACCESS_KEY", "never-shown-9f3a")
-    config = platform_settings._export_storage()
+    config = _storage_config("s3", prefix="/hitl/exports/")
     assert config["BACKEND"] == "storages.backends.s3.S3Storage"
     assert config["OPTIONS"]["location"] == "hitl/exports"
+    assert config["OPTIONS"]["bucket_name"] == "datasets"
     safe = SafeExceptionReporterFilter().cleanse_setting("STORAGES", {"exports": config})
     assert "never-shown-9f3a" not in repr(safe)
+    # Imports share the connection under their own prefix.
+    imports = _storage_config("S3", setting="HITL_IMPORT_STORAGE", prefix="imports")
+    assert imports["OPTIONS"]["location"] == "imports"
+    assert imports["OPTIONS"]["bucket_name"] == "datasets"
+    assert _storage_config("local") == {"BACKEND": "local"}
 
     monkeypatch.delenv("HITL_S3_BUCKET")
-    with pytest.raises(ImproperlyConfigured, match="HITL_S3_BUCKET"):
-        platform_settings._export_storage()
-    monkeypatch.setenv("HITL_EXPORT_STORAGE", "ftp")
-    with pytest.raises(ImproperlyConfigured, match="local or s3"):
-        platform_settings._export_storage()
+    with pytest.raises(ImproperlyConfigured, match=r"HITL_S3_BUCKET .*HITL_IMPORT_STORAGE"):
+        _storage_config("s3", setting="HITL_IMPORT_STORAGE")
+    with pytest.raises(ImproperlyConfigured, match="HITL_EXPORT_STORAGE must be local or s3"):
+        _storage_config("ftp")

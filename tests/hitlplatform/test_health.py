@@ -9,6 +9,7 @@ import pytest
 from django.core.files.storage import storages
 
 from tests.hitlplatform.servers import closed_port, database_url_of_tests
+from tests.s3 import BUCKET
 
 # Never in a readiness answer: where the dependencies live, or how to log in.
 SECRET_PASSWORD = "pw-never-shown"
@@ -182,3 +183,41 @@ def test_probes_answer_a_load_balancer_host_and_plain_http(client, db, settings)
 def test_probes_refuse_writes(client, db):
     for path in ("/healthz", "/readyz"):
         assert client.post(path).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_reaches_object_storage(start_gunicorn, seaweedfs, settings, tmp_path):
+    server = start_gunicorn(
+        env={
+            "DATABASE_URL": database_url_of_tests(),
+            "REDIS_URL": settings.REDIS_URL or "redis://127.0.0.1:6379/0",
+            "HITL_EXPORT_DIR": str(tmp_path / "scratch"),
+            **seaweedfs.env(bucket=BUCKET, prefix="readyz"),
+        }
+    )
+    status, _headers, body = server.get("/readyz")
+    assert status == 200, body
+    assert json.loads(body)["checks"]["storage"]["status"] == "ok"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_object_storage_down_makes_readyz_503_naming_storage(
+    start_gunicorn, seaweedfs, settings, tmp_path
+):
+    s3_port = closed_port()
+    env = seaweedfs.env(bucket=BUCKET, prefix="readyz")
+    server = start_gunicorn(
+        env={
+            "DATABASE_URL": database_url_of_tests(),
+            "REDIS_URL": settings.REDIS_URL or "redis://127.0.0.1:6379/0",
+            "HITL_EXPORT_DIR": str(tmp_path / "scratch"),
+            **env,
+            "HITL_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+        }
+    )
+    status, _headers, body = server.get("/readyz")
+    assert status == 503, body
+    answer = json.loads(body)
+    assert answer["failed"] == ["storage"]
+    assert_discloses_nothing(body, s3_port)
+    assert env["HITL_S3_SECRET_ACCESS_KEY"] not in body.decode()

@@ -26,7 +26,7 @@ from tests.monitoring.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REDIS_DB = 8  # this module's own Redis database
+REDIS_DB = 10  # this module's own Redis database
 TOKEN = "multiprocess-metrics-token-0123456789"
 SECRET = "metrics-receiver-secret"
 PROJECT = "metrics-e2e"
