@@ -443,8 +443,8 @@ HITL_METRICS_TOKEN = env_str("HITL_METRICS_TOKEN")
 
 # --- Item imports (reviews/imports/) ---------------------------------------------
 # Uploaded files wait on the "imports" storage until a worker has ingested them;
-# every web process and worker must reach it (a shared volume, or an S3 backend
-# configured under STORAGES["imports"]).
+# every web process and worker must reach it: a shared directory, or the S3
+# bucket of the exports under its own prefix (HITL_IMPORT_STORAGE=s3).
 HITL_IMPORT_DIR = Path(env_str("HITL_IMPORT_DIR", str(MEDIA_ROOT / "imports")))
 HITL_IMPORT_MAX_BYTES = env_int("HITL_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 HITL_IMPORT_MAX_ROWS = env_int("HITL_IMPORT_MAX_ROWS", 200_000)
