@@ -208,6 +208,7 @@ class Process:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        started = time.monotonic()
         if self.alive():
             self.process.terminate()
             try:
@@ -218,6 +219,8 @@ class Process:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self._log.close()
+        if time.monotonic() - started > 5:  # shown with -s: a slow shutdown is worth knowing
+            print(f"stopped {self.log_path.name} in {time.monotonic() - started:.1f} s")
 
     def log(self) -> str:
         return self.log_path.read_text()
