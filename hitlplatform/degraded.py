@@ -3,7 +3,8 @@
 With Redis down the API keeps storing and routing items: the throttle falls
 back to a per-process limit (``throttle``) and jobs that could not be enqueued
 (``enqueue``) wait in the database for the sweeps. Each occurrence adds one to
-``COUNTS[kind]`` (this process only; the metrics endpoint exports them) and
+``COUNTS[kind]`` (this process) and to ``hitl_degraded_operations_total`` on
+``/metrics`` (summed over a machine's processes in multiprocess mode), and
 logs a warning, at most once a minute per kind so an outage does not flood the
 log.
 """
@@ -12,6 +13,8 @@ import logging
 import threading
 import time
 from collections import Counter
+
+from hitlplatform.metrics.instruments import degraded_observe
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +27,7 @@ _logged_at: dict[str, float] = {}
 def degraded_record(*, kind: str, message: str) -> None:
     """Count one degraded operation of ``kind`` and log ``message`` (rate-limited)."""
     now = time.monotonic()
+    degraded_observe(kind=kind)
     with _lock:
         COUNTS[kind] += 1
         count = COUNTS[kind]

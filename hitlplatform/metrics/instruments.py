@@ -59,6 +59,12 @@ EXPORT_BUILDS = Counter(
     "Dataset export builds finished, by format and outcome (succeeded or failed).",
     ["format", "outcome"],
 )
+DEGRADED_OPERATIONS = Counter(
+    "hitl_degraded_operations",
+    "Work done degraded because Redis was unreachable, by kind: throttle (the API "
+    "counted requests per process) or enqueue (a job waits in the database for the sweeps).",
+    ["kind"],
+)
 EXPORT_BUILD_SECONDS = Histogram(
     "hitl_export_build_duration_seconds",
     "Time of one dataset export build, succeeded or failed.",
@@ -84,6 +90,10 @@ def judge_calls_observe(*, project: str, backend: str, calls: Iterable[JudgeCall
             JUDGE_CALL_SECONDS.labels(project, backend).observe(call.latency_ms / 1000)
         if call.error:
             JUDGE_ERRORS.labels(project, backend, call.error_kind or "other").inc()
+
+
+def degraded_observe(*, kind: str) -> None:
+    DEGRADED_OPERATIONS.labels(kind=kind).inc()
 
 
 def webhook_attempt_observe(*, project: str, outcome: str) -> None:
