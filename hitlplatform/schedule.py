@@ -1,4 +1,4 @@
-"""The RQ cron schedule of the whole platform: ``python manage.py rqcron hitlplatform.schedule``.
+"""The RQ cron schedule of the whole platform: ``python manage.py cron``.
 
 Run one next to the workers (one per deployment is enough). Each sub-domain
 declares its own entries; this module only gathers them, so the scheduler
