@@ -271,25 +271,66 @@ def _recompute(spans: list[Span]) -> int:
         ):
             setattr(target, name, r[name])
 
-    reviews = Review.objects.filter(
-        _where(spans, project="item__project_id", moment="created_at")
-    ).annotate(day=TruncDate("created_at"))
-    audit, changed = Q(is_audit=True), Q(verdict__in=CHANGED)
+    # One pass over the reviews feeds three rollups: grouped by everything any of
+    # them needs (a few hundred groups a day), then summed here.
+    reviewers: dict[tuple, DailyReviewerRollup] = {}
+    codes: dict[tuple, DailyCodeRollup] = {}
     for r in (
-        reviews.values("item__project_id", "item__model_name", "item__model_version", "day")
-        .annotate(
-            audit_total=Count("id", filter=audit),
-            audit_correct=Count("id", filter=audit & Q(verdict=Verdict.APPROVE)),
-            reviews_total=Count("id", filter=~audit),
-            reviews_changed=Count("id", filter=~audit & changed),
+        Review.objects.filter(_where(spans, project="item__project_id", moment="created_at"))
+        .annotate(day=TruncDate("created_at"))
+        .values(
+            "item__project_id",
+            "item__model_name",
+            "item__model_version",
+            "reviewer_id",
+            "day",
+            "verdict",
+            "is_audit",
+            "reason_code",
+            "severity",
         )
+        .annotate(n=Count("*"), seconds=Sum("seconds_spent"))
         .order_by()
     ):
-        target = row(
-            r["item__project_id"], r["item__model_name"], r["item__model_version"], r["day"]
-        )
-        for name in ("audit_total", "audit_correct", "reviews_total", "reviews_changed"):
-            setattr(target, name, r[name])
+        project_id, day, n, verdict = r["item__project_id"], r["day"], r["n"], r["verdict"]
+        target = row(project_id, r["item__model_name"], r["item__model_version"], day)
+        if r["is_audit"]:
+            target.audit_total += n
+            target.audit_correct += n if verdict == Verdict.APPROVE else 0
+        else:
+            target.reviews_total += n
+            target.reviews_changed += n if verdict in CHANGED else 0
+        key = (project_id, r["reviewer_id"], day)
+        if key not in reviewers:
+            reviewers[key] = DailyReviewerRollup(
+                project_id=project_id,
+                reviewer_id=r["reviewer_id"],
+                day=day,
+                reviews=0,
+                approved=0,
+                corrected=0,
+                rejected=0,
+                audits=0,
+                seconds_spent=0.0,
+            )
+        person = reviewers[key]
+        person.reviews += n
+        person.approved += n if verdict == Verdict.APPROVE else 0
+        person.corrected += n if verdict == Verdict.CORRECT else 0
+        person.rejected += n if verdict == Verdict.REJECT else 0
+        person.audits += n if r["is_audit"] else 0
+        person.seconds_spent += r["seconds"] or 0.0
+        if verdict in CHANGED:
+            counted = [(RollupCodeKind.SEVERITY, r["severity"])]
+            if r["reason_code"]:
+                counted.append((RollupCodeKind.REASON, r["reason_code"]))
+            for kind, code in counted:
+                key = (project_id, day, kind, code)
+                if key not in codes:
+                    codes[key] = DailyCodeRollup(
+                        project_id=project_id, day=day, kind=kind, code=code, count=0
+                    )
+                codes[key].count += n
 
     for r in (
         JudgeVerdict.objects.filter(_where(spans, project="item__project_id", moment="created_at"))
@@ -305,62 +346,11 @@ def _recompute(spans: list[Span]) -> int:
         )
         target.judge_total, target.judge_flagged = r["judge_total"], r["judge_flagged"]
 
-    reviewers = [
-        DailyReviewerRollup(
-            project_id=r["item__project_id"],
-            reviewer_id=r["reviewer_id"],
-            day=r["day"],
-            reviews=r["reviews"],
-            approved=r["approved"],
-            corrected=r["corrected"],
-            rejected=r["rejected"],
-            audits=r["audits"],
-            seconds_spent=r["seconds"] or 0.0,
-        )
-        for r in reviews.values("item__project_id", "reviewer_id", "day")
-        .annotate(
-            reviews=Count("id"),
-            approved=Count("id", filter=Q(verdict=Verdict.APPROVE)),
-            corrected=Count("id", filter=Q(verdict=Verdict.CORRECT)),
-            rejected=Count("id", filter=Q(verdict=Verdict.REJECT)),
-            audits=Count("id", filter=audit),
-            seconds=Sum("seconds_spent"),
-        )
-        .order_by()
-    ]
-
-    codes = [
-        DailyCodeRollup(
-            project_id=r["item__project_id"],
-            day=r["day"],
-            kind=RollupCodeKind.REASON,
-            code=r["reason_code"],
-            count=r["n"],
-        )
-        for r in reviews.filter(changed)
-        .exclude(reason_code="")
-        .values("item__project_id", "day", "reason_code")
-        .annotate(n=Count("id"))
-        .order_by()
-    ] + [
-        DailyCodeRollup(
-            project_id=r["item__project_id"],
-            day=r["day"],
-            kind=RollupCodeKind.SEVERITY,
-            code=r["severity"],
-            count=r["n"],
-        )
-        for r in reviews.filter(changed)
-        .values("item__project_id", "day", "severity")
-        .annotate(n=Count("id"))
-        .order_by()
-    ]
-
     for model in (DailyDecisionRollup, DailyReviewerRollup, DailyCodeRollup):
         model.objects.filter(_days(spans)).delete()
     DailyDecisionRollup.objects.bulk_create(decisions.values(), batch_size=1000)
-    DailyReviewerRollup.objects.bulk_create(reviewers, batch_size=1000)
-    DailyCodeRollup.objects.bulk_create(codes, batch_size=1000)
+    DailyReviewerRollup.objects.bulk_create(reviewers.values(), batch_size=1000)
+    DailyCodeRollup.objects.bulk_create(codes.values(), batch_size=1000)
     return len(decisions) + len(reviewers) + len(codes)
 
 

@@ -211,7 +211,10 @@ def dashboard(
         ReviewItem.objects.filter(project_id__in=scope_ids, in_queue=True)
         .values("project_id")
         .annotate(
-            depth=Count("id"), audit=Count("id", filter=Q(is_audit=True)), oldest=Min("created_at")
+            # Columns of monitoring_queue_depth_idx only (no id): answered index-only.
+            depth=Count("*"),
+            audit=Count("is_audit", filter=Q(is_audit=True)),
+            oldest=Min("created_at"),
         )
         .order_by()
     ):
