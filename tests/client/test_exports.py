@@ -2,12 +2,14 @@
 
 import asyncio
 import hashlib
+import uuid
 
 import hitl
 import pytest
 
 from tests.client.conftest import BackgroundWorker
 from tests.datasets.factories import reviewed
+from tests.s3 import BUCKET, s3_storage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,3 +81,22 @@ def test_agreement_figures(client, gate):
     assert "start" in invalid.value.errors
     with pytest.raises(hitl.NotFound):
         client.agreement("someone-elses-project")
+
+
+def test_presigned_download_from_object_storage_is_followed_and_checked(
+    client, gate, exports_queue, seaweedfs, settings, monkeypatch
+):
+    prefix = f"client-{uuid.uuid4().hex[:12]}"
+    for name, value in seaweedfs.env(bucket=BUCKET, prefix=prefix).items():
+        monkeypatch.setenv(name, value)
+    settings.STORAGES = {**settings.STORAGES, "exports": s3_storage(prefix)}
+    settings.HITL_S3_PRESIGNED_DOWNLOADS = True
+    for n in range(5):
+        reviewed(gate, verdict="correct", corrected_output=f"Corrected answer {n}.")
+    export = client.exports.create("sft_chat", name="presigned", validation_ratio=0, seed=3)
+    with BackgroundWorker(exports_queue):
+        built = client.exports.wait(export, timeout=120)
+    # The server answers 302 to the bucket; the client follows it without its API key.
+    path = client.exports.download(built, settings.HITL_EXPORT_DIR.parent / "presigned.jsonl")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == built.files["train"].sha256
+    assert len(path.read_bytes().splitlines()) == 5

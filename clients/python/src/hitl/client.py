@@ -153,8 +153,12 @@ class Client(_Base):
         while True:
             attempt += 1
             try:
-                with self._http.stream("GET", call.path, params=call.params) as response:
-                    if response.status_code >= 400:
+                # A presigned download answers 302 to object storage; httpx drops
+                # the Authorization header on a cross-origin redirect.
+                with self._http.stream(
+                    "GET", call.path, params=call.params, follow_redirects=True
+                ) as response:
+                    if not 200 <= response.status_code < 300:
                         answer = _answer(response, response.read())
                     else:
                         return _write(step, response.headers, response.iter_bytes())
@@ -333,8 +337,10 @@ class AsyncClient(_Base):
         while True:
             attempt += 1
             try:
-                async with self._http.stream("GET", call.path, params=call.params) as response:
-                    if response.status_code >= 400:
+                async with self._http.stream(
+                    "GET", call.path, params=call.params, follow_redirects=True
+                ) as response:
+                    if not 200 <= response.status_code < 300:
                         answer = _answer(response, await response.aread())
                     else:
                         return await _awrite(step, response.headers, response.aiter_bytes())
