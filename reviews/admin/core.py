@@ -36,6 +36,7 @@ from reviews.admin.item_filters import (
 )
 from reviews.bulk_actions import services as bulk
 from reviews.errors import DomainError
+from reviews.jsontext import text_error
 from reviews.judge.admin import JudgeVerdictInline
 from reviews.models import (
     ApiKey,
@@ -378,6 +379,8 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
+        if text_error(term) is not None:  # NUL or a lone surrogate: no stored text matches
+            return queryset.none(), False
         if len(term.split()) > 1:
             return queryset.search(term), False
         # One exact id or version: external ids are indexed per project, so name the projects.

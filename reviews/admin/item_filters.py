@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from reviews.access import Capability, projects_where, roles_with
+from reviews.jsontext import text_error
 from reviews.models import (
     ItemStatus,
     JudgeLabel,
@@ -163,6 +164,8 @@ class InputFilter(admin.ListFilter):
 
     def parse(self, name: str, kind: str, raw: str):
         if kind == "text":
+            if (problem := text_error(raw)) is not None:
+                raise IncorrectLookupParameters(f"{name}: {problem}")
             return raw
         try:
             if kind == "number":

@@ -213,7 +213,7 @@ class ItemImportAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        if not object_id.isdigit():
+        if not (object_id.isascii() and object_id.isdigit()):
             raise Http404("No such import.")
         item_import = self._own_import(request, int(object_id))
         if request.method != "GET":

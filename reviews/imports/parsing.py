@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 
+from reviews.jsontext import text_error
 from reviews.models import ImportFormat
 from reviews.services.ingest import INGEST_FIELDS
 
@@ -37,6 +38,9 @@ ALIASES = {
     "messages": ("history", "chat_history"),
 }
 EXTENSIONS = {".jsonl": ImportFormat.JSONL, ".ndjson": ImportFormat.JSONL, ".csv": ImportFormat.CSV}
+# An item has a dozen fields; a file with hundreds of columns is not a file of items,
+# and every page that maps or previews it would grow with them.
+MAX_COLUMNS = 200
 
 
 class FileUnreadable(Exception):
@@ -65,8 +69,40 @@ def _csv_limit() -> int:
     return settings.HITL_MAX_TEXT_CHARS * 4 + 1
 
 
+def _line_limit() -> int:
+    # One line is one item: no larger than the API accepts in a whole request.
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # HITL_MAX_REQUEST_BYTES
+
+
+def _lines(handle: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+    """(number, line) for each line; None for a line longer than ``_line_limit()``,
+    whose rest is skipped in bounded reads (never joined in memory)."""
+    limit = _line_limit()
+    number = 0
+    while line := handle.readline(limit + 1):
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := handle.readline(limit + 1)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+            continue
+        yield number, line
+
+
+def _key_error(value: dict) -> str:
+    if len(value) > MAX_COLUMNS:
+        return f"The object has {len(value)} keys; at most {MAX_COLUMNS} are read."
+    for key in value:
+        if (problem := text_error(key)) is not None:
+            return f"A key {problem}."
+    return ""
+
+
 def _jsonl_rows(handle: BinaryIO) -> Iterator[Row]:
-    for number, line in enumerate(handle, start=1):
+    for number, line in _lines(handle):
+        if line is None:
+            yield Row(number, None, f"The line is longer than {_line_limit()} bytes.")
+            continue
         if not line.strip():
             continue
         try:
@@ -74,11 +110,17 @@ def _jsonl_rows(handle: BinaryIO) -> Iterator[Row]:
         except UnicodeDecodeError:
             yield Row(number, None, "The line is not UTF-8 text.")
             continue
+        except RecursionError:
+            yield Row(number, None, "The line is not valid JSON (nested too deeply).")
+            continue
         except ValueError as exc:
             yield Row(number, None, f"The line is not valid JSON ({exc.args[0][:100]}).")
             continue
         if not isinstance(value, dict):
             yield Row(number, None, "Expected a JSON object with the item's fields.")
+            continue
+        if problem := _key_error(value):
+            yield Row(number, None, problem)
             continue
         yield Row(number, value)
 
@@ -92,6 +134,10 @@ def _csv_rows(handle: BinaryIO) -> Iterator[Row]:
         if not header or not any(name.strip() for name in header):
             raise FileUnreadable("The CSV file has no header row.")
         names = [name.strip() for name in header]
+        if len(names) > MAX_COLUMNS:
+            raise FileUnreadable(f"The CSV header has {len(names)} columns; at most {MAX_COLUMNS}.")
+        if any(text_error(name) is not None for name in names):
+            raise FileUnreadable("A CSV column name holds a NUL character or invalid text.")
         if len(set(names)) != len(names):
             raise FileUnreadable("The CSV header names a column twice.")
         for number, cells in enumerate(reader, start=1):
@@ -126,15 +172,13 @@ class Preview:
 def preview(handle: BinaryIO, fmt: str, *, limit: int = 5) -> Preview:
     """The first ``limit`` rows and the columns (CSV header; JSONL: keys seen in them)."""
     rows: list[Row] = []
-    columns: list[str] = []
+    columns: dict[str, None] = {}  # ordered, and a constant-time "seen"
     for row in read_rows(handle, fmt):
         rows.append(row)
-        for key in row.values or {}:
-            if key not in columns:
-                columns.append(key)
+        columns.update(dict.fromkeys(row.values or {}))
         if len(rows) >= limit:
             break
-    return Preview(columns=columns, rows=rows)
+    return Preview(columns=list(columns), rows=rows)
 
 
 def suggest_mapping(columns: list[str]) -> dict[str, str]:
@@ -162,7 +206,7 @@ def _cell(target: str, value: str) -> tuple[Any, str]:
             return [value], ""
         try:
             return json.loads(stripped), ""
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, "Enter valid JSON."
     return value, ""
 

@@ -136,6 +136,18 @@ def test_a_malformed_filter_value_is_refused_not_a_500(project, reviewer):
         assert "e=1" in response["Location"]
 
 
+def test_nul_and_lone_surrogates_in_filters_and_search_are_not_a_500(project, reviewer):
+    factories.ingest(project, factories.item_payload(prompt="paracetamol dose"))
+    client = _client(reviewer)
+    for params in ({"model_name": "a\x00b"}, {"model_version": "\x00"}):
+        response = client.get(LIST, params)
+        assert response.status_code == 302, params
+        assert "e=1" in response["Location"]
+    # Django's search form drops a term with NUL (the list is unfiltered); not a 500.
+    for query in ("q=%00", "q=paracetamol+%00dose", "q=%ED%A0%80"):
+        assert client.get(f"{LIST}?{query}").status_code == 200, query
+
+
 def test_filter_choices_offer_only_the_users_projects_reviewers_and_reasons(
     project, reviewer, outsider, other_project
 ):
