@@ -12,6 +12,7 @@ than a check's name, its time and the type of the error: connection errors
 name hosts and ports, so the details go to the log, never into the answer.
 """
 
+import functools
 import logging
 import os
 import time
@@ -21,18 +22,27 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import redis
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from storages.backends.s3 import S3Storage
 
 logger = logging.getLogger(__name__)
 
 # What a storage existence probe asks for; it need not exist.
 STORAGE_PROBE_NAME = ".readyz-probe"
+# One pool for every probe of this process: checks hung on a dead dependency
+# occupy its threads until their own timeouts end them, and a flood of probes
+# queues behind them (answered "no answer within ...") instead of starting a
+# thread each.
+_POOL = ThreadPoolExecutor(max_workers=12, thread_name_prefix="readyz")
 
 
 @dataclass(frozen=True)
@@ -114,8 +124,46 @@ def export_storage_answers(timeout: float) -> None:
     storage = storages["exports"]
     if isinstance(storage, FileSystemStorage):
         _directory_usable(Path(storage.location))
+    elif isinstance(storage, S3Storage):
+        _s3_probe(storage, timeout)
     else:
         storage.exists(STORAGE_PROBE_NAME)
+
+
+def _s3_probe(storage: S3Storage, timeout: float) -> None:
+    """One HEAD request with the probe's own timeouts and no retries.
+
+    The storage's own client waits 60 s per attempt and retries five times,
+    which is right for a build and wrong for a probe.
+    """
+    client = _s3_probe_client(storage, timeout)
+    key = "/".join(part for part in (storage.location, STORAGE_PROBE_NAME) if part)
+    try:
+        client.head_object(Bucket=storage.bucket_name, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
+            raise
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_probe_client(storage: S3Storage, timeout: float):
+    config = storage.client_config.merge(
+        Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"mode": "standard", "max_attempts": 1},
+        )
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=storage.access_key or None,
+        aws_secret_access_key=storage.secret_key or None,
+    )
+    return session.client(
+        "s3",
+        endpoint_url=storage.endpoint_url or None,
+        region_name=storage.region_name or None,
+        config=config,
+    )
 
 
 def _directory_usable(path: Path) -> None:
@@ -131,32 +179,29 @@ def _directory_usable(path: Path) -> None:
 def readiness() -> list[CheckOutcome]:
     """Run every applicable check at once; each gets ``HITL_HEALTH_TIMEOUT`` seconds.
 
-    A check still running after the timeout counts as failed; its thread is
-    left to finish on its own (the checks' own timeouts end it soon after).
+    A check still running after the timeout counts as failed; its thread (of
+    the shared pool) is left to finish on its own: each check bounds itself by
+    the same timeout.
     """
     timeout = settings.HITL_HEALTH_TIMEOUT
     checks = [check for check in CHECKS.values() if check.applies()]
-    pool = ThreadPoolExecutor(max_workers=max(1, len(checks)), thread_name_prefix="readyz")
     started = time.perf_counter()
-    futures = {check.name: pool.submit(_timed, check, timeout) for check in checks}
+    futures = {check.name: _POOL.submit(_timed, check, timeout) for check in checks}
     outcomes = []
-    try:
-        for name, future in futures.items():
-            remaining = max(0.0, timeout - (time.perf_counter() - started))
-            try:
-                outcomes.append(future.result(timeout=remaining))
-            except FutureTimeout:
-                logger.warning("Readiness check %s gave no answer within %s s", name, timeout)
-                outcomes.append(
-                    CheckOutcome(
-                        name=name,
-                        ok=False,
-                        ms=(time.perf_counter() - started) * 1000,
-                        error=f"no answer within {timeout:g} s",
-                    )
+    for name, future in futures.items():
+        remaining = max(0.0, timeout - (time.perf_counter() - started))
+        try:
+            outcomes.append(future.result(timeout=remaining))
+        except FutureTimeout:
+            logger.warning("Readiness check %s gave no answer within %s s", name, timeout)
+            outcomes.append(
+                CheckOutcome(
+                    name=name,
+                    ok=False,
+                    ms=(time.perf_counter() - started) * 1000,
+                    error=f"no answer within {timeout:g} s",
                 )
-    finally:
-        pool.shutdown(wait=False)
+            )
     return outcomes
 
 

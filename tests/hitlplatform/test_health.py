@@ -8,8 +8,9 @@ import time
 import pytest
 from django.core.files.storage import storages
 
+from hitlplatform import health
 from tests.hitlplatform.servers import closed_port, database_url_of_tests
-from tests.s3 import BUCKET
+from tests.s3 import BUCKET, s3_storage
 
 # Never in a readiness answer: where the dependencies live, or how to log in.
 SECRET_PASSWORD = "pw-never-shown"
@@ -221,3 +222,24 @@ def test_object_storage_down_makes_readyz_503_naming_storage(
     assert answer["failed"] == ["storage"]
     assert_discloses_nothing(body, s3_port)
     assert env["HITL_S3_SECRET_ACCESS_KEY"] not in body.decode()
+
+
+def test_a_hung_object_storage_is_bounded_by_the_probe_timeout(
+    client, db, settings, seaweedfs, hung_server, monkeypatch
+):
+    for name, value in seaweedfs.env(bucket=BUCKET, prefix="readyz").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HITL_S3_ENDPOINT_URL", f"http://127.0.0.1:{hung_server}")
+    settings.STORAGES = {**settings.STORAGES, "exports": s3_storage("readyz")}
+    settings.HITL_HEALTH_TIMEOUT = 1
+    started = time.monotonic()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["storage"]
+    assert time.monotonic() - started < 3
+    # The probe itself ends by its own timeout (the storage's client would wait
+    # 60 s an attempt, five times), so hung probes do not pile up threads.
+    started = time.monotonic()
+    with pytest.raises(Exception, match=r"(?i)timeout|timed out"):
+        health.export_storage_answers(1)
+    assert time.monotonic() - started < 3
