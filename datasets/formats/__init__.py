@@ -146,9 +146,16 @@ def get(key: str) -> ExportFormatSpec:
 
 
 def specs() -> tuple[ExportFormatSpec, ...]:
-    """Every registered format, in registration order."""
+    """Every registered format: ``FORMAT_MODULES``' order (whichever module a caller
+    imported first), then any registered from elsewhere, in registration order."""
     autodiscover()
-    return tuple(_registry.values())
+    order = {module: index for index, module in enumerate(FORMAT_MODULES)}
+    return tuple(
+        sorted(
+            _registry.values(),
+            key=lambda spec: order.get(f"datasets.formats.{spec.key}", len(order)),
+        )
+    )
 
 
 def choices() -> list[tuple[str, str]]:
