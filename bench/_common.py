@@ -7,6 +7,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -28,6 +29,23 @@ def bench_database(name: str):
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def with_path(url: str, path: str) -> str:
+    """``url`` with its path (the database name, for a PostgreSQL URL) replaced."""
+    return urlunsplit(urlsplit(url)._replace(path=path))
+
+
+def create_database(server_url: str, name: str, *, keep: bool) -> bool:
+    """Create the bench database ``name`` on ``server_url``'s server (dropping an old
+    one); True when it already existed and ``keep`` asks to reuse it."""
+    with psycopg.connect(with_path(server_url, "/postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and keep:
+            return True
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return False
 
 
 def manage(env: dict, *args: str) -> str:

@@ -31,7 +31,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import cpu_seconds  # noqa: E402 (needs the sys.path entry above)
+from bench._common import cpu_seconds, create_database, manage, with_path  # noqa: E402 (needs the sys.path entry above)
 from tests.datasets.seaweedfs import SeaweedFS  # noqa: E402
 
 # The bench's own database on the server of DATABASE_URL, named after its database.
@@ -41,22 +41,6 @@ BENCH_DB = os.environ.get(
     "_bench_export",
 )
 BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
-
-
-def with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=path))
-
-
-def create_database(server_url: str, *, keep: bool) -> bool:
-    """Create the bench database; returns True when it already existed and is kept."""
-    with psycopg.connect(with_path(server_url, "/postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if exists and keep:
-            return True
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return False
 
 
 def seed(rows: int) -> int:
@@ -256,15 +240,9 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
         }
     )
-    kept = create_database(server, keep=args.keep)
+    kept = create_database(server, BENCH_DB, keep=args.keep)
     # Also when kept: the schema follows the code under test.
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    manage(env, "migrate", "--noinput")
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitlplatform.settings")
     import django

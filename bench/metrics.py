@@ -18,31 +18,15 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import create_database, with_path  # noqa: E402 (needs the sys.path entry above)
+
 BENCH_DB = os.environ.get("BENCH_DATABASE_NAME", "hitl_bench_metrics")
 TOKEN = secrets.token_urlsafe(24)  # this run only
 RUNS = 7
-
-
-def with_path(url: str, path: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=path))
-
-
-def create_database(server_url: str, *, keep: bool) -> bool:
-    """Create the bench database; True when it already existed and is kept."""
-    with psycopg.connect(with_path(server_url, "/postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if exists and keep:
-            return True
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return False
 
 
 def seed(rows: int, projects: int) -> None:
@@ -106,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hitl")
-    kept = create_database(server, keep=args.keep)
+    kept = create_database(server, BENCH_DB, keep=args.keep)
     os.environ["DATABASE_URL"] = with_path(server, f"/{BENCH_DB}")
     os.environ.pop("REDIS_URL", None)
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)

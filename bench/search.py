@@ -20,18 +20,14 @@ statements (the capped count and the first page of rows) run as raw SQL.
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import percentile  # noqa: E402 (needs the sys.path entry above)
+from bench._common import create_database, manage, percentile, with_path  # noqa: E402 (needs the sys.path entry above)
 
 BENCH_DB = "hitl_bench_search_bulk"
 TARGET_MS = 200
@@ -144,21 +140,6 @@ POPULATIONS = [
 MODEL_VERSIONS = 5
 
 
-def with_path(url: str, path: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=path))
-
-
-def create_database(server_url: str, *, keep: bool) -> bool:
-    """Create the bench database; True when it already existed and is kept."""
-    with psycopg.connect(with_path(server_url, "/postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if exists and keep:
-            return True
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return False
-
-
 def _sql_array(words: list[str]) -> str:
     return "ARRAY[" + ", ".join(f"'{word}'" for word in words) + "]"
 
@@ -231,15 +212,9 @@ def main() -> None:
         "REDIS_URL": "",  # inline queues: the list enqueues nothing
         "LOG_LEVEL": "WARNING",
     }
-    kept = create_database(server, keep=args.keep)
+    kept = create_database(server, BENCH_DB, keep=args.keep)
     if not kept:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        manage(env, "migrate", "--noinput")
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitlplatform.settings")
     import django
