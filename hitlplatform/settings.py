@@ -340,6 +340,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HITL_MAX_REQUEST_BYTES", 20 * 1024 * 1024
 HITL_MAX_TEXT_CHARS = env_int("HITL_MAX_TEXT_CHARS", 200_000)
 HITL_MAX_JSON_DEPTH = env_int("HITL_MAX_JSON_DEPTH", 64)  # levels of lists/objects in a field
 HITL_MAX_BATCH = env_int("HITL_MAX_BATCH", 1000)
+# OTLP traces grouped per trace: spans wait this long for their trace's root span.
+HITL_OTLP_TRACE_HOLD_HOURS = env_int("HITL_OTLP_TRACE_HOLD_HOURS", 24)
 HITL_DEFAULT_LEASE_MINUTES = env_int("HITL_LEASE_MINUTES", 30)
 
 # --- LLM judge (reviews/judge/) ----------------------------------------------

@@ -65,6 +65,13 @@ DEGRADED_OPERATIONS = Counter(
     "counted requests per process) or enqueue (a job waits in the database for the sweeps).",
     ["kind"],
 )
+OTLP_SPANS = Counter(
+    "hitl_otlp_spans",
+    "Spans received on the OTLP traces endpoint, by outcome: stored (an LLM call that is "
+    "an item or part of one), held (waiting for its trace's root), ignored (not an LLM "
+    "call) or rejected (answered in partial_success).",
+    ["project", "outcome"],
+)
 EXPORT_BUILD_SECONDS = Histogram(
     "hitl_export_build_duration_seconds",
     "Time of one dataset export build, succeeded or failed.",
@@ -94,6 +101,12 @@ def judge_calls_observe(*, project: str, backend: str, calls: Iterable[JudgeCall
 
 def degraded_observe(*, kind: str) -> None:
     DEGRADED_OPERATIONS.labels(kind=kind).inc()
+
+
+def otlp_spans_observe(*, project: str, counts: dict[str, int]) -> None:
+    for outcome, count in counts.items():
+        if count:
+            OTLP_SPANS.labels(project, outcome).inc(count)
 
 
 def webhook_attempt_observe(*, project: str, outcome: str) -> None:

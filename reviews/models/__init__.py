@@ -14,6 +14,7 @@ from reviews.models.monitoring import (
     WebhookDelivery,
     WebhookEvent,
 )
+from reviews.models.otlp import OtlpTraceSpan
 from reviews.models.projects import (
     DEFAULT_REASON_CODES,
     ApiKey,
@@ -21,6 +22,7 @@ from reviews.models.projects import (
     CheckRule,
     CheckSeverity,
     MemberRole,
+    OtlpGrouping,
     Project,
     ProjectMembership,
     ProjectMode,
@@ -60,6 +62,8 @@ __all__ = [
     "JudgeVerdict",
     "MemberRole",
     "MonitoringDashboard",
+    "OtlpGrouping",
+    "OtlpTraceSpan",
     "Project",
     "ProjectMembership",
     "ProjectMode",

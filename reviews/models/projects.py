@@ -40,6 +40,11 @@ class ProjectMode(models.TextChoices):
     MONITOR = "monitor", "Monitor (HOTL): only triggered or sampled outputs are reviewed"
 
 
+class OtlpGrouping(models.TextChoices):
+    SPAN = "span", "One item per LLM span"
+    TRACE = "trace", "One item per trace: its last LLM answer, earlier calls and tools as steps"
+
+
 class Project(models.Model):
     """A review policy: how outputs of one LLM application are checked and routed."""
 
@@ -133,6 +138,25 @@ class Project(models.Model):
     drift_auto_gate = models.BooleanField(
         default=False,
         help_text="On a drift alert, switch a monitor-mode project back to gate mode.",
+    )
+    # --- OpenTelemetry intake (reviews/otlp/) ---
+    otlp_grouping = models.CharField(
+        max_length=10,
+        choices=OtlpGrouping.choices,
+        default=OtlpGrouping.SPAN,
+        help_text="OTLP traces: one item per LLM span, or one per trace (its last answer).",
+    )
+    otlp_external_id_attribute = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Span attribute holding the item's external id (e.g. app.case_id). "
+        "Empty: the trace and span ids.",
+    )
+    otlp_confidence_attribute = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Span attribute holding the model confidence, a number in [0, 1] "
+        "(e.g. app.confidence). Empty: no confidence.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(excluded_fields=["webhook_secret"])

@@ -19,6 +19,7 @@ CORE = [
     "reviews/checks.py",
     "reviews/injection.py",
     "reviews/api",
+    "reviews/otlp",
     "reviews/access",
     "reviews/selectors.py",
     "reviews/netpolicy.py",

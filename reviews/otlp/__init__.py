@@ -1,0 +1,1 @@
+"""OpenTelemetry intake: LLM spans of OTLP trace exports become items (see services)."""
