@@ -54,6 +54,7 @@ from reviews.services.transitions import item_transition
 from reviews.workspace.services import assignment_claim_next
 from tests import factories
 from tests.datasets.factories import reviewed
+from tests.otlp import traces
 
 SIDES = ("A", "B")
 # Callers with no valid session (the admin) or no valid credentials (the API).
@@ -130,6 +131,16 @@ def everyone(p: str, side) -> bool:
 def credentials_valid(p: str, side) -> bool:
     """Public pages: anyone, except that a revoked key is an error (401) wherever it is sent."""
     return p != "revoked"
+
+
+def project_key(p: str, side) -> bool:
+    """Only a project's API key: people submit through the items API."""
+    return p == "key_a"
+
+
+def otlp_chat(w, side) -> dict:
+    """An OTLP JSON export holding one chat span, as the SDK records it."""
+    return traces.otlp_json(traces.export_request(traces.recorded(traces.semconv_chat)))
 
 
 def claim_owner(p: str, side) -> bool:
@@ -488,6 +499,17 @@ def custom_routes() -> dict[str, Route]:
         ),
         f"{api}^items/(?P<pk>[^/.]+)/$": Route(
             lambda w, s: f"/{api}items/{w[f'item_{s}']}/", cap(VIEW), nobody, api=True
+        ),
+        # OTLP trace intake: the API key's project only; no project in the URL.
+        f"{api}otlp/v1/traces": Route(
+            lambda w, s: f"/{api}otlp/v1/traces",
+            nobody,
+            project_key,
+            sided=False,
+            api=True,
+            post_data=otlp_chat,
+            allowed_post=frozenset({200}),
+            refused=frozenset({403, 405}),
         ),
         f"{api}^exports/$": Route(
             lambda w, s: f"/{api}exports/",

@@ -101,6 +101,7 @@ def _message(data) -> str:
 class OtlpProtobufRenderer(_OtlpRenderer):
     media_type = PROTOBUF
     format = "protobuf"
+    charset = None  # binary
 
 
 class OtlpJsonRenderer(_OtlpRenderer):
@@ -161,7 +162,7 @@ class OtlpTracesView(APIView):
         otlp_spans_observe(
             project=principal.project.slug,
             counts={
-                "stored": outcome.spans - outcome.ignored - outcome.held - outcome.rejected,
+                "stored": outcome.stored,
                 "held": outcome.held,
                 "ignored": outcome.ignored,
                 "rejected": outcome.rejected,

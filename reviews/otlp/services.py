@@ -36,6 +36,8 @@ class OtlpOutcome:
     """Spans that are not LLM calls (nor, per trace, tool runs): counted, not stored."""
     held: int = 0
     """Per trace: spans kept until their trace's root span arrives."""
+    stored: int = 0
+    """LLM calls (and per trace, tool runs) now part of a stored item, new or not."""
     created: int = 0
     existing: int = 0
     rejected: int = 0
@@ -178,8 +180,8 @@ def _trace_items(
             service = read.service
         raw = trace_item(trace_id=trace_id, steps=list(steps.values()), service=service)
         if raw is not None:
-            calls = sum(1 for s in steps.values() if s["kind"] == "llm")
-            candidates.append((raw, calls, f"trace {trace_id}"))
+            # Counted as this request's spans: its reads of the trace, or its root.
+            candidates.append((raw, max(1, len(by_trace.get(trace_id, ()))), f"trace {trace_id}"))
     return candidates
 
 
@@ -237,6 +239,7 @@ def _store(
             continue
         outcome.created += stored.created_count
         outcome.existing += len(stored.items) - stored.created_count
+        outcome.stored += sum(payloads[external_id][1] for external_id in chunk)
 
 
 def _first_error(errors: Any) -> str:

@@ -15,7 +15,11 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 SERVICE = "weather-agent"
@@ -40,9 +44,14 @@ TOOLS = [
 ]
 
 
-def provider(exporter: SpanExporter, service: str = SERVICE) -> TracerProvider:
+def provider(
+    exporter: SpanExporter, service: str = SERVICE, *, batch: bool = False
+) -> TracerProvider:
+    """A provider exporting each span as it ends, or (``batch``) in batches as
+    applications configure it."""
     tracer_provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+    tracer_provider.add_span_processor(processor)
     return tracer_provider
 
 
