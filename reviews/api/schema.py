@@ -301,6 +301,35 @@ class ItemOutputSchema(OpenApiSerializerExtension):
         return schema
 
 
+class ItemDetailSchema(ItemOutputSchema):
+    """An item with what was submitted: its JSON columns typed too."""
+
+    target_class = "reviews.api.serializers.ItemDetailSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = super().map_serializer(auto_schema, direction)
+        properties = schema["properties"]
+        properties["context"] = {
+            "type": "array",
+            "readOnly": True,
+            "items": {
+                "type": "object",
+                "properties": {
+                    name: {"type": "string"} for name in ("text", "source", "title", "id")
+                },
+                "required": ["text"],
+            },
+            "description": "The retrieved documents, as submitted.",
+        }
+        properties["metadata"] = {
+            "type": "object",
+            "additionalProperties": {},
+            "readOnly": True,
+            "description": "The metadata, as submitted.",
+        }
+        return schema
+
+
 class CheckResultSchema(OpenApiSerializerExtension):
     """A check's kind and severity are the rule's choices."""
 

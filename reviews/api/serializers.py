@@ -6,6 +6,8 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from reviews import transcripts
+from reviews.api.transcript_schema import MESSAGES_SCHEMA, TOOLS_SCHEMA
 from reviews.jsontext import json_value_error, text_error
 from reviews.models import ItemStatus, JudgeLabel, ReviewItem, Verdict
 from reviews.outcomes import (
@@ -17,8 +19,6 @@ from reviews.outcomes import (
     item_decision,
 )
 from reviews.services.ingest import IngestOutcome
-
-MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 
 
 class StrictCharField(serializers.CharField):
@@ -75,9 +75,14 @@ class JSONObjectField(serializers.DictField):
         return value
 
 
-class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=MESSAGE_ROLES)
-    content = StrictCharField(allow_blank=True, max_length=settings.HITL_MAX_TEXT_CHARS)
+@extend_schema_field(MESSAGES_SCHEMA)
+class MessagesField(serializers.JSONField):
+    """OpenAI chat messages; checked with the rest of the item (``reviews.transcripts``)."""
+
+
+@extend_schema_field(TOOLS_SCHEMA)
+class ToolsField(serializers.JSONField):
+    """Tool definitions; checked with the rest of the item (``reviews.transcripts``)."""
 
 
 class ContextDocumentSerializer(serializers.Serializer):
@@ -99,20 +104,61 @@ class ItemInputSerializer(serializers.Serializer):
 
     The documented shape of a submitted item. The items endpoint validates with
     reviews.api.validation.validate_item, which enforces this shape faster.
+    Either ``prompt`` and ``output`` (``messages``: the history before the
+    prompt), or neither and ``messages`` the whole conversation, ending with
+    the assistant turn under review.
     """
 
     external_id = StrictCharField(max_length=255, help_text="Your id; resubmits are idempotent.")
     project = serializers.SlugField(
         required=False, help_text="Project slug; defaults to the API key's project."
     )
-    prompt = StrictCharField(max_length=settings.HITL_MAX_TEXT_CHARS)
-    messages = MessageSerializer(many=True, required=False, help_text="Chat history.")
-    output = StrictCharField(allow_blank=True, max_length=settings.HITL_MAX_TEXT_CHARS)
+    prompt = StrictCharField(
+        required=False,
+        max_length=settings.HITL_MAX_TEXT_CHARS,
+        help_text="The user prompt. Required unless messages holds the whole conversation.",
+    )
+    messages = MessagesField(
+        required=False,
+        help_text="OpenAI chat messages: the history before the prompt or, without prompt and "
+        "output, the whole conversation ending with the assistant turn under review. "
+        "Anthropic content blocks (text, tool_use, tool_result) are normalised.",
+    )
+    tools = ToolsField(required=False, help_text="Tool definitions offered to the model.")
+    output = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=settings.HITL_MAX_TEXT_CHARS,
+        help_text="The output under review. Required unless messages holds the whole conversation.",
+    )
     model_name = StrictCharField(max_length=200)
     model_version = StrictCharField(max_length=200)
     confidence = ConfidenceField(required=False, allow_null=True)
     context = ContextDocumentSerializer(many=True, required=False)
     metadata = JSONObjectField(required=False)
+
+    def to_internal_value(self, data):
+        errors: dict = {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors, value = dict(exc.detail), {}
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(errors)
+        limits = transcripts.Limits(
+            text_chars=settings.HITL_MAX_TEXT_CHARS, json_depth=settings.HITL_MAX_JSON_DEPTH
+        )
+        conversation, problems = transcripts.conversation_clean(data, limits=limits)
+        errors.pop("messages", None)
+        errors.pop("tools", None)
+        errors.update(problems)
+        if not transcripts.transcript_form(data):
+            for name in transcripts.DERIVED_FIELDS:
+                if name not in data:
+                    errors[name] = [serializers.Field.default_error_messages["required"]]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return {**value, **conversation}
 
 
 class ItemListField(serializers.ListField):
@@ -310,6 +356,30 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         if item.status in (ItemStatus.PENDING_CHECKS, ItemStatus.PENDING_JUDGE):
             return "Pending automated checks; not released yet."
         return "Pending expert review; not released yet."
+
+
+class ItemDetailSerializer(ItemOutputSerializer):
+    """One item with what was submitted: prompt, conversation, tools, output, context."""
+
+    is_transcript = serializers.BooleanField(
+        read_only=True,
+        help_text="True when messages is the whole conversation, ending with the turn under "
+        "review (prompt and output copied from it); else messages is the history before prompt.",
+    )
+    messages = MessagesField(read_only=True)
+    tools = ToolsField(read_only=True)
+
+    class Meta(ItemOutputSerializer.Meta):
+        fields = [
+            *ItemOutputSerializer.Meta.fields,
+            "prompt",
+            "is_transcript",
+            "messages",
+            "tools",
+            "output",
+            "context",
+            "metadata",
+        ]
 
 
 MAX_EXTERNAL_IDS = 1000

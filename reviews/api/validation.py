@@ -15,7 +15,8 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from reviews.api.serializers import MESSAGE_ROLES, ItemBatchSerializer
+from reviews import transcripts
+from reviews.api.serializers import ItemBatchSerializer
 from reviews.jsontext import NOT_FINITE, json_value_error, text_error
 
 REQUIRED = "This field is required."
@@ -48,36 +49,6 @@ def _string_error(value: Any, *, allow_blank: bool, limit: int) -> str | None:
     if len(value) > limit:
         return _too_long(limit)
     return text_error(value)
-
-
-def _messages(value: Any, text_limit: int) -> tuple[list | None, Any]:
-    if not isinstance(value, list):
-        return None, [f'Expected a list of items but got type "{type(value).__name__}".']
-    errors: dict[int, dict[str, list[str]]] = {}
-    for index, message in enumerate(value):
-        if not isinstance(message, dict):
-            errors[index] = {"non_field_errors": ["Expected an object with role and content."]}
-            continue
-        problems = {}
-        role = message.get("role")
-        if role is None:
-            problems["role"] = [REQUIRED]
-        elif not isinstance(role, str):
-            # Only text is echoed: printing a nested value would recurse through it.
-            problems["role"] = [NOT_STRING]
-        elif role not in MESSAGE_ROLES:
-            problems["role"] = [f'"{role}" is not a valid choice.']
-        if "content" not in message:
-            problems["content"] = [REQUIRED]
-        else:
-            error = _string_error(message["content"], allow_blank=True, limit=text_limit)
-            if error:
-                problems["content"] = [error]
-        if problems:
-            errors[index] = problems
-    if errors:
-        return None, errors
-    return [{"role": m["role"], "content": m["content"]} for m in value], None
 
 
 def _context(value: Any, text_limit: int) -> tuple[list | None, Any]:
@@ -123,6 +94,12 @@ def _confidence(value: Any) -> tuple[float | None, str | None]:
     return float(value), None
 
 
+def transcript_limits() -> transcripts.Limits:
+    return transcripts.Limits(
+        text_chars=settings.HITL_MAX_TEXT_CHARS, json_depth=settings.HITL_MAX_JSON_DEPTH
+    )
+
+
 def validate_item(raw: Any) -> tuple[dict | None, dict]:
     """(clean payload, {}) for a valid item, (None, {field: [messages]}) otherwise."""
     if not isinstance(raw, dict):
@@ -130,7 +107,14 @@ def validate_item(raw: Any) -> tuple[dict | None, dict]:
     text_limit = settings.HITL_MAX_TEXT_CHARS
     errors: dict[str, Any] = {}
     clean: dict[str, Any] = {}
+    # The conversation (messages, tools; a transcript's prompt and output): reviews.transcripts.
+    whole = transcripts.transcript_form(raw)
+    conversation, problems = transcripts.conversation_clean(raw, limits=transcript_limits())
+    clean.update(conversation)
+    errors.update(problems)
     for name, (required, allow_blank, limit) in STRING_FIELDS.items():
+        if whole and name in transcripts.DERIVED_FIELDS:
+            continue
         if name not in raw:
             if required:
                 errors[name] = [REQUIRED]
@@ -160,15 +144,14 @@ def validate_item(raw: Any) -> tuple[dict | None, dict]:
         else:
             clean["confidence"] = value
 
-    for name, parse in (("messages", _messages), ("context", _context)):
-        if name in raw:
-            value, error = parse(raw[name], text_limit)
-            if error:
-                errors[name] = error
-            else:
-                clean[name] = value
+    if "context" in raw:
+        value, error = _context(raw["context"], text_limit)
+        if error:
+            errors["context"] = error
         else:
-            clean[name] = []
+            clean["context"] = value
+    else:
+        clean["context"] = []
 
     metadata = raw.get("metadata", {})
     if not isinstance(metadata, dict):

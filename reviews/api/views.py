@@ -21,6 +21,7 @@ from reviews.api.schema import (
 )
 from reviews.api.serializers import (
     BatchResultSerializer,
+    ItemDetailSerializer,
     ItemListFilterSerializer,
     ItemOutputSerializer,
 )
@@ -52,9 +53,10 @@ def _history_user(principal):
     ),
     retrieve=extend_schema(
         parameters=ITEM_HEADERS,
-        responses={200: ItemOutputSerializer, **error_responses(401, 404, 429)},
-        description="One item, with its checks, the judge's verdict and, once final, "
-        "the released output and the decision.",
+        responses={200: ItemDetailSerializer, **error_responses(401, 404, 429)},
+        description="One item: what was submitted (prompt, messages, tools, output, context, "
+        "metadata), its checks, the judge's verdict and, once final, the released output and "
+        "the decision.",
     ),
 )
 class ItemViewSet(
@@ -78,6 +80,9 @@ class ItemViewSet(
 
     def get_queryset(self):
         return items_visible_to(self.request.user)
+
+    def get_serializer_class(self):
+        return ItemDetailSerializer if self.action == "retrieve" else ItemOutputSerializer
 
     def filter_queryset(self, queryset):
         if self.action != "list":

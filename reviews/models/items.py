@@ -94,7 +94,15 @@ class ReviewItemQuerySet(models.QuerySet):
         return self.filter(found | exact)
 
 
-SUBMITTED_CONTENT_FIELDS = ("prompt", "messages", "output", "context", "metadata")
+SUBMITTED_CONTENT_FIELDS = (
+    "prompt",
+    "messages",
+    "tools",
+    "is_transcript",
+    "output",
+    "context",
+    "metadata",
+)
 
 
 class ReviewItem(models.Model):
@@ -113,11 +121,26 @@ class ReviewItem(models.Model):
     external_id = models.CharField(
         max_length=255, help_text="The client's id for this output; resubmits are idempotent."
     )
-    prompt = models.TextField(help_text="The user prompt the model answered.")
-    messages = models.JSONField(
-        default=list, blank=True, help_text="Chat history before the prompt: [{role, content}]."
+    prompt = models.TextField(
+        help_text="The user prompt the model answered (of a transcript: its last user turn)."
     )
-    output = models.TextField(help_text="The model output under review (untrusted text).")
+    messages = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="OpenAI chat messages (reviews.transcripts): the history before the prompt, "
+        "or with is_transcript the whole conversation ending with the turn under review.",
+    )
+    tools = models.JSONField(
+        default=list, blank=True, help_text="Tool definitions offered to the model (OpenAI shape)."
+    )
+    is_transcript = models.BooleanField(
+        default=False,
+        help_text="Submitted as a whole conversation: prompt and output are copied from messages.",
+    )
+    output = models.TextField(
+        help_text="The model output under review (untrusted text); of a transcript, the text "
+        "of its final assistant turn."
+    )
     model_name = models.CharField(max_length=200)
     model_version = models.CharField(max_length=200, db_index=True)
     confidence = models.FloatField(

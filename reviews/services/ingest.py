@@ -16,6 +16,7 @@ from reviews.services.bulk import items_insert
 from reviews.services.judge_queue import judge_config_active, judge_enqueue
 from reviews.services.routing import RiskMatcher, Route, route, trigger_reasons
 from reviews.services.transitions import items_became_final, route_apply
+from reviews.transcripts import TRANSCRIPT_FIELDS
 
 INGEST_FIELDS = (
     "external_id",
@@ -43,6 +44,9 @@ def _new_item(payload: dict[str, Any], **values: Any) -> ReviewItem:
     for name in INGEST_FIELDS:
         if name in payload:
             values[name] = payload[name]
+    for name in TRANSCRIPT_FIELDS:
+        if name in payload:
+            values[name] = payload[name]
     return ReviewItem(
         *(values[f.attname] if f.attname in values else f.get_default() for f in _FIELDS)
     )
@@ -50,7 +54,10 @@ def _new_item(payload: dict[str, Any], **values: Any) -> ReviewItem:
 
 def payload_hash(payload: dict[str, Any]) -> str:
     """A stable fingerprint of the submitted fields, to tell a resubmit from a conflict."""
-    canonical = json_bytes({name: payload.get(name) for name in INGEST_FIELDS}, sort_keys=True)
+    fields = {name: payload.get(name) for name in INGEST_FIELDS}
+    # Transcript fields count only when set, so items stored before they existed keep their hash.
+    fields.update({name: payload[name] for name in TRANSCRIPT_FIELDS if payload.get(name)})
+    canonical = json_bytes(fields, sort_keys=True)
     return hashlib.sha256(canonical).hexdigest()
 
 
