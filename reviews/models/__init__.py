@@ -25,6 +25,13 @@ from reviews.models.projects import (
     ProjectMembership,
     ProjectMode,
 )
+from reviews.models.quality import (
+    BudgetDay,
+    BudgetState,
+    ControlAnswer,
+    Quarantine,
+    ReviewerStanding,
+)
 from reviews.models.work import (
     Assignment,
     AssignmentState,
@@ -35,6 +42,11 @@ from reviews.models.work import (
 )
 
 __all__ = [
+    "BudgetDay",
+    "BudgetState",
+    "ControlAnswer",
+    "Quarantine",
+    "ReviewerStanding",
     "DEFAULT_REASON_CODES",
     "ApiKey",
     "Assignment",
