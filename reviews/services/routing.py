@@ -201,6 +201,8 @@ class Budget:
                 chosen = rank < self.share + state.debt / PACING_ITEMS
         else:
             chosen = below_threshold
+        # Pacing counts what the share picked, so a full day does not wind it up.
+        picked = chosen
         if chosen and not risky and self.capacity is not None:
             if day.sent_risk + day.sent_budget >= self.capacity:
                 chosen = False
@@ -214,7 +216,7 @@ class Budget:
         if window is not None:
             state = window.state
             state.debt = max(
-                -PACING_ITEMS, min(PACING_ITEMS, state.debt + self.share - (1.0 if chosen else 0.0))
+                -PACING_ITEMS, min(PACING_ITEMS, state.debt + self.share - (1.0 if picked else 0.0))
             )
             window.add(confidence)
         return chosen
