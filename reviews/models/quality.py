@@ -19,9 +19,7 @@ from reviews.models.work import Verdict
 class ControlAnswer(models.Model):
     """The known answer of a control item."""
 
-    item = models.OneToOneField(
-        ReviewItem, on_delete=models.CASCADE, related_name="control_answer"
-    )
+    item = models.OneToOneField(ReviewItem, on_delete=models.CASCADE, related_name="control_answer")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="controls")
     expected_verdict = models.CharField(max_length=10, choices=Verdict.choices)
     expected_output = models.TextField(
@@ -81,7 +79,9 @@ class Quarantine(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["project", "reviewer", "end"], name="quarantine_period_idx")]
+        indexes = [
+            models.Index(fields=["project", "reviewer", "end"], name="quarantine_period_idx")
+        ]
 
     def __str__(self) -> str:
         return f"Quarantine of {self.reviewer} in {self.project} from {self.start:%Y-%m-%d}"
@@ -91,7 +91,9 @@ class ReviewerStanding(models.Model):
     """The latest evaluation of a reviewer in a project (``reviewer_quality_evaluate``)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
     flagged = models.BooleanField(
         default=False, help_text="Rushed-review signals found in the look-back period."
     )
@@ -102,6 +104,9 @@ class ReviewerStanding(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "reviewer"], name="unique_reviewer_standing")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer_id} in {self.project_id}: {'flagged' if self.flagged else 'ok'}"
 
 
 class BudgetState(models.Model):
@@ -121,10 +126,11 @@ class BudgetState(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["project", "model_version"], name="unique_budget_state"
-            )
+            models.UniqueConstraint(fields=["project", "model_version"], name="unique_budget_state")
         ]
+
+    def __str__(self) -> str:
+        return f"Budget of {self.model_version} in project {self.project_id}"
 
 
 class BudgetDay(models.Model):
@@ -149,3 +155,6 @@ class BudgetDay(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "day"], name="unique_budget_day")]
         ordering = ["project", "day"]
+
+    def __str__(self) -> str:
+        return f"Budget of project {self.project_id} on {self.day}"

@@ -203,10 +203,10 @@ class Budget:
             chosen = below_threshold
         # Pacing counts what the share picked, so a full day does not wind it up.
         picked = chosen
-        if chosen and not risky and self.capacity is not None:
-            if day.sent_risk + day.sent_budget >= self.capacity:
-                chosen = False
-                day.over_capacity += 1
+        full = self.capacity is not None and day.sent_risk + day.sent_budget >= self.capacity
+        if chosen and not risky and full:
+            chosen = False
+            day.over_capacity += 1
         if risky:
             day.sent_risk += 1
         elif chosen:
