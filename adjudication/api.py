@@ -62,6 +62,15 @@ class PairSerializer(_Figures):
     reviewer_b = serializers.CharField()
 
 
+class ControlAccuracySerializer(serializers.Serializer):
+    reviewer = serializers.CharField()
+    controls = serializers.IntegerField(help_text="Control reviews written in the period.")
+    correct = serializers.IntegerField(help_text="Of those, giving the known answer.")
+    accuracy = serializers.FloatField(allow_null=True)
+    wilson_low = serializers.FloatField(allow_null=True, help_text="95% Wilson interval.")
+    wilson_high = serializers.FloatField(allow_null=True)
+
+
 class ReviewerSerializer(serializers.Serializer):
     reviewer = serializers.CharField()
     reviewer_id = serializers.IntegerField()
@@ -72,6 +81,9 @@ class ReviewerSerializer(serializers.Serializer):
     overturned = serializers.IntegerField(help_text="Of those, decided against their review.")
     overturned_percent = serializers.FloatField(allow_null=True)
     median_seconds_per_item = serializers.FloatField(allow_null=True)
+    controls = ControlAccuracySerializer(
+        allow_null=True, help_text="Control accuracy in the period; null without control reviews."
+    )
 
 
 class AgreementPeriodSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from django.db import connection
 from adjudication.agreement import outputs_equal, reviews_agree
 from adjudication.models import AdjudicationCase, CaseStatus, Upheld
 from reviews.models import Project, Review, ReviewItem, Verdict
+from reviews.quality.selectors import control_accuracy
 from reviews.stats import cohen_kappa
 
 VERDICTS: tuple[str, ...] = tuple(Verdict.values)
@@ -178,7 +179,8 @@ FROM (
     FROM {review} r
     WHERE r.item_id IN (
         SELECT r2.item_id FROM {review} r2 JOIN {item} i2 ON i2.id = r2.item_id
-        WHERE i2.project_id = %s AND r2.created_at >= %s AND r2.created_at < %s
+        WHERE i2.project_id = %s AND NOT i2.is_control
+          AND r2.created_at >= %s AND r2.created_at < %s
     )
     WINDOW w AS (PARTITION BY r.item_id ORDER BY r.created_at, r.id)
 ) p
@@ -271,7 +273,7 @@ def project_agreement(*, project: Project, start: datetime, end: datetime) -> di
     pairs = _load_pairs(project, start, end)
     reviews_in_period = list(
         Review.objects.filter(
-            item__project=project, created_at__gte=start, created_at__lt=end
+            item__project=project, item__is_control=False, created_at__gte=start, created_at__lt=end
         ).values_list("item_id", "reviewer_id", "seconds_spent")
     )
     decided = _decided_cases(project, start, end)
@@ -286,6 +288,11 @@ def project_agreement(*, project: Project, start: datetime, end: datetime) -> di
         decided_cases=decided,
         usernames=_usernames(reviewer_ids),
     )
+    # Control accuracy beside the agreement figures (reviews.quality): numbers only.
+    accuracy = control_accuracy(project=project, start=start, end=end)
+    for row in figures["reviewers"]:
+        found = accuracy.get(row["reviewer_id"])
+        row["controls"] = found.as_dict() if found else None
     return {
         "project": project.slug,
         "period": {"start": start, "end": end},

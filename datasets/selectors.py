@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import Max, QuerySet, TextField
+from django.db.models import F, Max, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from datasets import formats
@@ -41,9 +41,13 @@ def export_entries_visible_to(principal) -> QuerySet[DatasetExportItem]:
 
 
 def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
-    """The final items an export's filters select (see datasets.services.export_filters)."""
+    """The final items an export's filters select (see datasets.services.export_filters).
+
+    Controls are never exported; an item whose decision was withdrawn by a
+    quarantine is not final until someone else re-reviews it.
+    """
     filters: dict[str, Any] = export.filters
-    items = ReviewItem.objects.filter(
+    items = ReviewItem.objects.for_clients().filter(
         project__in=export.projects.all(), status__in=filters["statuses"]
     )
     if filters.get("decided_after"):
@@ -92,7 +96,9 @@ def item_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
 def triplet_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
     """The correction triplets of the selected items as ``fields`` tuples, by item, then id."""
     return (
-        CorrectionTriplet.objects.filter(item__in=selected_items(export))
+        CorrectionTriplet.objects.filter(
+            item__in=selected_items(export), review__quarantine__isnull=True
+        )
         .order_by("item_id", "id")
         .values_list(*fields)
     )
@@ -117,17 +123,75 @@ def latest_history_ids(export: DatasetExport) -> QuerySet:
 def reviews_by_item(
     item_ids: list[int], *, columns: dict[str, str]
 ) -> dict[int, list[dict[str, Any]]]:
-    """Every review of these items, oldest first, keyed by item id (one query).
+    """Every trusted review of these items, oldest first, keyed by item id (one query).
+
+    Quarantined reviews are left out: they are no longer anyone's decision.
 
     Each review is a dict of ``columns`` (key -> field of the review), in that order.
     """
     grouped: dict[int, list[dict[str, Any]]] = {item_id: [] for item_id in item_ids}
     keys = tuple(columns)
     rows = (
-        Review.objects.filter(item_id__in=item_ids)
+        Review.objects.trusted()
+        .filter(item_id__in=item_ids)
         .order_by("item_id", "created_at", "id")
         .values_list("item_id", *columns.values())
     )
     for row in rows:
         grouped[row[0]].append(dict(zip(keys, row[1:], strict=True)))
     return grouped
+
+
+def withheld_by_quarantine(export: DatasetExport) -> int:
+    """Items of the export's projects (and model filters) held back by a quarantine.
+
+    Their released decision was withdrawn and nobody has re-reviewed them yet,
+    so no export includes them; the manifest counts them so that two builds
+    on either side of a quarantine say why they differ.
+    """
+    filters: dict[str, Any] = export.filters
+    items = ReviewItem.objects.for_clients().filter(
+        project__in=export.projects.all(),
+        decided_at__isnull=True,
+        reviews__quarantine__isnull=False,
+    )
+    if filters.get("model_names"):
+        items = items.filter(model_name__in=filters["model_names"])
+    if filters.get("model_versions"):
+        items = items.filter(model_version__in=filters["model_versions"])
+    if filters.get("item_ids"):
+        items = items.filter(pk__in=filters["item_ids"])
+    return items.values("pk").distinct().count()
+
+
+def exports_with_quarantined_decisions() -> list[dict[str, Any]]:
+    """Built exports whose items include a decision quarantined afterwards.
+
+    An exported item is affected when one of its reviews, written before the
+    export was built, is now quarantined: the file holds a decision that no
+    longer counts. One row per export, newest first, with the items and the
+    quarantines involved.
+    """
+    rows = (
+        DatasetExportItem.objects.filter(
+            export__status=ExportStatus.SUCCEEDED,
+            item__reviews__quarantine__isnull=False,
+            item__reviews__created_at__lte=F("export__finished_at"),
+        )
+        .values_list("export_id", "item_id", "item__reviews__quarantine_id")
+        .distinct()
+    )
+    found: dict[int, dict[str, set]] = {}
+    for export_id, item_id, quarantine_id in rows:
+        entry = found.setdefault(export_id, {"items": set(), "quarantines": set()})
+        entry["items"].add(item_id)
+        entry["quarantines"].add(quarantine_id)
+    exports = DatasetExport.objects.filter(pk__in=list(found)).order_by("-finished_at", "-id")
+    return [
+        {
+            "export": export,
+            "items": sorted(found[export.pk]["items"]),
+            "quarantines": sorted(found[export.pk]["quarantines"]),
+        }
+        for export in exports
+    ]

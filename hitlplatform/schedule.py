@@ -8,7 +8,8 @@ reloading it registers each job exactly once.
 from datasets import schedule as exports
 from reviews.judge import schedule as judge
 from reviews.monitoring import schedule as monitoring
+from reviews.quality import schedule as quality
 from reviews.webhooks import schedule as webhooks
 
-for part in (judge, webhooks, monitoring, exports):
+for part in (judge, webhooks, monitoring, quality, exports):
     part.schedule_register()

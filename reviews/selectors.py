@@ -9,7 +9,8 @@ from reviews.outcomes import audit_reviews_of
 
 def items_visible_to(principal) -> QuerySet[ReviewItem]:
     return (
-        ReviewItem.objects.filter(project__in=projects_where(principal, Capability.VIEW))
+        ReviewItem.objects.for_clients()
+        .filter(project__in=projects_where(principal, Capability.VIEW))
         .select_related("project")
         .prefetch_related(
             Prefetch("check_results", queryset=CheckResult.objects.order_by("id")),

@@ -25,7 +25,7 @@ from django.utils import timezone
 from datasets import formats
 from datasets.formats import SkipRow
 from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, Split
-from datasets.selectors import export_source_rows, latest_history_ids
+from datasets.selectors import export_source_rows, latest_history_ids, withheld_by_quarantine
 from datasets.services.exports import export_fail
 from datasets.services.pipeline import EntryCopier, Prefetch, SerialSource, batches
 from datasets.storage import LocalPendingFile, PendingFile, pending_file, scratch_file
@@ -439,6 +439,7 @@ def _export_finish(export: DatasetExport, build: _Build) -> DatasetExport:
             for split, pending in build.files.items()
         }
         counts = build.counts()
+        counts["withheld"] = {"quarantined": withheld_by_quarantine(export)}
         built_at = timezone.now()
         summary = {
             "export_id": export.pk,

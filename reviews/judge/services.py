@@ -40,7 +40,7 @@ from reviews.services.judge_queue import (
     judge_config_active,
     judge_job_options,
 )
-from reviews.services.routing import REASON_JUDGE_FLAG, route
+from reviews.services.routing import REASON_JUDGE_FLAG, Budget, budget_open, route
 from reviews.services.transitions import items_route
 
 logger = logging.getLogger(__name__)
@@ -319,11 +319,28 @@ def judge_route_without_verdict(*, item_ids: list[int]) -> int:
 
 
 def _decided(entries: list[tuple[ReviewItem, list[str], str]]) -> list[tuple]:
-    """(item, reasons, why) -> (item, where routing sends it, history reason)."""
+    """(item, reasons, why) -> (item, where routing sends it, history reason).
+
+    Call in the transaction that routes them: a project's review budget is
+    opened (its rows locked) for the items and closed here.
+    """
     routed = []
+    budgets: dict[int, Budget | None] = {}
     for item, reasons, why in entries:
-        decision = route(project=item.project, external_id=item.external_id, reasons=reasons)
+        if item.project_id not in budgets:
+            budgets[item.project_id] = budget_open(project=item.project)
+        decision = route(
+            project=item.project,
+            external_id=item.external_id,
+            reasons=reasons,
+            budget=budgets[item.project_id],
+            model_version=item.model_version,
+            confidence=item.confidence,
+        )
         routed.append((item, decision, f"{why}; routed to {decision.status}"))
+    for budget in budgets.values():
+        if budget is not None:
+            budget.close()
     return routed
 
 

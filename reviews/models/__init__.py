@@ -27,6 +27,13 @@ from reviews.models.projects import (
     ProjectMembership,
     ProjectMode,
 )
+from reviews.models.quality import (
+    BudgetDay,
+    BudgetState,
+    ControlAnswer,
+    Quarantine,
+    ReviewerStanding,
+)
 from reviews.models.work import (
     Assignment,
     AssignmentState,
@@ -41,10 +48,13 @@ __all__ = [
     "ApiKey",
     "Assignment",
     "AssignmentState",
+    "BudgetDay",
+    "BudgetState",
     "CheckKind",
     "CheckResult",
     "CheckRule",
     "CheckSeverity",
+    "ControlAnswer",
     "CorrectionTriplet",
     "DailyCodeRollup",
     "DailyDecisionRollup",
@@ -67,8 +77,10 @@ __all__ = [
     "Project",
     "ProjectMembership",
     "ProjectMode",
+    "Quarantine",
     "Review",
     "ReviewItem",
+    "ReviewerStanding",
     "RollupCodeKind",
     "RollupState",
     "Severity",

@@ -61,6 +61,10 @@ class SearchDocument(Func):
 
 
 class ReviewItemQuerySet(models.QuerySet):
+    def for_clients(self) -> "ReviewItemQuerySet":
+        """Items a client may hear of: every item but the controls (reviews/quality/)."""
+        return self.filter(is_control=False)
+
     def in_queue(self) -> "ReviewItemQuerySet":
         """Items waiting for a human, in queue order (risk, lowest confidence, oldest)."""
         return self.filter(in_queue=True).order_by(*ReviewItem.QUEUE_ORDER)
@@ -176,6 +180,18 @@ class ReviewItem(models.Model):
     final_reason_code = models.CharField(max_length=50, blank=True)
     final_severity = models.CharField(max_length=10, blank=True)
     adjudicated = models.BooleanField(default=False)
+    is_control = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="A control: a known-answer item served blindly to reviewers to measure them. "
+        "Never exported, sent to clients or counted in model accuracy.",
+    )
+    second_review = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Sent to a second blind review (its first reviewer showed rushed-review "
+        "signals): needs one more review than the project asks.",
+    )
     review_notes = models.TextField(
         blank=True,
         default="",
@@ -217,6 +233,9 @@ class ReviewItem(models.Model):
                 name="item_queue_idx",
             ),
             models.Index(fields=["project", "status", "id"], name="item_project_status_idx"),
+            models.Index(
+                fields=["project", "id"], condition=Q(is_control=True), name="item_control_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from reviews.models.projects import Project
 class WebhookEvent(models.TextChoices):
     ITEM_FINAL = "item.final", "Item became final"
     ITEM_AUDITED = "item.audited", "Audit review of an auto-approved item recorded"
+    ITEM_WITHDRAWN = "item.withdrawn", "Released decision withdrawn (reviewer quarantined)"
 
 
 class DeliveryStatus(models.TextChoices):

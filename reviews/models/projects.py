@@ -158,6 +158,60 @@ class Project(models.Model):
         help_text="Span attribute holding the model confidence, a number in [0, 1] "
         "(e.g. app.confidence). Empty: no confidence.",
     )
+    # --- Reviewer quality: controls, rushed reviews, quarantine (reviews/quality/) ---
+    control_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of claims that serve a control item (a known answer) instead of the "
+        "next item, while the reviewer has controls left and real work waits. 0: no controls.",
+    )
+    control_accuracy_floor = models.FloatField(
+        default=0.8,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="A reviewer whose control accuracy is below this, with 95% confidence (the "
+        "upper Wilson bound under it), is quarantined when the rule is on.",
+    )
+    control_min_reviews = models.PositiveIntegerField(
+        default=10,
+        validators=[MinValueValidator(1)],
+        help_text="Control reviews needed in the look-back before the rule judges a reviewer.",
+    )
+    quarantine_by_rule = models.BooleanField(
+        default=False,
+        help_text="Quarantine a reviewer's decisions of the look-back period automatically "
+        "when their control accuracy falls below the floor.",
+    )
+    quarantine_lookback_days = models.PositiveIntegerField(
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="The period the rule measures control accuracy over and quarantines.",
+    )
+    second_review_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of a flagged reviewer's decisions (rushed-review signals) sent to a "
+        "second blind review by someone else before they are final.",
+    )
+    # --- Review budget in monitor mode (reviews/services/routing.py) ---
+    budget_share = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Monitor mode: review this share of outputs, the least confident per model "
+        "version (risk triggers first), instead of the fixed confidence threshold. "
+        "Empty: the threshold decides.",
+    )
+    budget_window = models.PositiveIntegerField(
+        default=500,
+        validators=[MinValueValidator(20), MaxValueValidator(5000)],
+        help_text="How many recent confidences per model version the share is ranked against.",
+    )
+    budget_daily_capacity = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Monitor mode: at most this many outputs a day go to review (UTC days); risk "
+        "triggers always go and count first. Empty: no daily cap.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(excluded_fields=["webhook_secret"])
 

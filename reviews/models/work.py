@@ -62,6 +62,12 @@ class Severity(models.TextChoices):
 SEVERITY_RANK = {Severity.NONE: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
 
 
+class ReviewQuerySet(models.QuerySet):
+    def trusted(self) -> "ReviewQuerySet":
+        """Reviews that count: not quarantined (reviews/quality/quarantine.py)."""
+        return self.filter(quarantine__isnull=True)
+
+
 class Review(models.Model):
     """One reviewer's decision on one item."""
 
@@ -81,8 +87,24 @@ class Review(models.Model):
     is_audit = models.BooleanField(
         default=False, help_text="An audit review of an auto-approved item."
     )
+    control_correct = models.BooleanField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="On a control item: whether the review matched the known answer.",
+    )
+    quarantine = models.ForeignKey(
+        "reviews.Quarantine",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviews",
+        help_text="Set when the reviewer's decisions of this period were quarantined: the "
+        "review no longer counts and its item went back to the queue.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     history = HistoricalRecords()
+    objects = ReviewQuerySet.as_manager()
 
     class Meta:
         constraints = [

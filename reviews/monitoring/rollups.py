@@ -286,6 +286,7 @@ def _recompute(spans: list[Span]) -> int:
             "day",
             "verdict",
             "is_audit",
+            "item__is_control",
             "reason_code",
             "severity",
         )
@@ -293,13 +294,16 @@ def _recompute(spans: list[Span]) -> int:
         .order_by()
     ):
         project_id, day, n, verdict = r["item__project_id"], r["day"], r["n"], r["verdict"]
-        target = row(project_id, r["item__model_name"], r["item__model_version"], day)
-        if r["is_audit"]:
-            target.audit_total += n
-            target.audit_correct += n if verdict == Verdict.APPROVE else 0
-        else:
-            target.reviews_total += n
-            target.reviews_changed += n if verdict in CHANGED else 0
+        # Control reviews measure the reviewer, never the model: throughput only.
+        control = r["item__is_control"]
+        if not control:
+            target = row(project_id, r["item__model_name"], r["item__model_version"], day)
+            if r["is_audit"]:
+                target.audit_total += n
+                target.audit_correct += n if verdict == Verdict.APPROVE else 0
+            else:
+                target.reviews_total += n
+                target.reviews_changed += n if verdict in CHANGED else 0
         key = (project_id, r["reviewer_id"], day)
         if key not in reviewers:
             reviewers[key] = DailyReviewerRollup(
@@ -320,7 +324,7 @@ def _recompute(spans: list[Span]) -> int:
         person.rejected += n if verdict == Verdict.REJECT else 0
         person.audits += n if r["is_audit"] else 0
         person.seconds_spent += r["seconds"] or 0.0
-        if verdict in CHANGED:
+        if verdict in CHANGED and not control:
             counted = [(RollupCodeKind.SEVERITY, r["severity"])]
             if r["reason_code"]:
                 counted.append((RollupCodeKind.REASON, r["reason_code"]))

@@ -14,7 +14,14 @@ from reviews.models import ItemStatus, JudgeConfig, Project, ReviewItem
 from reviews.models.items import PRIORITY_NORMAL
 from reviews.services.bulk import items_insert
 from reviews.services.judge_queue import judge_config_active, judge_enqueue
-from reviews.services.routing import RiskMatcher, Route, route, trigger_reasons
+from reviews.services.routing import (
+    Budget,
+    RiskMatcher,
+    Route,
+    budget_open,
+    route,
+    trigger_reasons,
+)
 from reviews.services.transitions import items_became_final, route_apply
 from reviews.transcripts import TRANSCRIPT_FIELDS
 
@@ -159,6 +166,7 @@ def _insert_new(
         now = timezone.now()
         new_items: list[ReviewItem] = []
         outcomes_per_item = []
+        budget = budget_open(project=project) if judge is None else None
         for payload in payloads:
             if payload["external_id"] in existing:
                 continue
@@ -172,9 +180,12 @@ def _insert_new(
                 now=now,
                 user=user,
                 via=via,
+                budget=budget,
             )
             new_items.append(item)
             outcomes_per_item.append(outcomes)
+        if budget is not None:
+            budget.close()
         if new_items:
             items_insert(items=new_items, outcomes=outcomes_per_item, user=user)
             # Auto-approved / auto-rejected items are final at once: webhook outbox rows.
@@ -200,6 +211,7 @@ def _build_item(
     now,
     user,
     via: str,
+    budget: Budget | None = None,
 ):
     item = _new_item(
         payload,
@@ -237,7 +249,14 @@ def _build_item(
             waiting = ", ".join(reasons) or "no trigger yet"
             why = f"{ingested}; checks passed; waiting for the judge ({waiting})"
         else:
-            decision = route(project=project, external_id=item.external_id, reasons=reasons)
+            decision = route(
+                project=project,
+                external_id=item.external_id,
+                reasons=reasons,
+                budget=budget,
+                model_version=item.model_version,
+                confidence=item.confidence,
+            )
             found = ", ".join(decision.reasons) or "no trigger"
             why = f"{ingested}; checks passed; routed to {decision.status} ({found})"
     route_apply(item=item, decision=decision, now=now, reason=why)

@@ -75,6 +75,7 @@ def webhook_deliveries_create(
     ``ENQUEUE_CHUNK`` deliveries, no per-item queries, so bulk ingest stays
     fast. Returns the delivery ids.
     """
+    items = [item for item in items if not item.is_control]  # never sent to clients
     if not project.webhook_url or not items:
         return []
     now = now or timezone.now()
@@ -111,6 +112,25 @@ def webhook_audit_delivery_create(*, item: ReviewItem, review: Review) -> list[s
         audit_review=review,
     )
     rows = [(delivery_id, item.pk, WebhookEvent.ITEM_AUDITED, payload)]
+    return _deliveries_write(project=project, rows=rows, now=timezone.now())
+
+
+def webhook_withdrawn_delivery_create(*, item: ReviewItem, reason: str, at: datetime) -> list[str]:
+    """Write the ``item.withdrawn`` delivery of a released decision taken back.
+
+    The body is the item as it is now (back in review: no ``final_output``, no
+    ``decision``) plus ``withdrawn`` with the reason and time. Call in the
+    transaction that withdraws it; nothing without a webhook URL.
+    """
+    project = item.project
+    if not project.webhook_url or item.is_control:
+        return []
+    delivery_id = uuid.uuid4()
+    payload = webhook_payload(
+        item=item, project=project, delivery_id=str(delivery_id), event=WebhookEvent.ITEM_WITHDRAWN
+    )
+    payload["withdrawn"] = {"reason": reason, "at": at.isoformat()}
+    rows = [(delivery_id, item.pk, WebhookEvent.ITEM_WITHDRAWN, payload)]
     return _deliveries_write(project=project, rows=rows, now=timezone.now())
 
 

@@ -17,7 +17,11 @@ from simple_history.utils import bulk_update_with_history
 
 from reviews.models import ItemStatus, Review, ReviewItem
 from reviews.models.items import FINAL_STATUSES
-from reviews.services.outbox import webhook_audit_delivery_create, webhook_deliveries_create
+from reviews.services.outbox import (
+    webhook_audit_delivery_create,
+    webhook_deliveries_create,
+    webhook_withdrawn_delivery_create,
+)
 from reviews.services.routing import Route
 
 S = ItemStatus
@@ -177,4 +181,46 @@ def item_audit_close(*, item: ReviewItem, review: Review, reason: str, user=None
         item._history_user = user
     item.save(update_fields=["in_queue", "updated_at"])
     webhook_audit_delivery_create(item=item, review=review)
+    return item
+
+
+# --- withdrawal: a released human decision taken back --------------------------------
+
+WITHDRAWABLE = frozenset({S.APPROVED, S.CORRECTED, S.REJECTED})
+WITHDRAW_FIELDS = (
+    "status",
+    "in_queue",
+    "final_output",
+    "final_verdict",
+    "final_reason_code",
+    "final_severity",
+    "decided_at",
+    "updated_at",
+)
+
+
+def item_withdraw(*, item: ReviewItem, reason: str, user=None) -> ReviewItem:
+    """Take back a released human decision: the item returns to the review queue.
+
+    The audited exception to "a final status never changes" besides reopening:
+    its deciding review was quarantined. The item becomes ``pending_review``
+    and claimable by someone else, loses its final output and decision (the
+    next decision stamps a new ``decided_at``), and the client gets an
+    ``item.withdrawn`` webhook in the same transaction. Call inside the
+    transaction holding the item's row lock.
+    """
+    if item.status not in WITHDRAWABLE or item.adjudicated:
+        raise TransitionError(f"A {item.status} item's decision cannot be withdrawn.")
+    now = timezone.now()
+    item.status = S.PENDING_REVIEW
+    item.in_queue = True
+    item.final_output = None
+    item.final_verdict = item.final_reason_code = item.final_severity = ""
+    item.decided_at = None
+    item.updated_at = now
+    item._change_reason = reason[:100]
+    if user is not None:
+        item._history_user = user
+    item.save(update_fields=list(WITHDRAW_FIELDS))
+    webhook_withdrawn_delivery_create(item=item, reason=reason, at=now)
     return item

@@ -7,6 +7,7 @@ so concurrent reviewers walk past each other's candidates instead of waiting.
 """
 
 import json
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,6 +33,8 @@ from reviews.models import (
     Severity,
     Verdict,
 )
+from reviews.quality.controls import control_review_score, controls_claimable
+from reviews.quality.jobs import reviewer_quality_enqueue
 from reviews.services.decisions import item_finalize
 from reviews.services.review_rules import decision_validate
 from reviews.services.search import item_notes_append
@@ -100,8 +103,11 @@ class ReviewInput:
 
 
 def reviews_needed(item: ReviewItem, project: Project) -> int:
-    """Audit samples take one review; other items what their project requires."""
-    return 1 if item.is_audit else project.reviews_required
+    """Audit samples take one review; other items what their project requires, plus one
+    when sent to a second blind review."""
+    if item.is_audit:
+        return 1
+    return project.reviews_required + (1 if item.second_review else 0)
 
 
 def user_can_review(*, user, project: Project) -> bool:
@@ -174,15 +180,41 @@ def claimable_items(
     active = Assignment.objects.filter(
         item=OuterRef("pk"), state=AssignmentState.ACTIVE, lease_expires_at__gt=now
     )
-    reviews = Review.objects.filter(item=OuterRef("pk"))
+    # Quarantined reviews no longer count: their items wait for someone else.
+    reviews = Review.objects.trusted().filter(item=OuterRef("pk"))
     if project.reviews_required == 1:
-        return queryset.exclude(Exists(active)).exclude(Exists(reviews))
+        # An item sent to a second blind review takes one more than the project asks.
+        return queryset.exclude(Exists(active)).exclude(Exists(reviews) & Q(second_review=False))
     # Two reviews: room while unexpired claims plus reviews stay below what the
     # item needs (audit samples need one).
     taken = Coalesce(_count(active), 0) + Coalesce(_count(reviews), 0)
     return queryset.annotate(taken=taken).filter(
         Q(is_audit=True, taken__lt=1) | Q(is_audit=False, taken__lt=project.reviews_required)
     )
+
+
+def _control_due(project: Project) -> bool:
+    """Whether this claim serves a control: a draw at the project's ``control_rate``."""
+    return project.control_rate > 0 and random.random() < project.control_rate
+
+
+def _claim_control(*, reviewer, project: Project, now, narrowing) -> Assignment | None:
+    """Claim a control for ``reviewer`` if one is left and real work waits too.
+
+    Controls come only beside real work (an empty queue that still hands out
+    items would give them away), within the reviewer's part of the queue.
+    """
+    controls = controls_claimable(reviewer=reviewer, project=project, now=now)
+    if narrowing:
+        controls = narrowing.apply(controls)
+    control = controls.select_for_update(skip_locked=True, of=("self",)).first()
+    if control is None:
+        return None
+    if not claimable_items(
+        reviewer=reviewer, project=project, now=now, narrowing=narrowing
+    ).exists():
+        return None
+    return _claim(item=control, project=project, reviewer=reviewer, now=now, stale=False)
 
 
 def _count(queryset) -> Subquery:
@@ -228,6 +260,10 @@ def assignment_claim_next(
     )
     if held is not None:
         return held
+    if _control_due(project):
+        control = _claim_control(reviewer=reviewer, project=project, now=now, narrowing=narrowing)
+        if control is not None:
+            return control
     tried: list[int] = []
     for _attempt in range(CLAIM_ATTEMPTS):
         item = (
@@ -283,7 +319,8 @@ def _claim(
         reason = why = f"Assigned to {who}"
     _history(assignment, user=actor, reason=reason)
     assignment.save()
-    if item.status == ItemStatus.PENDING_REVIEW:
+    # A control is claimed by many reviewers and never moves: it has no status to change.
+    if item.status == ItemStatus.PENDING_REVIEW and not item.is_control:
         item_transition(item=item, to_status=ItemStatus.IN_REVIEW, reason=why, user=actor)
     return assignment
 
@@ -518,6 +555,10 @@ def review_submit(
         now=now,
     )
 
+    if item.is_control:
+        control_review_score(review=review, item=item)
+        reviewer_quality_enqueue(project_id=project.pk, reviewer_id=reviewer.pk)
+        return review
     if audit:
         item_notes_append(item=item, note=review.note)
         item_audit_close(
@@ -536,7 +577,7 @@ def review_submit(
     reviews = (
         [review]
         if required == 1
-        else list(Review.objects.filter(item=item).order_by("created_at", "pk"))
+        else list(Review.objects.trusted().filter(item=item).order_by("created_at", "pk"))
     )
     if len(reviews) < required:
         # Blind: the item's history says a review came in, never what it said.

@@ -34,6 +34,7 @@ ABOVE_CORE = (
     "reviews.workspace",
     "reviews.judge",
     "reviews.monitoring",
+    "reviews.quality",
     "reviews.webhooks",
     "reviews.imports",
     "reviews.bulk_actions",

@@ -1,0 +1,291 @@
+"""Control items: known-answer items served blindly to reviewers, and their scoring.
+
+A control is a ``ReviewItem`` row with ``is_control`` and a ``ControlAnswer``.
+It is never in the review queue (``in_queue`` stays false, so queue counts,
+the claim query and every client path ignore it), never final, never
+exported and never sent to clients: the workspace hands it out through
+``controls_claimable`` at the project's ``control_rate``, and each reviewer
+sees a control at most once.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from adjudication.agreement import outputs_equal
+from reviews.access import Capability, may
+from reviews.errors import DomainError, NotAllowed
+from reviews.models import (
+    Assignment,
+    AssignmentState,
+    CheckResult,
+    ControlAnswer,
+    ItemStatus,
+    Project,
+    Review,
+    ReviewItem,
+    Verdict,
+)
+from reviews.services.ingest import payload_hash
+
+HUMAN_DECIDED = (ItemStatus.APPROVED, ItemStatus.CORRECTED, ItemStatus.REJECTED)
+CONTENT_FIELDS = (
+    "prompt",
+    "messages",
+    "output",
+    "model_name",
+    "model_version",
+    "confidence",
+    "context",
+    "metadata",
+)
+
+
+class ControlInvalid(DomainError):
+    """A control the rules refuse; ``detail`` holds messages per field."""
+
+
+@dataclass(frozen=True)
+class KnownAnswer:
+    verdict: str
+    expected_output: str | None = None
+    must_change: tuple[str, ...] = ()
+
+
+def _pointer_get(document: Any, pointer: str) -> Any:
+    """The value at JSON pointer ``pointer`` (RFC 6901); KeyError when absent."""
+    if pointer == "":
+        return document
+    if not pointer.startswith("/"):
+        raise KeyError(pointer)
+    for token in pointer[1:].split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(document, list):
+            if not token.isdigit() or int(token) >= len(document):
+                raise KeyError(pointer)
+            document = document[int(token)]
+        elif isinstance(document, dict):
+            document = document[token]
+        else:
+            raise KeyError(pointer)
+    return document
+
+
+def answer_validate(*, output: str, answer: KnownAnswer, allow_corrections: bool) -> dict:
+    """Messages per field for a known answer that cannot be checked; empty when fine."""
+    errors: dict[str, list[str]] = {}
+    if answer.verdict not in Verdict.values:
+        errors["expected_verdict"] = ["Choose approve, reject or correct."]
+        return errors
+    if answer.verdict == Verdict.CORRECT and not allow_corrections:
+        errors["expected_verdict"] = ["This project does not allow corrections."]
+    if answer.verdict != Verdict.CORRECT:
+        if answer.expected_output or answer.must_change:
+            errors["expected_verdict"] = ["An expected output or paths need the verdict correct."]
+        return errors
+    if answer.expected_output is not None and answer.expected_output.strip() == output.strip():
+        errors["expected_output"] = ["The expected correction must differ from the output."]
+    if answer.must_change:
+        try:
+            document = json.loads(output)
+        except ValueError:
+            errors["must_change"] = ["Paths that must change need a JSON output."]
+            return errors
+        for pointer in answer.must_change:
+            try:
+                _pointer_get(document, pointer)
+            except KeyError:
+                errors.setdefault("must_change", []).append(f"{pointer!r} is not in the output.")
+    return errors
+
+
+def control_review_correct(*, answer: ControlAnswer, original: str, review: Review) -> bool:
+    """Whether ``review`` gives the control's known answer.
+
+    The verdict must match. For a correction, when an expected output is
+    known the correction must agree with it (the double-review rule:
+    whitespace, and for JSON formatting and key order, do not matter); each
+    path in ``must_change`` must hold a different value than the original.
+    """
+    if review.verdict != answer.expected_verdict:
+        return False
+    if review.verdict != Verdict.CORRECT:
+        return True
+    corrected = review.corrected_output or ""
+    if answer.expected_output is not None and not outputs_equal(
+        original=original, left=corrected, right=answer.expected_output
+    ):
+        return False
+    if answer.must_change:
+        try:
+            before, after = json.loads(original), json.loads(corrected)
+        except ValueError:
+            return False
+        for pointer in answer.must_change:
+            try:
+                old = _pointer_get(before, pointer)
+            except KeyError:
+                continue
+            try:
+                if _pointer_get(after, pointer) == old:
+                    return False
+            except KeyError:
+                continue  # removing the value changes it
+    return True
+
+
+def control_review_score(*, review: Review, item: ReviewItem) -> bool:
+    """Record on ``review`` whether it matched its control's known answer.
+
+    Call in ``review_submit``'s transaction, holding the item's lock.
+    """
+    review.control_correct = control_review_correct(
+        answer=item.control_answer, original=item.output, review=review
+    )
+    review.save(update_fields=["control_correct"])
+    return review.control_correct
+
+
+def _control_item(*, project: Project, content: dict[str, Any], reasons: list, priority: int):
+    """A control row: pending review but never in the queue, under a fresh uuid.
+
+    The id looks like any client's uuid; a client submitting that id later is
+    astronomically unlikely. The history reads like an ingest (reviewers can
+    open the timeline of what they review; who made it a control is on the
+    ``ControlAnswer`` and its history).
+    """
+    external_id = str(uuid.uuid4())
+    payload = {"external_id": external_id, **content}
+    item = ReviewItem(
+        project=project,
+        external_id=external_id,
+        payload_hash=payload_hash(payload),
+        status=ItemStatus.PENDING_REVIEW,
+        review_reasons=list(reasons),
+        priority=priority,
+        is_control=True,
+        **content,
+    )
+    item._change_reason = "Ingested; checks passed; routed to pending_review"
+    item.save()
+    return item
+
+
+@transaction.atomic
+def control_create(
+    *, project: Project, content: dict[str, Any], answer: KnownAnswer, by
+) -> ControlAnswer:
+    """Store an uploaded control: item content with its known answer (project admins).
+
+    ``content`` holds the item fields (prompt, output, model name/version,
+    confidence, messages, context, metadata) already validated as the API
+    does. Refused with messages per field (``ControlInvalid``) when the
+    answer cannot be checked against the output.
+    """
+    if not may(by, Capability.ADMINISTER, project):
+        raise NotAllowed("Only a project admin may add controls.")
+    errors = answer_validate(
+        output=content["output"], answer=answer, allow_corrections=project.allow_corrections
+    )
+    if errors:
+        raise ControlInvalid("The known answer cannot be checked.", detail=errors)
+    reasons = ["gate"] if project.mode == "gate" else ["low_confidence"]
+    item = _control_item(project=project, content=content, reasons=reasons, priority=100)
+    control = ControlAnswer(
+        item=item,
+        project=project,
+        expected_verdict=answer.verdict,
+        expected_output=answer.expected_output,
+        must_change=list(answer.must_change),
+        created_by=by,
+    )
+    control._history_user = by
+    control.save()
+    return control
+
+
+@transaction.atomic
+def controls_create_from_items(*, items: list[ReviewItem], by) -> list[ControlAnswer]:
+    """Make a control of each human-decided final item (project admins of its project).
+
+    The control copies the item's content, routing reasons, check results and
+    judge verdict, so its review page is the item's; the known answer is the
+    final decision (for a correction, the released output). The item itself
+    stays as it is, released to its client. Items that are not human-decided
+    or not the caller's to administer are left out (``NotAllowed`` if none).
+    """
+    made = []
+    for source in items:
+        if source.status not in HUMAN_DECIDED or source.is_control:
+            continue
+        if not may(by, Capability.ADMINISTER, source.project_id):
+            continue
+        content = {name: getattr(source, name) for name in CONTENT_FIELDS}
+        item = _control_item(
+            project=source.project,
+            content=content,
+            reasons=source.review_reasons,
+            priority=source.priority,
+        )
+        now = timezone.now()
+        CheckResult.objects.bulk_create(
+            CheckResult(
+                item=item,
+                rule_id=check.rule_id,
+                name=check.name,
+                kind=check.kind,
+                severity=check.severity,
+                passed=check.passed,
+                message=check.message,
+                created_at=now,
+            )
+            for check in source.check_results.all()
+        )
+        verdict = source.judge_verdicts.order_by("-created_at", "-id").first()
+        if verdict is not None:
+            verdict.pk = None
+            verdict.item = item
+            verdict.save()
+        verdict_value = source.final_verdict or Verdict.APPROVE
+        control = ControlAnswer(
+            item=item,
+            project=source.project,
+            expected_verdict=verdict_value,
+            expected_output=source.final_output if verdict_value == Verdict.CORRECT else None,
+            source_item=source,
+            created_by=by,
+        )
+        control._history_user = by
+        control._change_reason = f"Made from item {source.pk} ({source.external_id})"
+        control.save()
+        made.append(control)
+    if not made:
+        raise NotAllowed("None of the selected items can become a control.")
+    return made
+
+
+def controls_claimable(*, reviewer, project: Project, now) -> QuerySet[ReviewItem]:
+    """Active controls of ``project`` that ``reviewer`` has neither reviewed nor holds.
+
+    Cheap by construction: it reads the project's controls (a partial index),
+    never the queue. A control the reviewer skipped is not offered again.
+    """
+    from_reviewer = Assignment.objects.filter(item=OuterRef("pk"), reviewer=reviewer)
+    return (
+        ReviewItem.objects.filter(project=project, is_control=True, control_answer__active=True)
+        .exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=reviewer)))
+        .exclude(
+            Exists(
+                from_reviewer.filter(
+                    Q(state=AssignmentState.ACTIVE, lease_expires_at__gt=now)
+                    | Q(state=AssignmentState.SKIPPED)
+                )
+            )
+        )
+        .order_by("id")
+    )
