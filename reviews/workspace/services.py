@@ -33,7 +33,7 @@ from reviews.models import (
     Verdict,
 )
 from reviews.services.decisions import item_finalize
-from reviews.services.review_rules import decision_validate
+from reviews.services.review_rules import corrected_output_stored, decision_validate
 from reviews.services.search import item_notes_append
 from reviews.services.transitions import item_audit_close, item_transition
 
@@ -481,7 +481,11 @@ def review_submit(
         reviewer=reviewer,
         assignment=assignment,
         verdict=data.verdict,
-        corrected_output=data.corrected_output if correcting else None,
+        corrected_output=(
+            corrected_output_stored(original=item.output, corrected_output=data.corrected_output)
+            if correcting
+            else None
+        ),
         reason_code="" if approving else data.reason_code,
         note=data.note.strip(),
         severity=Severity.NONE if approving else data.severity,
