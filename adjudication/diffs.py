@@ -1,12 +1,13 @@
-"""What the case page compares: the text each review would release, and word diffs.
+"""What the case page compares: the text each review would release, and their diffs.
 
-The word diff itself is the workspace's (``reviews.diffing``); templates render
-its runs with autoescaping, so untrusted output never becomes markup.
+The diff itself is the workspace's (``reviews.diffing.correction_diff``: JSON
+by path, text cut to the changed hunks); templates render it with
+autoescaping, so untrusted output never becomes markup.
 """
 
 from dataclasses import dataclass
 
-from reviews.diffing import DiffOp, pretty_json, word_diff
+from reviews.diffing import CorrectionDiff, correction_diff, pretty_json
 from reviews.models import Review, Verdict
 
 
@@ -18,7 +19,7 @@ class Side:
     review: Review
     released: str | None
     """The text this review would release: None when it rejects the output."""
-    diff_from_original: list[DiffOp]
+    diff_from_original: CorrectionDiff | None
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Comparison:
     original: str
     is_json: bool
     sides: list[Side]
-    diff_a_b: list[DiffOp] | None
+    diff_a_b: CorrectionDiff | None
     """Review A's released text against review B's (None unless both release text)."""
 
 
@@ -43,10 +44,10 @@ def released_text(review: Review, original: str) -> str | None:
 
 
 def compare(*, original: str, review_a: Review | None, review_b: Review | None) -> Comparison:
-    """Original against A, original against B, and A against B, word by word.
+    """Original against A, original against B, and A against B.
 
-    JSON outputs are pretty-printed on both sides first so a diff shows changed
-    values, not changed formatting.
+    JSON outputs are shown pretty-printed and compared by path; other texts
+    word by word, cut to the changed hunks.
     """
     is_json = pretty_json(original) is not None
     shown_original = _display(original, is_json)
@@ -61,10 +62,12 @@ def compare(*, original: str, review_a: Review | None, review_b: Review | None) 
                 label=label,
                 review=review,
                 released=shown,
-                diff_from_original=[] if shown is None else word_diff(shown_original, shown),
+                diff_from_original=(
+                    None if shown is None else correction_diff(shown_original, shown)
+                ),
             )
         )
     diff_a_b = None
     if len(sides) == 2 and sides[0].released is not None and sides[1].released is not None:
-        diff_a_b = word_diff(sides[0].released, sides[1].released)
+        diff_a_b = correction_diff(sides[0].released, sides[1].released)
     return Comparison(original=shown_original, is_json=is_json, sides=sides, diff_a_b=diff_a_b)

@@ -26,7 +26,7 @@ from reviews.errors import Conflict, DomainError, NotAllowed
 from reviews.models import ItemStatus, Review, ReviewItem, Severity, Verdict
 from reviews.models.work import SEVERITY_RANK
 from reviews.services.decisions import item_finalize
-from reviews.services.review_rules import decision_validate
+from reviews.services.review_rules import corrected_output_stored, decision_validate
 from reviews.services.transitions import item_transition
 
 
@@ -270,7 +270,10 @@ def _decision_from(
         return review.verdict, review.corrected_output, review.reason_code, review.severity
     if verdict == Verdict.APPROVE:
         return verdict, None, "", Severity.NONE
-    return verdict, final_output if verdict == Verdict.CORRECT else None, reason_code, severity
+    if verdict == Verdict.CORRECT:
+        stored = corrected_output_stored(original=item.output, corrected_output=final_output)
+        return verdict, stored, reason_code, severity
+    return verdict, None, reason_code, severity
 
 
 @transaction.atomic

@@ -1,9 +1,12 @@
 """Differences between a model output and its correction.
 
-Two views of one correction: a word-level diff for people (the review page
-shows it live while the reviewer edits, and the timeline shows it afterwards),
-and entity-attribute-value triplets for training data: JSON pointer paths when
-both texts are JSON, character spans of the original otherwise.
+Two views of one correction: a diff for people (the review page shows it live
+while the reviewer edits, the timeline and the adjudication case page show it
+afterwards), and entity-attribute-value triplets for training data. Both
+address JSON by path when both texts are JSON documents; otherwise the people's
+view is the word diff cut to the changed hunks with a little context, and the
+triplets address character spans of the original.
+static/reviews/diff.js computes the same hunks and paths in the browser.
 """
 
 import difflib
@@ -16,6 +19,11 @@ from typing import Any
 # the exact texts it came from.
 _TOKEN_RE = re.compile(r"\s+|\w+|[^\w\s]")
 _MISSING = object()
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+# Unchanged words shown on each side of a change; longer unchanged runs are
+# elided ("… 4,210 unchanged words …"), so a change at the end of a long text
+# is on screen at once.
+CONTEXT_WORDS = 12
 
 
 @dataclass(frozen=True)
@@ -75,9 +83,22 @@ def pretty_json(text: str) -> str | None:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _pointer_token(key: str | int) -> str:
+def _pointer(path: tuple) -> str:
     # RFC 6901: "~" is written "~0" and "/" is written "~1".
-    return str(key).replace("~", "~0").replace("/", "~1")
+    return "".join("/" + str(key).replace("~", "~0").replace("/", "~1") for key in path)
+
+
+def json_path(path: tuple) -> str:
+    """A path as people read it: ``$.items[0].price``, ``$["odd key"]``."""
+    parts = ["$"]
+    for key in path:
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+        elif _IDENTIFIER.fullmatch(key):
+            parts.append(f".{key}")
+        else:
+            parts.append(f"[{json.dumps(key, ensure_ascii=False)}]")
+    return "".join(parts)
 
 
 def _encode(value: Any) -> str:
@@ -86,28 +107,23 @@ def _encode(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _json_triplets(old: Any, new: Any, pointer: str, out: list[Triplet]) -> None:
+def _json_changes(old: Any, new: Any, path: tuple, out: list[tuple[tuple, Any, Any]]) -> None:
     if isinstance(old, dict) and isinstance(new, dict):
         for key in list(old) + [k for k in new if k not in old]:
-            _json_triplets(
-                old.get(key, _MISSING),
-                new.get(key, _MISSING),
-                f"{pointer}/{_pointer_token(key)}",
-                out,
-            )
+            _json_changes(old.get(key, _MISSING), new.get(key, _MISSING), (*path, key), out)
         return
     if isinstance(old, list) and isinstance(new, list):
         for index in range(max(len(old), len(new))):
-            _json_triplets(
+            _json_changes(
                 old[index] if index < len(old) else _MISSING,
                 new[index] if index < len(new) else _MISSING,
-                f"{pointer}/{index}",
+                (*path, index),
                 out,
             )
         return
     # Leaves, or a value whose type changed: compare as JSON (so 1 != true).
     if old is _MISSING or new is _MISSING or _encode(old) != _encode(new):
-        out.append(Triplet(pointer, _encode(old), _encode(new)))
+        out.append((path, old, new))
 
 
 def _text_triplets(old: str, new: str) -> list[Triplet]:
@@ -137,7 +153,175 @@ def correction_triplets(old: str, new: str) -> list[Triplet]:
     old_is_json, old_value = parse_json(old)
     new_is_json, new_value = parse_json(new)
     if old_is_json and new_is_json:
-        triplets: list[Triplet] = []
-        _json_triplets(old_value, new_value, "", triplets)
-        return triplets
+        changes: list[tuple[tuple, Any, Any]] = []
+        _json_changes(old_value, new_value, (), changes)
+        return [Triplet(_pointer(path), _encode(a), _encode(b)) for path, a, b in changes]
     return _text_triplets(old, new)
+
+
+def json_same_value(old: str, new: str) -> bool:
+    """Both texts are JSON documents holding the same value (layout aside)."""
+    old_is_json, old_value = parse_json(old)
+    new_is_json, new_value = parse_json(new)
+    return old_is_json and new_is_json and _encode(old_value) == _encode(new_value)
+
+
+def json_in_layout_of(original: str, edited: str) -> str:
+    """``edited`` re-written in ``original``'s JSON layout when both are JSON documents.
+
+    Reviewers edit a JSON output pretty-printed; the correction is stored laid
+    out like the model's own output (compact stays compact, one line stays one
+    line), so training data teaches the values, not a new formatting. A
+    multi-line original of some other layout keeps the reviewer's text.
+    Anything that is not two JSON documents comes back unchanged.
+    """
+    old_is_json, old_value = parse_json(original)
+    new_is_json, new_value = parse_json(edited)
+    if not (old_is_json and new_is_json):
+        return edited
+    shown = original.strip()
+    layouts = (
+        {"separators": (",", ":")},
+        {"separators": (", ", ": ")},
+        {"indent": 2},
+        {"indent": 4},
+    )
+    for layout in layouts:
+        if json.dumps(old_value, ensure_ascii=False, **layout) == shown:
+            return json.dumps(new_value, ensure_ascii=False, **layout)
+    if "\n" not in shown:
+        return json.dumps(new_value, ensure_ascii=False)
+    return edited
+
+
+@dataclass(frozen=True)
+class PathChange:
+    """One changed JSON value: its path (``$.price``) and the JSON text before and after."""
+
+    path: str
+    old: str
+    new: str
+
+    @property
+    def kind(self) -> str:
+        return "added" if not self.old else "removed" if not self.new else "changed"
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """A run of changes with up to ``CONTEXT_WORDS`` unchanged words either side."""
+
+    skipped_before: int
+    """Unchanged words elided between the previous hunk (or the start) and this one."""
+    ops: list[DiffOp]
+
+
+@dataclass(frozen=True)
+class CorrectionDiff:
+    """What a person needs to see of a correction: changed paths, or changed hunks."""
+
+    paths: list[PathChange] | None
+    """JSON on both sides: one entry per changed value; else None."""
+    hunks: list[Hunk]
+    skipped_after: int
+    added_words: int
+    removed_words: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.paths or self.hunks)
+
+    @property
+    def size(self) -> int:
+        return len(self.paths) if self.paths is not None else len(self.hunks)
+
+
+def _words(text: str) -> list[str]:
+    return [token for token in tokenize(text) if not token.isspace()]
+
+
+def _head(text: str, words: int) -> tuple[str, int]:
+    """The first ``words`` words of ``text`` (with their whitespace) and how many were cut."""
+    tokens = tokenize(text)
+    kept, seen = [], 0
+    for token in tokens:
+        if not token.isspace():
+            if seen == words:
+                break
+            seen += 1
+        kept.append(token)
+    return "".join(kept), len(_words(text)) - seen
+
+
+def _tail(text: str, words: int) -> tuple[str, int]:
+    tokens = tokenize(text)
+    kept, seen = [], 0
+    for token in reversed(tokens):
+        if not token.isspace():
+            if seen == words:
+                break
+            seen += 1
+        kept.append(token)
+    return "".join(reversed(kept)), len(_words(text)) - seen
+
+
+def hunks(ops: list[DiffOp], context: int = CONTEXT_WORDS) -> tuple[list[Hunk], int]:
+    """Cut a word diff into hunks; returns them and the unchanged words elided at the end.
+
+    Changes closer than ``2 * context`` words share a hunk.
+    """
+    result: list[Hunk] = []
+    current: list[DiffOp] = []
+    skipped = 0
+    for index, op in enumerate(ops):
+        if op.op != "equal":
+            current.append(op)
+            continue
+        first, final = index == 0, index == len(ops) - 1
+        if first and final:
+            return [], 0
+        if first:
+            tail, skipped = _tail(op.text, context)
+            current = [DiffOp("equal", tail)]
+        elif final:
+            head, cut = _head(op.text, context)
+            result.append(Hunk(skipped_before=skipped, ops=[*current, DiffOp("equal", head)]))
+            return result, cut
+        elif len(_words(op.text)) <= 2 * context:
+            current.append(op)
+        else:
+            head, _ = _head(op.text, context)
+            tail, _ = _tail(op.text, context)
+            result.append(Hunk(skipped_before=skipped, ops=[*current, DiffOp("equal", head)]))
+            skipped = len(_words(op.text)) - 2 * context
+            current = [DiffOp("equal", tail)]
+    if current:
+        result.append(Hunk(skipped_before=skipped, ops=current))
+    return result, 0
+
+
+def correction_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> CorrectionDiff:
+    """The diff people read: JSON paths when both texts are JSON, else word hunks.
+
+    JSON documents are compared by value, leaf by leaf, as the triplets are
+    (``$.price: 1299.0 → 999.99``); any other pair of texts word by word, cut to
+    the changed hunks with ``context`` unchanged words either side.
+    """
+    old_is_json, old_value = parse_json(old)
+    new_is_json, new_value = parse_json(new)
+    if old_is_json and new_is_json:
+        changes: list[tuple[tuple, Any, Any]] = []
+        _json_changes(old_value, new_value, (), changes)
+        paths = [PathChange(json_path(path), _encode(a), _encode(b)) for path, a, b in changes]
+        return CorrectionDiff(
+            paths=paths, hunks=[], skipped_after=0, added_words=0, removed_words=0
+        )
+    ops = word_diff(old, new)
+    cut, skipped_after = hunks(ops, context)
+    return CorrectionDiff(
+        paths=None,
+        hunks=cut,
+        skipped_after=skipped_after,
+        added_words=sum(len(_words(op.text)) for op in ops if op.op == "insert"),
+        removed_words=sum(len(_words(op.text)) for op in ops if op.op == "delete"),
+    )

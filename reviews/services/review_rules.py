@@ -8,6 +8,7 @@ output ``final_output`` and takes the senior's rationale as the note).
 
 from django.conf import settings
 
+from reviews.diffing import json_in_layout_of, json_same_value
 from reviews.models import Project, Severity, Verdict
 
 OTHER_REASON = "other"
@@ -43,7 +44,7 @@ def decision_validate(
             errors["verdict"] = ["This project does not accept corrections."]
         elif corrected_output is None or not corrected_output.strip():
             errors["corrected_output"] = ["Enter the corrected output."]
-        elif corrected_output == original:
+        elif corrected_output == original or json_same_value(original, corrected_output):
             errors["corrected_output"] = [
                 "The correction is identical to the model output; approve it instead."
             ]
@@ -59,3 +60,13 @@ def decision_validate(
         if reason_code == OTHER_REASON and not note.strip():
             errors["note"] = ["Describe the problem when the reason is 'other'."]
     return errors
+
+
+def corrected_output_stored(*, original: str, corrected_output: str) -> str:
+    """The text a correction is stored (and released, and exported) as.
+
+    A JSON correction of a JSON output is laid out like the output: reviewers
+    edit JSON pretty-printed, the model's layout stays (``json_in_layout_of``).
+    Any other correction is stored exactly as written.
+    """
+    return json_in_layout_of(original, corrected_output)

@@ -16,7 +16,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews.diffing import word_diff
 from reviews.errors import NotAllowed
 from reviews.models import AssignmentState, Project, Severity, Verdict
 from reviews.services.review_rules import OTHER_REASON
@@ -50,7 +49,12 @@ DONE = {
 SHORTCUTS = [
     ("a", "Approve the output as it is"),
     ("r", "Reject: pick a reason and a severity, then submit"),
-    ("e", "Edit (correct) the output; the diff updates as you type"),
+    ("e", "Edit (correct) the output; the diff of the changes updates as you type"),
+    ("g", "In the diff: go to the first change"),
+    ("j", "In the diff: go to the next change"),
+    ("k", "In the diff: go to the previous change"),
+    ("m", "Show the texts as written (raw) or with their markdown rendered"),
+    ("/", "Search the retrieved context; Enter goes to the next match"),
     ("n", "Skip this item (someone else will take it)"),
     ("?", "Show or hide this help"),
     ("Ctrl+Enter", "Submit the open reject or correct form"),
@@ -257,13 +261,14 @@ def _render_review(request, admin_site, assignment, form, *, status: int) -> Tem
     judge = list(item.judge_verdicts.all())
     checks = list(item.check_results.all())
     corrected = form.data.get("corrected_output") if form.is_bound else None
+    output = output_view(item.output)
     context = _focused_context(
         admin_site,
         title=f"Review {item.external_id}",
         assignment=assignment,
         item=item,
         project=project,
-        output=output_view(item.output),
+        output=output,
         metadata=metadata_text(item.metadata),
         checks=checks,
         checks_failed=sum(1 for check in checks if not check.passed),
@@ -272,8 +277,8 @@ def _render_review(request, admin_site, assignment, form, *, status: int) -> Tem
         reason_codes=project.reason_codes,
         other_reason=OTHER_REASON,
         severities=Severity.choices,
-        editor_text=corrected if corrected is not None else item.output,
-        diff=word_diff(item.output, corrected) if corrected else [],
+        # A JSON output is edited pretty-printed (review_submit stores it in the output's layout).
+        editor_text=corrected if corrected is not None else output.text,
         shortcuts=SHORTCUTS,
         lease_seconds=max(0, int((assignment.lease_expires_at - timezone.now()).total_seconds())),
         open_panel=form.data.get("action", "") if form.is_bound else "",

@@ -14,7 +14,7 @@ from django.utils import timezone
 from adjudication.models import AdjudicationCase
 from datasets.models import DatasetExportItem
 from reviews.access import Capability, projects_where
-from reviews.diffing import pretty_json, word_diff
+from reviews.diffing import CorrectionDiff, correction_diff, pretty_json
 from reviews.models import (
     Assignment,
     AssignmentState,
@@ -142,7 +142,7 @@ class TimelineEvent:
     title: str
     actor: str = ""
     detail: str = ""
-    diff: list = field(default_factory=list)
+    diff: CorrectionDiff | None = None
     triplets: list = field(default_factory=list)
     hidden: bool = False
 
@@ -256,7 +256,7 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
             detail=review.note,
         )
         if review.corrected_output is not None:
-            event.diff = word_diff(item.output, review.corrected_output)
+            event.diff = correction_diff(item.output, review.corrected_output)
             event.triplets = list(review.triplets.all())
         events.append(event)
     for case in AdjudicationCase.objects.filter(item=item).select_related(

@@ -36,7 +36,7 @@ from reviews.models import (
 from reviews.quality.controls import control_review_score, controls_claimable
 from reviews.quality.jobs import reviewer_quality_enqueue
 from reviews.services.decisions import item_finalize
-from reviews.services.review_rules import decision_validate
+from reviews.services.review_rules import corrected_output_stored, decision_validate
 from reviews.services.search import item_notes_append
 from reviews.services.transitions import item_audit_close, item_transition
 
@@ -518,7 +518,11 @@ def review_submit(
         reviewer=reviewer,
         assignment=assignment,
         verdict=data.verdict,
-        corrected_output=data.corrected_output if correcting else None,
+        corrected_output=(
+            corrected_output_stored(original=item.output, corrected_output=data.corrected_output)
+            if correcting
+            else None
+        ),
         reason_code="" if approving else data.reason_code,
         note=data.note.strip(),
         severity=Severity.NONE if approving else data.severity,

@@ -1,6 +1,7 @@
-/* Reviewer workspace: keyboard shortcuts, the reject/correct panel, a live word diff,
- * active-time tracking and double-submit protection. Untrusted text (the model output
- * and the reviewer's edit) is only ever written with textContent, never as HTML. */
+/* Reviewer workspace: keyboard shortcuts, the reject/correct panel, the live correction diff
+ * (static/reviews/diff.js), the page layout, raw/markdown text, context search, active-time
+ * tracking and double-submit protection. Untrusted text (the model output, the context and
+ * the reviewer's edit) is only ever written with textContent or as text nodes, never as HTML. */
 (function () {
   "use strict";
 
@@ -21,91 +22,29 @@
   const original = JSON.parse(document.getElementById("ws-original-output").textContent);
   let mode = "";
 
-  // --- Word diff: the same tokens as reviews/diffing.py (words, punctuation, whitespace).
-  const TOKEN = /\s+|[\p{L}\p{N}\p{M}_]+|[^\p{L}\p{N}\p{M}_\s]/gu;
-  const MAX_CELLS = 4000000;
-
-  function tokenize(text) {
-    return text.match(TOKEN) || [];
-  }
-
-  function diff(oldText, newText) {
-    const a = tokenize(oldText);
-    const b = tokenize(newText);
-    let start = 0;
-    while (start < a.length && start < b.length && a[start] === b[start]) start++;
-    let endA = a.length;
-    let endB = b.length;
-    while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
-    const ops = [];
-    if (start > 0) ops.push(["equal", a.slice(0, start).join("")]);
-    const midA = a.slice(start, endA);
-    const midB = b.slice(start, endB);
-    if (midA.length * midB.length > MAX_CELLS) {
-      // Too large for a live LCS: show the changed middle as one replacement.
-      if (midA.length) ops.push(["delete", midA.join("")]);
-      if (midB.length) ops.push(["insert", midB.join("")]);
-    } else {
-      lcsOps(midA, midB).forEach((op) => ops.push(op));
-    }
-    if (endA < a.length) ops.push(["equal", a.slice(endA).join("")]);
-    return merge(ops);
-  }
-
-  function lcsOps(a, b) {
-    const n = a.length;
-    const m = b.length;
-    const width = m + 1;
-    const table = new Uint32Array((n + 1) * width);
-    for (let i = n - 1; i >= 0; i--) {
-      for (let j = m - 1; j >= 0; j--) {
-        table[i * width + j] = a[i] === b[j]
-          ? table[(i + 1) * width + j + 1] + 1
-          : Math.max(table[(i + 1) * width + j], table[i * width + j + 1]);
-      }
-    }
-    const ops = [];
-    let i = 0;
-    let j = 0;
-    while (i < n && j < m) {
-      if (a[i] === b[j]) { ops.push(["equal", a[i]]); i++; j++; }
-      else if (table[(i + 1) * width + j] >= table[i * width + j + 1]) { ops.push(["delete", a[i]]); i++; }
-      else { ops.push(["insert", b[j]]); j++; }
-    }
-    while (i < n) ops.push(["delete", a[i++]]);
-    while (j < m) ops.push(["insert", b[j++]]);
-    return ops;
-  }
-
-  function merge(ops) {
-    const out = [];
-    ops.forEach(([op, text]) => {
-      if (!text) return;
-      const last = out[out.length - 1];
-      if (last && last[0] === op) last[1] += text;
-      else out.push([op, text]);
-    });
-    return out;
-  }
+  // --- The live diff (static/reviews/diff.js): JSON by path, text cut to the changed hunks.
+  const diffWrap = document.getElementById("ws-diff-wrap");
+  const jsonError = document.getElementById("ws-json-error");
+  const outputView = document.getElementById("ws-output-view");
 
   function renderDiff() {
     if (!editor || !diffBox) return;
-    const ops = diff(original, editor.value);
-    const fragment = document.createDocumentFragment();
-    let added = 0;
-    let removed = 0;
-    ops.forEach(([op, text]) => {
-      const node = document.createElement(op === "equal" ? "span" : op === "delete" ? "del" : "ins");
-      node.textContent = text;
-      fragment.appendChild(node);
-      if (op === "insert") added += tokenize(text).filter((t) => t.trim()).length;
-      if (op === "delete") removed += tokenize(text).filter((t) => t.trim()).length;
-    });
-    diffBox.replaceChildren(fragment);
+    const result = window.hitlDiff.correctionDiff(original, editor.value);
+    window.hitlDiff.render(diffBox, result);
+    if (jsonError) {
+      jsonError.hidden = !result.jsonError;
+      jsonError.textContent = result.jsonError ? `Not valid JSON any more (${result.jsonError}): compared as text.` : "";
+    }
     if (diffStats) {
-      diffStats.textContent = added || removed
-        ? `(+${added} / −${removed} words)`
-        : "(no changes yet)";
+      if (result.paths) {
+        diffStats.textContent = result.paths.length
+          ? `(${result.paths.length} changed value${result.paths.length === 1 ? "" : "s"})`
+          : "(no changes yet)";
+      } else {
+        diffStats.textContent = result.added || result.removed
+          ? `(+${result.added} / −${result.removed} words)`
+          : "(no changes yet)";
+      }
     }
   }
 
@@ -117,12 +56,150 @@
     });
   }
 
+  function goToChange(where) {
+    if (mode !== "correct" || !diffWrap) return;
+    window.hitlDiff.go(diffWrap, where);
+  }
+
+  // --- Layout: both panes as tall as the window leaves above the decision bar.
+  const grid = page.querySelector(".ws-grid");
+  function fit() {
+    const top = grid.getBoundingClientRect().top + window.scrollY;
+    document.documentElement.style.setProperty("--ws-pane-top", `${Math.round(top)}px`);
+    document.documentElement.style.setProperty("--ws-bar-height", `${form.offsetHeight}px`);
+  }
+  fit();
+  window.addEventListener("resize", fit);
+  if (window.ResizeObserver) new ResizeObserver(fit).observe(form);
+
+  // --- Rendered markdown or raw text, for every text on the page; remembered.
+  const RAW_KEY = "hitl.workspace.raw";
+  function showRaw(raw) {
+    page.classList.toggle("ws-show-raw", raw);
+    page.querySelectorAll(".ws-raw-toggle").forEach((b) => b.setAttribute("aria-pressed", String(raw)));
+    try { window.localStorage.setItem(RAW_KEY, raw ? "1" : ""); } catch (error) { /* private mode */ }
+  }
+  let storedRaw = "";
+  try { storedRaw = window.localStorage.getItem(RAW_KEY) || ""; } catch (error) { /* private mode */ }
+  showRaw(storedRaw === "1");
+  page.querySelectorAll(".ws-raw-toggle").forEach((button) => {
+    button.addEventListener("click", () => showRaw(!page.classList.contains("ws-show-raw")));
+  });
+
+  // --- Context search: matches wrapped in <mark> elements built node by node (no HTML parsing).
+  const search = document.getElementById("ws-context-search");
+  const hits = document.getElementById("ws-context-hits");
+  const docs = Array.from(page.querySelectorAll("#ws-context .ws-doc"));
+  let marks = [];
+  let markIndex = -1;
+
+  function clearMarks() {
+    page.querySelectorAll("#ws-context mark.hitl-match").forEach((mark) => {
+      const parent = mark.parentNode;
+      parent.replaceChild(document.createTextNode(mark.textContent), mark);
+      parent.normalize();
+    });
+    marks = [];
+    markIndex = -1;
+  }
+
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
+
+  function highlight(root, pattern) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) nodes.push(node);
+    let found = 0;
+    nodes.forEach((node) => {
+      const text = node.nodeValue;
+      pattern.lastIndex = 0;
+      if (!pattern.test(text)) return;
+      pattern.lastIndex = 0;
+      const fragment = document.createDocumentFragment();
+      let last = 0;
+      for (let match = pattern.exec(text); match; match = pattern.exec(text)) {
+        if (!match[0]) { pattern.lastIndex++; continue; }
+        fragment.appendChild(document.createTextNode(text.slice(last, match.index)));
+        const mark = document.createElement("mark");
+        mark.className = "hitl-match";
+        mark.textContent = match[0];
+        fragment.appendChild(mark);
+        last = match.index + match[0].length;
+        found++;
+      }
+      fragment.appendChild(document.createTextNode(text.slice(last)));
+      node.parentNode.replaceChild(fragment, node);
+    });
+    return found;
+  }
+
+  function runSearch() {
+    clearMarks();
+    const terms = search.value.trim().split(/\s+/).filter(Boolean);
+    docs.forEach((doc) => {
+      doc.classList.remove("ws-doc-miss");
+      doc.querySelector(".ws-doc-hits").textContent = "";
+    });
+    if (!terms.length) { hits.textContent = ""; return; }
+    const pattern = new RegExp(terms.map(escapeRegExp).join("|"), "giu");
+    let total = 0;
+    let matched = 0;
+    docs.forEach((doc) => {
+      // Count in the visible version (rendered or raw); mark both so the toggle keeps them.
+      const rendered = highlight(doc.querySelector(".ws-md"), pattern);
+      const raw = highlight(doc.querySelector(".ws-raw"), pattern);
+      const count = page.classList.contains("ws-show-raw") ? raw : rendered;
+      total += count;
+      if (count) {
+        matched++;
+        doc.open = true;
+        doc.querySelector(".ws-doc-hits").textContent = `· ${count} match${count === 1 ? "" : "es"}`;
+      } else {
+        doc.classList.add("ws-doc-miss");
+      }
+    });
+    marks = Array.from(page.querySelectorAll("#ws-context mark.hitl-match"));
+    hits.textContent = `${total} match${total === 1 ? "" : "es"} in ${matched} of ${docs.length} document${docs.length === 1 ? "" : "s"}`;
+  }
+
+  function nextMatch(step) {
+    const visible = marks.filter((mark) => mark.offsetParent !== null);
+    if (!visible.length) return;
+    markIndex = (markIndex + step + visible.length) % visible.length;
+    visible.forEach((mark, i) => mark.classList.toggle("is-current", i === markIndex));
+    visible[markIndex].scrollIntoView({ block: "center" });
+  }
+
+  if (search) {
+    let searchTimer = 0;
+    search.addEventListener("input", () => {
+      window.clearTimeout(searchTimer);
+      searchTimer = window.setTimeout(runSearch, 120);
+    });
+    search.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        window.clearTimeout(searchTimer);
+        if (!marks.length) runSearch();
+        nextMatch(event.shiftKey ? -1 : 1);
+      } else if (event.key === "Escape" && search.value) {
+        event.stopPropagation();
+        search.value = "";
+        runSearch();
+      }
+    });
+  }
+
   // --- The reject / correct panel.
   function openPanel(which) {
     if (which === "correct" && !editor) return;
     mode = which;
     panel.hidden = false;
     if (editorBlock) editorBlock.hidden = which !== "correct";
+    if (outputView && editor) outputView.hidden = which === "correct";
+    page.classList.toggle("ws-correcting", which === "correct");
     if (submitReject) submitReject.hidden = which !== "reject";
     if (submitCorrect) submitCorrect.hidden = which !== "correct";
     if (which === "correct") {
@@ -136,6 +213,9 @@
   function closePanel() {
     mode = "";
     panel.hidden = true;
+    if (editorBlock) editorBlock.hidden = true;
+    if (outputView) outputView.hidden = false;
+    page.classList.remove("ws-correcting");
   }
 
   document.querySelectorAll("[data-open]").forEach((button) => {
@@ -229,6 +309,11 @@
       r: () => openPanel("reject"),
       e: () => openPanel("correct"),
       n: () => submitWith("ws-skip"),
+      g: () => goToChange("first"),
+      j: () => goToChange("next"),
+      k: () => goToChange("previous"),
+      m: () => showRaw(!page.classList.contains("ws-show-raw")),
+      "/": () => { if (search) search.focus(); },
       "?": () => toggleHelp(),
     };
     const action = actions[event.key];

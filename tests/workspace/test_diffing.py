@@ -1,4 +1,16 @@
-from reviews.diffing import DiffOp, Triplet, correction_triplets, pretty_json, word_diff
+from reviews.diffing import (
+    CONTEXT_WORDS,
+    DiffOp,
+    PathChange,
+    Triplet,
+    correction_diff,
+    correction_triplets,
+    json_in_layout_of,
+    json_path,
+    json_same_value,
+    pretty_json,
+    word_diff,
+)
 
 
 def test_word_diff_rejoins_into_both_texts():
@@ -47,3 +59,69 @@ def test_pretty_json_only_for_objects_and_arrays():
     assert pretty_json('{"b":1,"a":[1,2]}') == '{\n  "b": 1,\n  "a": [\n    1,\n    2\n  ]\n}'
     assert pretty_json("42") is None
     assert pretty_json("{not json") is None
+
+
+def long_text(words: int) -> str:
+    return " ".join(f"w{i}" for i in range(words))
+
+
+def test_correction_diff_of_a_long_text_shows_only_the_changed_hunk():
+    old = long_text(5000)
+    new = old.replace("w4990", "CHANGED")
+    diff = correction_diff(old, new)
+    (hunk,) = diff.hunks
+    assert diff.paths is None and diff.size == 1
+    assert [op.op for op in hunk.ops] == ["equal", "delete", "insert", "equal"]
+    assert hunk.ops[0].text.split() == [f"w{i}" for i in range(4978, 4990)]
+    assert (hunk.ops[1].text, hunk.ops[2].text) == ("w4990", "CHANGED")
+    assert hunk.ops[3].text.split() == [f"w{i}" for i in range(4991, 5000)]
+    assert hunk.skipped_before == 4978
+    assert diff.skipped_after == 0
+    assert (diff.added_words, diff.removed_words) == (1, 1)
+
+
+def test_changes_far_apart_are_separate_hunks_and_near_ones_share_one():
+    old = long_text(200)
+    far = old.replace("w10 ", "A ").replace("w150 ", "B ")
+    assert correction_diff(old, far).size == 2
+    assert correction_diff(old, far).hunks[1].skipped_before == 150 - 10 - 1 - 2 * CONTEXT_WORDS
+    near = old.replace("w10 ", "A ").replace("w20 ", "B ")
+    assert correction_diff(old, near).size == 1
+    assert correction_diff(old, far).skipped_after == 200 - 151 - CONTEXT_WORDS
+
+
+def test_correction_diff_of_equal_texts_has_no_hunks():
+    diff = correction_diff("same text", "same text")
+    assert not diff.changed and diff.hunks == []
+
+
+def test_json_correction_diff_is_by_path():
+    old = '{"price": 1299.0, "items": [{"name": "a"}], "odd key": 1, "gone": true}'
+    new = '{"price": 999.99, "items": [{"name": "b"}], "odd key": 1, "new": null}'
+    assert correction_diff(old, new).paths == [
+        PathChange("$.price", "1299.0", "999.99"),
+        PathChange("$.items[0].name", '"a"', '"b"'),
+        PathChange("$.gone", "true", ""),
+        PathChange("$.new", "", "null"),
+    ]
+    assert [change.kind for change in correction_diff(old, new).paths] == [
+        "changed",
+        "changed",
+        "removed",
+        "added",
+    ]
+    assert json_path(("odd key", 0)) == '$["odd key"][0]'
+
+
+def test_a_json_correction_is_stored_in_the_outputs_layout():
+    pretty = '{\n  "price": 999.99,\n  "tags": [\n    "x"\n  ]\n}'
+    assert json_in_layout_of('{"price":1299.0,"tags":["x"]}', pretty) == (
+        '{"price":999.99,"tags":["x"]}'
+    )
+    assert json_in_layout_of('{"price": 1299.0, "tags": ["x"]}', pretty) == (
+        '{"price": 999.99, "tags": ["x"]}'
+    )
+    assert json_in_layout_of('{\n    "price": 1}', pretty) == pretty
+    assert json_in_layout_of('{"a": 1}', "not json any more") == "not json any more"
+    assert json_same_value('{"a":1}', '{\n  "a": 1\n}')
+    assert not json_same_value('{"a":1}', '{"a": 1.0}')
