@@ -3,7 +3,12 @@
 The model is an OpenAI-compatible HTTP server on 127.0.0.1 that answers every
 request after 200 ms. Items are ingested in one batch (one transaction, one
 judge job per ``HITL_JUDGE_CHUNK_SIZE`` items enqueued after commit); the clock
-runs from the ingest call until no item is left in ``pending_judge``.
+runs from the ingest call until no item is left in ``pending_judge``. Worker CPU
+is counted from the ingest call until the workers are idle again (the worker
+processes, their scheduler and the work-horse each job forks; their start-up is
+reported apart). The same-run reference sends the same number of requests from
+one asyncio process to the same model with ``workers * concurrency`` in flight:
+the floor the model's latency sets.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hitl python bench/judge.py
 
@@ -13,6 +18,7 @@ Options: ``--items``, ``--workers``, ``--latency``, ``--concurrency``.
 """
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -20,71 +26,131 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench._common import child_pids  # noqa: E402
+
 VERDICT = json.dumps(
     {"score": 0.9, "label": "pass", "rationale": "Grounded.", "error_categories": []}
 )
 
 
-class FakeModel(ThreadingHTTPServer):
-    """Chat completions after a fixed delay; counts requests in flight."""
+class FakeModel:
+    """Chat completions after a fixed delay; counts requests in flight.
 
-    daemon_threads = True
-    request_queue_size = 1024
+    An asyncio server on its own thread and loop, speaking just enough HTTP/1.1
+    (keep-alive, Content-Length): cheap per request, so the machine's CPU goes
+    to the workers being measured, not to the stand-in model.
+    """
 
     def __init__(self, latency: float) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
         self.latency = latency
-        self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
         self.requests = 0
+        self.loop = asyncio.new_event_loop()
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self.handle, "127.0.0.1", 0, backlog=1024)
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
+    def start(self) -> None:
+        self.thread.start()
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: FakeModel
+    def shutdown(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
 
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", 0))
-        request = json.loads(self.rfile.read(length))
-        with self.server.lock:
-            self.server.in_flight += 1
-            self.server.requests += 1
-            self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
-        time.sleep(self.server.latency)
-        with self.server.lock:
-            self.server.in_flight -= 1
-        body = json.dumps(
-            {
-                "id": "chatcmpl-bench",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": request["model"],
-                "choices": [
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                request = json.loads(await reader.readexactly(length))
+                self.requests += 1
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                await asyncio.sleep(self.latency)
+                self.in_flight -= 1
+                body = json.dumps(
                     {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": VERDICT},
-                        "finish_reason": "stop",
+                        "id": "chatcmpl-bench",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": request["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": VERDICT},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": 250,
+                            "completion_tokens": 30,
+                            "total_tokens": 280,
+                        },
                     }
-                ],
-                "usage": {"prompt_tokens": 250, "completion_tokens": 30, "total_tokens": 280},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+                ).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
-    def log_message(self, format, *args) -> None:
-        pass
+
+def worker_cpu_seconds(pids: list[int]) -> float:
+    """CPU of the workers, of the children they reaped (work horses) and of the
+    children alive now (the scheduler, a horse not yet reaped)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(value) for value in fields[11:15])
+        for child in child_pids(pid):
+            try:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def reference_seconds(port: int, requests: int, in_flight: int) -> float:
+    """Wall time for ``requests`` chat completions, ``in_flight`` at once, from here."""
+    import aiohttp
+
+    body = json.dumps({"model": "bench-judge", "messages": [{"role": "user", "content": "x"}]})
+
+    async def run() -> float:
+        limit = asyncio.Semaphore(in_flight)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=in_flight)
+        ) as session:
+
+            async def one() -> None:
+                async with limit, session.post(url, data=body) as response:
+                    await response.read()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(requests)))
+            return time.perf_counter() - started
+
+    return asyncio.run(run())
 
 
 def main() -> None:
@@ -113,6 +179,7 @@ def main() -> None:
 
     django.setup()
 
+    import django_rq
     import redis
     from django.conf import settings
     from django.db import connection
@@ -129,7 +196,7 @@ def main() -> None:
     redis_connection.flushdb()
 
     model = FakeModel(args.latency)
-    threading.Thread(target=model.serve_forever, daemon=True).start()
+    model.start()
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     db = settings.DATABASES["default"]
     worker_env = {
@@ -140,6 +207,7 @@ def main() -> None:
         "REDIS_URL": redis_url,
     }
     report: list[tuple[str, str]] = []
+    keys: list[tuple[str, object]] = []
     log = subprocess.DEVNULL
     if args.worker_log:
         worker_env["LOG_LEVEL"] = "INFO"
@@ -161,7 +229,7 @@ def main() -> None:
         judge_config_save(
             config=JudgeConfig(
                 project=project,
-                base_url=f"http://127.0.0.1:{model.server_address[1]}/v1",
+                base_url=f"http://127.0.0.1:{model.port}/v1",
                 model="bench-judge",
                 rubric="Grade accuracy.",
                 timeout_seconds=30,
@@ -174,6 +242,8 @@ def main() -> None:
             if time.monotonic() > deadline:
                 sys.exit("RQ workers did not start.")
             time.sleep(0.1)
+        worker_pids = [worker.pid for worker in workers]
+        startup_cpu = worker_cpu_seconds(worker_pids)
 
         payloads = [
             {
@@ -198,13 +268,22 @@ def main() -> None:
                 sys.exit(f"Gave up: {pending.count()} items still pending after 300 s.")
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        queue = django_rq.get_queue("judge")
+        while queue.count or any(
+            w.get_state() == "busy" for w in Worker.all(connection=redis_connection)
+        ):
+            time.sleep(0.05)
+        time.sleep(0.2)  # the last work horse reaped
+        run_cpu = worker_cpu_seconds(worker_pids) - startup_cpu
+        load = os.getloadavg()
+        reference = reference_seconds(model.port, args.items, args.workers * args.concurrency)
         statuses = dict(
             ReviewItem.objects.filter(project=project)
             .values_list("status")
             .annotate(n=django.db.models.Count("id"))
         )
         chunk = settings.HITL_JUDGE_CHUNK_SIZE
-        load = os.getloadavg()[0]
+        in_flight = args.workers * args.concurrency
         report = [
             ("items judged", f"{args.items}"),
             ("workers", f"{args.workers}"),
@@ -213,11 +292,31 @@ def main() -> None:
             ("judge jobs", f"{-(-args.items // chunk)}"),
             ("ingest (1 batch)", f"{ingested:.3f} s"),
             ("ingest to all judged", f"{elapsed:.2f} s"),
+            ("reference", f"{reference:.2f} s ({in_flight} in flight, same model)"),
             ("throughput", f"{args.items / elapsed:.0f} items/s"),
+            (
+                "worker CPU during run",
+                f"{run_cpu:.2f} s = {run_cpu / args.items * 1000:.2f} ms/item",
+            ),
+            ("worker start-up CPU", f"{startup_cpu:.2f} s for {args.workers} workers"),
             ("max requests in flight", f"{model.max_in_flight}"),
             ("requests served", f"{model.requests}"),
             ("final statuses", f"{statuses}"),
-            ("load average (1 min)", f"{load:.1f} on {os.cpu_count()} cores"),
+            (
+                "load average",
+                f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores",
+            ),
+        ]
+        keys = [
+            ("judge_items", args.items),
+            ("judge_workers", args.workers),
+            ("judge_wall_s", f"{elapsed:.2f}"),
+            ("judge_reference_s", f"{reference:.2f}"),
+            ("judge_reference_in_flight", in_flight),
+            ("judge_cpu_ms_per_item", f"{run_cpu / args.items * 1000:.2f}"),
+            ("judge_worker_startup_cpu_s", f"{startup_cpu:.2f}"),
+            ("judge_items_per_s", f"{args.items / elapsed:.0f}"),
+            ("load_avg_1m", f"{load[0]:.2f}"),
         ]
     finally:
         for worker in workers:
@@ -234,9 +333,12 @@ def main() -> None:
         connection.creation.destroy_test_db(db_name, verbosity=0)
     # The workers have exited: their CPU time (and their job processes') is known.
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    report.append(("worker CPU (user+sys)", f"{usage.ru_utime + usage.ru_stime:.2f} s"))
+    report.append(("worker CPU incl. start-up", f"{usage.ru_utime + usage.ru_stime:.2f} s"))
     for name, value in report:
         print(f"{name + ':':<25} {value}")
+    print()
+    for name, value in keys:
+        print(f"{name} = {value}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ BENCH_PASSWORD = "bench-" + "pass-1"
 
 def seed(*, items: int, holders: int, rng: random.Random):
     from django.contrib.auth import get_user_model
+    from django.db import connection
     from django.utils import timezone
 
     from reviews.models import Project, ProjectMembership, ReviewItem
@@ -52,46 +53,58 @@ def seed(*, items: int, holders: int, rng: random.Random):
         [ProjectMembership(project=project, user=u, role="reviewer") for u in [reviewer, *others]]
     )
     user_roles_sync(user=reviewer)
-    now = timezone.now()
-    batch = []
-    for n in range(items):
-        batch.append(
-            ReviewItem(
-                project=project,
-                external_id=f"bench-{n}",
-                prompt=f"Patient {n} asks: what is the maximum daily dose of paracetamol?",
-                messages=[
-                    {"role": "system", "content": "You are a careful clinical assistant."},
-                    {"role": "user", "content": "I weigh 60 kg and drink alcohol sometimes."},
-                ],
-                output=(
-                    "For a healthy adult the usual maximum is 4 g per day, taken as 500 mg to "
-                    f"1 g every 4 to 6 hours. With regular alcohol use, stay below 2 g. ({n})"
-                ),
-                model_name="acme-med",
-                model_version="2026-11-01",
-                confidence=rng.random(),
-                context=[
-                    {
-                        "title": f"Formulary section {k}",
-                        "source": "formulary.pdf",
-                        "text": "Adults: 0.5-1 g every 4-6 hours; max 4 g in 24 hours. " * 6,
-                    }
-                    for k in range(3)
-                ],
-                metadata={"ticket": f"T-{n}", "channel": "chat"},
-                payload_hash=f"{n:064d}",
-                status="pending_review",
-                in_queue=True,
-                priority=200 if rng.random() < 0.05 else 100,
-                review_reasons=["gate"],
-                created_at=now,
-            )
+    # One template item through the ORM (every column gets a valid value), then
+    # copies of it with varying text made server-side by INSERT ... SELECT.
+    template = ReviewItem.objects.create(
+        project=project,
+        external_id="template",
+        prompt="template",
+        messages=[
+            {"role": "system", "content": "You are a careful clinical assistant."},
+            {"role": "user", "content": "I weigh 60 kg and drink alcohol sometimes."},
+        ],
+        output="template",
+        model_name="acme-med",
+        model_version="2026-11-01",
+        confidence=0.5,
+        context=[
+            {
+                "title": f"Formulary section {k}",
+                "source": "formulary.pdf",
+                "text": "Adults: 0.5-1 g every 4-6 hours; max 4 g in 24 hours. " * 6,
+            }
+            for k in range(3)
+        ],
+        metadata={"ticket": "T-0", "channel": "chat"},
+        payload_hash="0" * 64,
+        status="pending_review",
+        in_queue=True,
+        priority=100,
+        review_reasons=["gate"],
+        created_at=timezone.now(),
+    )
+    varied = {
+        "external_id": "'bench-' || g",
+        "prompt": "'Patient ' || g || ' asks: what is the maximum daily dose of paracetamol?'",
+        "output": "'For a healthy adult the usual maximum is 4 g per day, taken as 500 mg to "
+        "1 g every 4 to 6 hours. With regular alcohol use, stay below 2 g. (' || g || ')'",
+        "confidence": "random()",
+        "metadata": "jsonb_build_object('ticket', 'T-' || g, 'channel', 'chat')",
+        "payload_hash": "lpad(g::text, 64, '0')",
+        "priority": "CASE WHEN random() < 0.05 THEN 200 ELSE 100 END",
+    }
+    columns = [f.column for f in ReviewItem._meta.concrete_fields if f.column != "id"]
+    select = ", ".join(varied.get(column, f't."{column}"') for column in columns)
+    names = ", ".join(f'"{column}"' for column in columns)
+    table = ReviewItem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [rng.random()])
+        cursor.execute(
+            f'INSERT INTO "{table}" ({names}) SELECT {select} '  # noqa: S608
+            f'FROM generate_series(1, %s) AS g, (SELECT * FROM "{table}" WHERE id = %s) AS t',
+            [items, template.pk],
         )
-        if len(batch) == 5000:
-            ReviewItem.objects.bulk_create(batch)
-            batch = []
-    ReviewItem.objects.bulk_create(batch)
+        cursor.execute(f'DELETE FROM "{table}" WHERE id = %s', [template.pk])  # noqa: S608
     for other in others:
         assignment_claim_next(reviewer=other, project=project)
     return project, reviewer

@@ -4,12 +4,13 @@ Flow: ingest stores an item in ``pending_judge`` (with the check, risk and
 confidence triggers it found in ``review_reasons``) and, after commit, enqueues
 one ``judge`` job per chunk of items. The job calls :func:`judge_pending_items`,
 which calls the judge for every item still pending (many requests in flight at
-once), then stores each verdict and routes the item in one transaction holding
-the item rows' locks. A flag, a fail, a score under the threshold or any
-judge failure adds a risk reason, so the item goes to a human even in monitor
-mode; a judge failure never auto-approves an item. The database is the source
-of truth: an item whose job was lost stays in ``pending_judge`` until
-:func:`judge_requeue_stuck` enqueues it again.
+once) and stores the verdicts and routes the items batch by batch as the calls
+complete, each batch in one transaction holding its item rows' locks. A flag, a
+fail, a score under the threshold or any judge failure adds a risk reason, so
+the item goes to a human even in monitor mode; a judge failure never
+auto-approves an item. The database is the source of truth: an item whose job
+was lost stays in ``pending_judge`` until :func:`judge_requeue_stuck` enqueues
+it again.
 """
 
 import logging
@@ -17,6 +18,7 @@ import os
 import re
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -31,7 +33,7 @@ from hitlplatform.queues import get_queue
 from reviews.judge.backends import JudgeSettings
 from reviews.judge.crypto import SecretDecryptError, decrypt_secret, encrypt_secret
 from reviews.judge.prompt import build_request
-from reviews.judge.runner import CallOutcome, run_judge_calls
+from reviews.judge.runner import CallOutcome, judge_calls_stream
 from reviews.models import ItemStatus, JudgeConfig, JudgeLabel, JudgeVerdict, Project, ReviewItem
 from reviews.services.judge_queue import (
     JUDGE_JOB,
@@ -147,7 +149,8 @@ def judge_pending_items(
 
     Idempotent: items already judged are skipped without a call. Calls run
     concurrently (``max_concurrency`` per project) outside any transaction;
-    then :func:`judge_verdicts_record` stores the verdicts under row locks.
+    :func:`judge_verdicts_record` stores each batch of verdicts as it
+    completes, under row locks, while later calls are still in flight.
     A transient failure (timeout, connection error, 429, 5xx) leaves the item
     pending and listed in ``retry_item_ids`` unless ``final_attempt``, in which
     case it is recorded as a judge error and sent to a human. ``final_attempt=None``
@@ -172,55 +175,70 @@ def judge_pending_items(
         if config is None:
             result.recorded += judge_route_without_verdict(item_ids=[item.pk for item in items])
             continue
-        try:
-            judge = _judge_settings(config)
-        except JudgeConfigError as exc:
-            outcomes = [
-                CallOutcome(item_id=item.pk, verdict=None, error=str(exc), error_kind="config")
-                for item in items
-            ]
-            judge = None
-        else:
-            requests = [
-                build_request(
-                    item_id=item.pk,
-                    rubric=judge.rubric,
-                    rubric_version=judge.rubric_version,
-                    prompt=item.prompt,
-                    output=item.output,
-                    messages=item.messages,
-                    context=item.context,
-                )
-                for item in items
-            ]
-            outcomes = run_judge_calls(judge, requests)
-        called = time.perf_counter()
-        judge_calls_observe(project=project.slug, backend=config.backend, calls=outcomes)
         final = final_attempt
         if final is None:
             final = settings.RQ_INLINE or attempt > config.max_retries
-        to_record = []
-        for outcome in outcomes:
-            if outcome.retryable and not final:
-                result.retry_item_ids.append(outcome.item_id)
-            else:
-                to_record.append(outcome)
-        recorded, skipped = judge_verdicts_record(
-            config=config, judge=judge, outcomes=to_record, attempt=attempt
-        )
+        calls = recorded = skipped = retries = 0
+        # Verdicts are stored batch by batch while the later calls are in flight.
+        for judge, outcomes in _outcome_batches(config=config, items=items):
+            calls += len(outcomes)
+            judge_calls_observe(project=project.slug, backend=config.backend, calls=outcomes)
+            to_record = []
+            for outcome in outcomes:
+                if outcome.retryable and not final:
+                    result.retry_item_ids.append(outcome.item_id)
+                    retries += 1
+                else:
+                    to_record.append(outcome)
+            batch_recorded, batch_skipped = judge_verdicts_record(
+                config=config, judge=judge, outcomes=to_record, attempt=attempt
+            )
+            recorded += batch_recorded
+            skipped += batch_skipped
         result.recorded += recorded
         result.skipped += skipped
         logger.info(
-            "Judge %s on %s: %d call(s) in %.2f s, %d recorded in %.2f s, %d to retry",
+            "Judge %s on %s: %d call(s), %d recorded, %d to retry, in %.2f s",
             config.model,
             project.slug,
-            len(outcomes),
-            called - started,
+            calls,
             recorded,
-            time.perf_counter() - called,
-            len(result.retry_item_ids),
+            retries,
+            time.perf_counter() - started,
         )
     return result
+
+
+def _outcome_batches(
+    *, config: JudgeConfig, items: list[ReviewItem]
+) -> Iterator[tuple[JudgeSettings | None, list[CallOutcome]]]:
+    """The call outcomes for ``items``, in batches as the calls complete, each with
+    the settings they were judged with (None: the configuration is unusable)."""
+    try:
+        judge = _judge_settings(config)
+    except JudgeConfigError as exc:
+        yield (
+            None,
+            [
+                CallOutcome(item_id=item.pk, verdict=None, error=str(exc), error_kind="config")
+                for item in items
+            ],
+        )
+        return
+    requests = [
+        build_request(
+            item_id=item.pk,
+            rubric=judge.rubric,
+            rubric_version=judge.rubric_version,
+            prompt=item.prompt,
+            output=item.output,
+            messages=item.messages,
+            context=item.context,
+        )
+        for item in items
+    ]
+    for outcomes in judge_calls_stream(judge, requests):
+        yield judge, outcomes
 
 
 def _verdict_for(

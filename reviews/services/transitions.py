@@ -12,6 +12,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -133,24 +134,48 @@ def route_apply(*, item: ReviewItem, decision: Route, now: datetime, reason: str
 def items_route(*, entries: list[tuple[ReviewItem, Route, str]]) -> list[ReviewItem]:
     """The bulk form of ``route_apply`` for stored items: save them and their history.
 
-    ``entries`` holds (item, decision, reason). Two bulk statements for the rows
-    and their history rows instead of two per item; the final ones get their
-    outbox rows in the same transaction. Call inside the transaction holding
-    the items' row locks. Returns the items.
+    ``entries`` holds (item, decision, reason). Items routed alike (same status,
+    queue membership, priority, audit flag and reasons: nearly all of a judge
+    chunk) are saved by one UPDATE per group, their history rows by one bulk
+    insert; the final ones get their outbox rows in the same transaction. Call
+    inside the transaction holding the items' row locks. Returns the items.
     """
     if not entries:
         return []
     now = timezone.now()
     items = []
+    groups: dict[tuple, list[ReviewItem]] = defaultdict(list)
     for item, decision, reason in entries:
         route_apply(item=item, decision=decision, now=now, reason=reason)
         item._history_user = None
         items.append(item)
-    bulk_update_with_history(
-        items, ReviewItem, fields=list(ROUTE_FIELDS), batch_size=500, default_date=now
-    )
+        key = (item.status, item.in_queue, item.priority, item.is_audit, repr(item.review_reasons))
+        groups[key].append(item)
+    for group in groups.values():
+        ReviewItem.objects.filter(pk__in=[item.pk for item in group]).update(
+            **_routed_columns(group[0], now=now)
+        )
+    # The rows are saved; simple-history writes their history rows (fields=[]: no update).
+    bulk_update_with_history(items, ReviewItem, fields=[], batch_size=500, default_date=now)
     items_became_final(items=items, now=now)
     return items
+
+
+def _routed_columns(item: ReviewItem, *, now: datetime) -> dict:
+    """What ``route_apply`` changed on ``item``, as UPDATE values valid for its whole group
+    (``ROUTE_FIELDS``; an auto-approval releases each row's own output)."""
+    columns = {
+        "status": item.status,
+        "in_queue": item.in_queue,
+        "priority": item.priority,
+        "is_audit": item.is_audit,
+        "review_reasons": item.review_reasons,
+        "updated_at": now,
+    }
+    if item.status in FINAL_STATUSES:
+        columns["decided_at"] = now
+        columns["final_output"] = F("output") if item.status == ItemStatus.AUTO_APPROVED else None
+    return columns
 
 
 def items_became_final(*, items: list[ReviewItem], now: datetime | None = None) -> None:
