@@ -31,18 +31,15 @@ from reviews.models import (
     ReviewItem,
     Verdict,
 )
-from reviews.services.ingest import payload_hash
+from reviews.services.ingest import INGEST_FIELDS, payload_hash
+from reviews.transcripts import TRANSCRIPT_FIELDS
 
 HUMAN_DECIDED = (ItemStatus.APPROVED, ItemStatus.CORRECTED, ItemStatus.REJECTED)
+# What a client submitted (ingest's own lists), less the client's id: a control
+# gets a fresh one.
 CONTENT_FIELDS = (
-    "prompt",
-    "messages",
-    "output",
-    "model_name",
-    "model_version",
-    "confidence",
-    "context",
-    "metadata",
+    *(name for name in INGEST_FIELDS if name != "external_id"),
+    *TRANSCRIPT_FIELDS,
 )
 
 
