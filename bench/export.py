@@ -31,7 +31,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import cpu_seconds, create_database, manage, with_path  # noqa: E402 (needs the sys.path entry above)
+from bench._common import cpu_seconds, create_database, items_cloned, manage, with_path  # noqa: E402 (needs the sys.path entry above)
 from tests.datasets.seaweedfs import SeaweedFS  # noqa: E402
 
 # The bench's own database on the server of DATABASE_URL, named after its database.
@@ -88,9 +88,6 @@ def seed(rows: int) -> int:
         "created_at": "now()",
         "updated_at": "now()",
     }
-    columns = [f.column for f in ReviewItem._meta.concrete_fields if f.column != "id"]
-    select = ", ".join(varied.get(column, f't."{column}"') for column in columns)
-    names = ", ".join(f'"{column}"' for column in columns)
     table = ReviewItem._meta.db_table
     history = ReviewItem.history.model._meta.db_table
     history_fields = {f.column for f in ReviewItem.history.model._meta.concrete_fields}
@@ -98,12 +95,7 @@ def seed(rows: int) -> int:
         f'"{f.column}"' for f in ReviewItem._meta.concrete_fields if f.column in history_fields
     )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{table}" ({names}) SELECT {select} '  # noqa: S608
-            f'FROM generate_series(1, %s) AS g, (SELECT * FROM "{table}" WHERE id = %s) AS t',
-            [rows, template.pk],
-        )
-        cursor.execute(f'DELETE FROM "{table}" WHERE id = %s', [template.pk])  # noqa: S608
+        items_cloned(cursor, template=template, rows=rows, varied=varied)
         cursor.execute(f'DELETE FROM "{history}"')  # noqa: S608
         cursor.execute(
             f'INSERT INTO "{history}" ({item_columns}, history_date, '  # noqa: S608

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import create_database, with_path  # noqa: E402 (needs the sys.path entry above)
+from bench._common import create_database, items_cloned, with_path  # noqa: E402 (needs the sys.path entry above)
 
 BENCH_DB = os.environ.get("BENCH_DATABASE_NAME", "hitl_bench_metrics")
 TOKEN = secrets.token_urlsafe(24)  # this run only
@@ -58,17 +58,9 @@ def seed(rows: int, projects: int) -> None:
         "created_at": "now() - (g %% 86400) * interval '1 second'",
         "updated_at": "now() - (g %% 3600) * interval '1 second'",
     }
-    columns = [f.column for f in ReviewItem._meta.concrete_fields if f.column != "id"]
-    select = ", ".join(varied.get(column, f't."{column}"') for column in columns)
-    names = ", ".join(f'"{column}"' for column in columns)
     table = ReviewItem._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{table}" ({names}) SELECT {select} '  # noqa: S608
-            f'FROM generate_series(1, %s) AS g, (SELECT * FROM "{table}" WHERE id = %s) AS t',
-            [rows, template.pk],
-        )
-        cursor.execute(f'DELETE FROM "{table}" WHERE id = %s', [template.pk])  # noqa: S608
+        items_cloned(cursor, template=template, rows=rows, varied=varied)
         cursor.execute(f'VACUUM ANALYZE "{table}"')
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import create_database, manage, percentile, with_path  # noqa: E402 (needs the sys.path entry above)
+from bench._common import create_database, items_cloned, manage, percentile, with_path  # noqa: E402 (needs the sys.path entry above)
 
 BENCH_DB = "hitl_bench_search_bulk"
 TARGET_MS = 200
@@ -176,9 +176,6 @@ def seed(rows: int) -> None:
         "created_at": "now() - make_interval(secs => g)",
         "updated_at": "now()",
     }
-    columns = [f.column for f in ReviewItem._meta.concrete_fields if f.column != "id"]
-    select = ", ".join(varied.get(column, f't."{column}"') for column in columns)
-    names = ", ".join(f'"{column}"' for column in columns)
     table = ReviewItem._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -187,12 +184,7 @@ def seed(rows: int) -> None:
         (index_sql,) = cursor.fetchone()
         # Loading first and indexing once is several times faster than a GIN insert a row.
         cursor.execute("DROP INDEX item_search_document_idx")
-        cursor.execute(
-            f'INSERT INTO "{table}" ({names}) SELECT {select} '  # noqa: S608
-            f'FROM generate_series(1, %s) AS g, (SELECT * FROM "{table}" WHERE id = %s) AS t',
-            [rows, template.pk],
-        )
-        cursor.execute(f'DELETE FROM "{table}" WHERE id = %s', [template.pk])  # noqa: S608
+        items_cloned(cursor, template=template, rows=rows, varied=varied)
         cursor.execute("SET maintenance_work_mem = '512MB'")
         cursor.execute(index_sql)
         cursor.execute(f'VACUUM ANALYZE "{table}"')

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import bench_database, manage, percentile  # noqa: E402
+from bench._common import bench_database, items_cloned, manage, percentile  # noqa: E402
 
 CLAIM_TARGET_MS = 150
 SUBMIT_TARGET_MS = 60
@@ -93,18 +93,9 @@ def seed(*, items: int, holders: int, rng: random.Random):
         "payload_hash": "lpad(g::text, 64, '0')",
         "priority": "CASE WHEN random() < 0.05 THEN 200 ELSE 100 END",
     }
-    columns = [f.column for f in ReviewItem._meta.concrete_fields if f.column != "id"]
-    select = ", ".join(varied.get(column, f't."{column}"') for column in columns)
-    names = ", ".join(f'"{column}"' for column in columns)
-    table = ReviewItem._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(%s)", [rng.random()])
-        cursor.execute(
-            f'INSERT INTO "{table}" ({names}) SELECT {select} '  # noqa: S608
-            f'FROM generate_series(1, %s) AS g, (SELECT * FROM "{table}" WHERE id = %s) AS t',
-            [items, template.pk],
-        )
-        cursor.execute(f'DELETE FROM "{table}" WHERE id = %s', [template.pk])  # noqa: S608
+        items_cloned(cursor, template=template, rows=items, varied=varied)
     for other in others:
         assignment_claim_next(reviewer=other, project=project)
     return project, reviewer
