@@ -54,10 +54,7 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
         items = items.filter(decided_at__gte=filters["decided_after"])
     if filters.get("decided_before"):
         items = items.filter(decided_at__lt=filters["decided_before"])
-    if filters.get("model_names"):
-        items = items.filter(model_name__in=filters["model_names"])
-    if filters.get("model_versions"):
-        items = items.filter(model_version__in=filters["model_versions"])
+    items = _by_model_and_id(items, filters)
     if filters.get("min_severity"):
         rank = SEVERITY_RANK[filters["min_severity"]]
         items = items.filter(
@@ -69,6 +66,15 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
         items = items.filter(adjudicated=True)
     if filters.get("exclude_audit"):
         items = items.filter(is_audit=False)
+    return items
+
+
+def _by_model_and_id(items: QuerySet[ReviewItem], filters: dict[str, Any]) -> QuerySet[ReviewItem]:
+    """``items`` narrowed by an export's model name, model version and item id filters."""
+    if filters.get("model_names"):
+        items = items.filter(model_name__in=filters["model_names"])
+    if filters.get("model_versions"):
+        items = items.filter(model_version__in=filters["model_versions"])
     if filters.get("item_ids"):
         items = items.filter(pk__in=filters["item_ids"])
     return items
@@ -155,13 +161,7 @@ def withheld_by_quarantine(export: DatasetExport) -> int:
         decided_at__isnull=True,
         reviews__quarantine__isnull=False,
     )
-    if filters.get("model_names"):
-        items = items.filter(model_name__in=filters["model_names"])
-    if filters.get("model_versions"):
-        items = items.filter(model_version__in=filters["model_versions"])
-    if filters.get("item_ids"):
-        items = items.filter(pk__in=filters["item_ids"])
-    return items.values("pk").distinct().count()
+    return _by_model_and_id(items, filters).values("pk").distinct().count()
 
 
 def exports_with_quarantined_decisions() -> list[dict[str, Any]]:
