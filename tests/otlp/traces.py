@@ -84,6 +84,21 @@ def _messages(*messages: dict) -> str:
     return json.dumps(list(messages))
 
 
+def _agent_chat(input_messages: str, output_messages: str, extra: dict | None) -> dict:
+    """The attributes of one of the agent's chat spans (GenAI conventions)."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o-2024-08-06",
+        "gen_ai.system_instructions": json.dumps([{"type": "text", "content": SYSTEM}]),
+        "gen_ai.input.messages": input_messages,
+        "gen_ai.output.messages": output_messages,
+        "gen_ai.tool.definitions": json.dumps(TOOLS),
+        **(extra or {}),
+    }
+
+
 def semconv_agent(tracer_provider: TracerProvider, *, extra: dict | None = None) -> None:
     """A two-tool agent in the GenAI conventions: invoke_agent > chat, 2 tools, chat;
     and a database query that is no LLM call."""
@@ -103,17 +118,11 @@ def semconv_agent(tracer_provider: TracerProvider, *, extra: dict | None = None)
             pass
         with tracer.start_as_current_span(
             "chat gpt-4o",
-            attributes={
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": "gpt-4o",
-                "gen_ai.response.model": "gpt-4o-2024-08-06",
-                "gen_ai.system_instructions": json.dumps([{"type": "text", "content": SYSTEM}]),
-                "gen_ai.input.messages": _messages(user),
-                "gen_ai.output.messages": _messages({**asked, "finish_reason": "tool_calls"}),
-                "gen_ai.tool.definitions": json.dumps(TOOLS),
-                **(extra or {}),
-            },
+            attributes=_agent_chat(
+                _messages(user),
+                _messages({**asked, "finish_reason": "tool_calls"}),
+                extra,
+            ),
         ):
             pass
         for call_id, name, arguments, result in (
@@ -133,13 +142,8 @@ def semconv_agent(tracer_provider: TracerProvider, *, extra: dict | None = None)
                 pass
         with tracer.start_as_current_span(
             "chat gpt-4o",
-            attributes={
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": "gpt-4o",
-                "gen_ai.response.model": "gpt-4o-2024-08-06",
-                "gen_ai.system_instructions": json.dumps([{"type": "text", "content": SYSTEM}]),
-                "gen_ai.input.messages": _messages(
+            attributes=_agent_chat(
+                _messages(
                     user,
                     asked,
                     {
@@ -159,16 +163,15 @@ def semconv_agent(tracer_provider: TracerProvider, *, extra: dict | None = None)
                         ],
                     },
                 ),
-                "gen_ai.output.messages": _messages(
+                _messages(
                     {
                         "role": "assistant",
                         "parts": [{"type": "text", "content": FINAL}],
                         "finish_reason": "stop",
                     }
                 ),
-                "gen_ai.tool.definitions": json.dumps(TOOLS),
-                **(extra or {}),
-            },
+                extra,
+            ),
         ):
             pass
 
