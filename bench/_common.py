@@ -112,14 +112,16 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by ``pids`` (gone processes count 0)."""
+def cpu_seconds(pids: list[int], *, reaped_children: bool = False) -> float:
+    """User + system CPU seconds used so far by ``pids`` (gone processes count 0),
+    with ``reaped_children`` also that of the children they have waited for."""
     tick = os.sysconf("SC_CLK_TCK")
+    last = 15 if reaped_children else 13  # utime, stime[, cutime, cstime]
     total = 0.0
     for pid in pids:
         fields = _stat_fields(pid)
         if fields:
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total += sum(int(value) for value in fields[11:last]) / tick
     return total
 
 

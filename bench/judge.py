@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench._common import child_pids  # noqa: E402
+from bench._common import child_pids, cpu_seconds  # noqa: E402
 
 VERDICT = json.dumps(
     {"score": 0.9, "label": "pass", "rationale": "Grounded.", "error_categories": []}
@@ -115,18 +115,8 @@ class FakeModel:
 def worker_cpu_seconds(pids: list[int]) -> float:
     """CPU of the workers, of the children they reaped (work horses) and of the
     children alive now (the scheduler, a horse not yet reaped)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += sum(int(value) for value in fields[11:15])
-        for child in child_pids(pid):
-            try:
-                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+    alive = [child for pid in pids for child in child_pids(pid)]
+    return cpu_seconds(pids, reaped_children=True) + cpu_seconds(alive)
 
 
 def reference_seconds(port: int, requests: int, in_flight: int) -> float:
