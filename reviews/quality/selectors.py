@@ -19,6 +19,7 @@ from django.db.models.functions import Length
 
 from reviews.models import Project, Quarantine, Review, Verdict
 from reviews.monitoring.services import wilson_interval
+from reviews.services.routing import FLAG_REASON_PREFIXES
 
 # A decision is "fast" under this share of both the project's and the
 # reviewer's own median time for outputs of its length band.
@@ -185,7 +186,7 @@ def reviewer_signals(*, project: Project, reviewer, start: datetime, end: dateti
             )
             fast.append(entry)
         if verdict == Verdict.APPROVE and any(
-            str(reason).startswith(("judge_flag", "check_warning:")) for reason in reasons or []
+            str(reason).startswith(FLAG_REASON_PREFIXES) for reason in reasons or []
         ):
             flagged.append(
                 SignalItem(item_id, external_id, verdict, seconds, created_at, ", ".join(reasons))

@@ -28,7 +28,11 @@ REASON_LOW_CONFIDENCE = "low_confidence"
 REASON_AUDIT = "audit_sample"
 REASON_GATE = "gate"
 REASON_JUDGE_FLAG = "judge_flag"
-RISK_REASON_PREFIXES = ("risk_keyword:", "check_warning:", REASON_JUDGE_FLAG)
+REASON_RISK_KEYWORD = "risk_keyword:"
+REASON_CHECK_WARNING = "check_warning:"
+# What the judge or a check flagged (reviews.quality's "approved a flagged item").
+FLAG_REASON_PREFIXES = (REASON_CHECK_WARNING, REASON_JUDGE_FLAG)
+RISK_REASON_PREFIXES = (REASON_RISK_KEYWORD, *FLAG_REASON_PREFIXES)
 
 
 @dataclass
@@ -64,8 +68,8 @@ def trigger_reasons(
     warnings: list[str],
     judge_flagged: bool = False,
 ) -> list[str]:
-    reasons = [f"risk_keyword:{word}" for word in risk_hits]
-    reasons += [f"check_warning:{name}" for name in warnings]
+    reasons = [f"{REASON_RISK_KEYWORD}{word}" for word in risk_hits]
+    reasons += [f"{REASON_CHECK_WARNING}{name}" for name in warnings]
     if judge_flagged:
         reasons.append(REASON_JUDGE_FLAG)
     if confidence is not None and confidence < project.confidence_threshold:
