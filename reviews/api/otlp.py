@@ -8,7 +8,7 @@ key in a header. Bodies are protobuf (``application/x-protobuf``) or OTLP JSON
 """
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from google.rpc.code_pb2 import Code
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -131,6 +131,8 @@ class OtlpTracesView(APIView):
 
     @extend_schema(
         request={PROTOBUF: bytes, JSON: dict},
+        # The answer's encoding follows the request's, so DRF's ?format= means nothing here.
+        parameters=[OpenApiParameter("format", exclude=True)],
         responses={
             200: OpenApiResponse(
                 description="An ExportTraceServiceResponse; spans that could not become items "
