@@ -46,6 +46,7 @@ from reviews.models import (
     ProjectMembership,
     ReviewItem,
 )
+from reviews.quality.admin import CONTROL_ACTIONS, ControlListFilter, item_fields_for
 from reviews.services.accounts import user_roles_sync
 from reviews.services.projects import (
     SecretAction,
@@ -179,6 +180,25 @@ class ProjectAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
                     "drift_min_samples",
                     "drift_auto_gate",
                 ]
+            },
+        ),
+        (
+            "Review budget (monitor mode)",
+            {"fields": ["budget_share", "budget_window", "budget_daily_capacity"]},
+        ),
+        (
+            "Reviewer quality: controls, quarantine, second review",
+            {
+                "fields": [
+                    "control_rate",
+                    "control_accuracy_floor",
+                    "control_min_reviews",
+                    "quarantine_by_rule",
+                    "quarantine_lookback_days",
+                    "second_review_rate",
+                ],
+                "description": "Controls: Control items. Each reviewer's control accuracy, "
+                "rushed-review signals and quarantines: Quarantines, Reviewer pages.",
             },
         ),
     ]
@@ -318,7 +338,13 @@ class ItemChangeList(ChangeList):
     )
 
     def get_queryset(self, request, exclude_parameters=None):
-        return super().get_queryset(request, exclude_parameters).defer(*self.DEFERRED)
+        queryset = super().get_queryset(request, exclude_parameters).defer(*self.DEFERRED)
+        if request.user.is_superuser:
+            return queryset
+        # Controls are listed to their project's admins only: to a reviewer a list of
+        # items that wait for review but are never in the queue would name them.
+        administered = projects_where(request.user, Capability.ADMINISTER).values("pk")
+        return queryset.filter(Q(is_control=False) | Q(project__in=administered))
 
 
 class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
@@ -347,6 +373,7 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         ConfidenceRangeFilter,
         ModelFilter,
         CreatedRangeFilter,
+        ControlListFilter,
     ]
     # Shown as the search box's scope; ``get_search_results`` does the searching.
     search_fields = ["prompt", "output", "review_notes"]
@@ -370,7 +397,11 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         "assign_to_reviewer",
         "export_selection",
         "delete_items",
+        *CONTROL_ACTIONS,
     ]
+
+    def get_fields(self, request, obj=None):
+        return item_fields_for(request, obj, list(super().get_fields(request, obj)))
 
     def get_changelist(self, request, **kwargs):
         return ItemChangeList

@@ -359,3 +359,71 @@ def controls_claimable(*, reviewer, project: Project, now) -> QuerySet[ReviewIte
         )
         .order_by("id")
     )
+
+
+def control_check(*, project: Project, content: dict[str, Any], answer: KnownAnswer) -> dict:
+    """Messages per field why ``control_create`` would refuse this control; empty when fine."""
+    errors = answer_validate(
+        output=content["output"], answer=answer, allow_corrections=project.allow_corrections
+    )
+    try:
+        _route_like_ingest(project=project, content=content)
+    except ControlInvalid as exc:
+        errors.update(exc.detail)
+    return errors
+
+
+@transaction.atomic
+def control_answer_update(
+    *, control: ControlAnswer, answer: KnownAnswer, active: bool, by
+) -> ControlAnswer:
+    """Change a control's known answer or whether it is served (project admins).
+
+    Reviews already scored keep their score: the answer is what was known when
+    they were written. Refused like ``control_create`` when the answer cannot
+    be checked against the control's output.
+    """
+    control = (
+        ControlAnswer.objects.select_for_update()
+        .select_related("item", "project")
+        .get(pk=control.pk)
+    )
+    if not may(by, Capability.ADMINISTER, control.project_id):
+        raise NotAllowed("Only a project admin may change a control.")
+    errors = answer_validate(
+        output=control.item.output,
+        answer=answer,
+        allow_corrections=control.project.allow_corrections,
+    )
+    if errors:
+        raise ControlInvalid("The known answer cannot be checked.", detail=errors)
+    control.expected_verdict = answer.verdict
+    control.expected_output = answer.expected_output
+    control.must_change = list(answer.must_change)
+    control.active = active
+    control._history_user = by
+    control.save()
+    return control
+
+
+@transaction.atomic
+def controls_set_active(*, items: list[ReviewItem], active: bool, by) -> int:
+    """Serve (``active``) or stop serving the controls among ``items``; how many changed.
+
+    Only controls of projects ``by`` administers; others are left as they are.
+    A control is never deleted: its reviews keep measuring the reviewers who
+    gave them.
+    """
+    changed = 0
+    controls = ControlAnswer.objects.select_for_update().filter(
+        item__in=[item.pk for item in items], active=not active
+    )
+    for control in controls.order_by("pk"):
+        if not may(by, Capability.ADMINISTER, control.project_id):
+            continue
+        control.active = active
+        control._history_user = by
+        control._change_reason = "Served again" if active else "No longer served"
+        control.save(update_fields=["active"])
+        changed += 1
+    return changed
