@@ -403,6 +403,12 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     def get_fields(self, request, obj=None):
         return item_fields_for(request, obj, list(super().get_fields(request, obj)))
 
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        if self.has_administer_permission(request):
+            return filters
+        return [f for f in filters if f is not ControlListFilter]
+
     def get_changelist(self, request, **kwargs):
         return ItemChangeList
 
