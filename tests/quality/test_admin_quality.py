@@ -330,3 +330,13 @@ def test_agreement_report_page_shows_control_accuracy(project, people, measured)
     low, high = wilson_interval(3, 4)
     assert f"3 / 4 ({pct(0.75)})" in html
     assert f"{pct(low)} to {pct(high)}" in html
+
+
+def test_a_reviewer_with_only_control_reviews_has_an_agreement_row(project, people):
+    _controls(project, people["lead"], 2)
+    _review_controls(project, people["sam"], ["reject", "approve"])
+    client = _client(people["lead"])
+    answer = client.get(reverse("admin:adjudication_agreement"))
+    (row,) = [r for r in answer.context["figures"]["reviewers"] if r["reviewer"] == "sam"]
+    assert row["reviews"] == 0 and row["controls"]["correct"] == 1
+    assert f"1 / 2 ({pct(0.5)})" in answer.content.decode()
