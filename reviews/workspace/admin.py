@@ -23,6 +23,7 @@ from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
     item_for_timeline,
+    item_status_label,
     item_timeline,
     output_view,
     queue_overview,
@@ -308,6 +309,7 @@ def timeline_view(request: HttpRequest, item_id: int, *, admin_site) -> HttpResp
             title=f"Timeline of {item.external_id}",
             item=item,
             events=events,
+            status_label=item_status_label(item=item, viewer=request.user),
             output=output_view(item.output),
         ),
     )
