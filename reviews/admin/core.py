@@ -55,6 +55,7 @@ from reviews.services.projects import (
     webhook_secret_next,
 )
 from reviews.workspace.admin import workspace_urls
+from reviews.workspace.selectors import control_seen_by
 
 
 class CheckRuleInline(admin.StackedInline):
@@ -402,6 +403,11 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
 
     def get_fields(self, request, obj=None):
         return item_fields_for(request, obj, list(super().get_fields(request, obj)))
+
+    def get_object(self, request, object_id, from_field=None):
+        item = super().get_object(request, object_id, from_field)
+        # Read-only page: a control is shown as its viewer may see it, never saved.
+        return None if item is None else control_seen_by(item=item, viewer=request.user)
 
     def get_list_filter(self, request):
         filters = super().get_list_filter(request)

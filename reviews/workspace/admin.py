@@ -22,8 +22,8 @@ from reviews.services.review_rules import OTHER_REASON
 from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
+    control_seen_by,
     item_for_timeline,
-    item_status_label,
     item_timeline,
     output_view,
     queue_overview,
@@ -299,6 +299,7 @@ def timeline_view(request: HttpRequest, item_id: int, *, admin_site) -> HttpResp
     item = item_for_timeline(item_id=item_id, user=request.user)
     if item is None:
         raise Http404("No such item.")
+    item = control_seen_by(item=item, viewer=request.user)
     events = item_timeline(item=item, viewer=request.user)
     return TemplateResponse(
         request,
@@ -309,7 +310,6 @@ def timeline_view(request: HttpRequest, item_id: int, *, admin_site) -> HttpResp
             title=f"Timeline of {item.external_id}",
             item=item,
             events=events,
-            status_label=item_status_label(item=item, viewer=request.user),
             output=output_view(item.output),
         ),
     )

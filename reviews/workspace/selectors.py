@@ -161,19 +161,22 @@ def item_for_timeline(*, item_id: int, user) -> ReviewItem | None:
     )
 
 
-def item_status_label(*, item: ReviewItem, viewer) -> str:
-    """The status the timeline shows: a control the viewer holds reads "In review", as a
-    claimed real item does (unless the viewer administers its project)."""
-    if item.is_control and not may(viewer, Capability.ADMINISTER, item.project_id):
-        holds = Assignment.objects.filter(
-            item=item,
-            reviewer=viewer,
-            state=AssignmentState.ACTIVE,
-            lease_expires_at__gt=timezone.now(),
-        ).exists()
-        if holds:
-            return ItemStatus.IN_REVIEW.label
-    return item.get_status_display()
+def control_seen_by(*, item: ReviewItem, viewer) -> ReviewItem:
+    """``item`` as ``viewer`` may see it: a control, to anyone but its project's admins,
+    shows the status and queue flag of a real item awaiting review ("In review" while
+    the viewer holds it). In memory only: the pages that call this never save the row.
+    """
+    if not item.is_control or may(viewer, Capability.ADMINISTER, item.project_id):
+        return item
+    holds = Assignment.objects.filter(
+        item=item,
+        reviewer=viewer,
+        state=AssignmentState.ACTIVE,
+        lease_expires_at__gt=timezone.now(),
+    ).exists()
+    item.status = ItemStatus.IN_REVIEW if holds else ItemStatus.PENDING_REVIEW
+    item.in_queue = True
+    return item
 
 
 def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
