@@ -10,8 +10,9 @@ from django.utils import timezone
 from reviews.checks import CompiledCheck, Outcome, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
 from reviews.jsontext import json_bytes
-from reviews.models import CheckResult, ItemStatus, JudgeConfig, Project, ReviewItem
+from reviews.models import CheckResult, CheckRule, ItemStatus, JudgeConfig, Project, ReviewItem
 from reviews.models.items import PRIORITY_NORMAL
+from reviews.precompiled import Precompiled
 from reviews.services.bulk import check_results_of, item_insert_one, items_insert
 from reviews.services.judge_queue import judge_config_active, judge_enqueue
 from reviews.services.routing import (
@@ -38,6 +39,10 @@ INGEST_FIELDS = (
     "metadata",
 )
 MAX_ATTEMPTS = 3
+# ``project.check_rules.all()``, compiled once: every ingest call reads them.
+_RULES_OF_PROJECT = Precompiled(
+    lambda project_id: CheckRule.objects.filter(project_id=project_id), sample=[-7_100_000_001]
+)
 _FIELDS = ReviewItem._meta.concrete_fields
 _PROJECT_FIELD = ReviewItem._meta.get_field("project")
 
@@ -118,7 +123,7 @@ def item_ingest(
                 detail={"items": {str(index): {"external_id": ["Duplicated in this batch."]}}},
             )
 
-    checks = compile_checks(list(project.check_rules.all()))
+    checks = compile_checks(_RULES_OF_PROJECT(project.pk))
     risk = RiskMatcher(project.risk_keywords)
     judge = judge_config_active(project=project)
     if len(unique) == 1 and connection.vendor == "postgresql" and not budget_applies(project):
