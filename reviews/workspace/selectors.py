@@ -235,6 +235,7 @@ class TimelineEvent:
     detail: str = ""
     diff: CorrectionDiff | None = None
     triplets: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
     hidden: bool = False
 
 
@@ -256,7 +257,8 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     """Everything that happened to ``item``, oldest first, blind where it must be.
 
     Ingest and every status change (from the item's history, with who and
-    why), check results, judge verdicts, claims and their ends, reviews,
+    why), check results, judge verdicts, claims and their ends, reviews (with
+    the steps each marked wrong),
     adjudication cases, and the dataset exports that included the item. While
     a review is still awaited, other reviewers' reviews show that they exist
     but not what they said.
@@ -318,7 +320,10 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     reviews = (
         Review.objects.filter(item=item)
         .select_related("reviewer")
-        .prefetch_related(Prefetch("triplets", queryset=CorrectionTriplet.objects.order_by("id")))
+        .prefetch_related(
+            Prefetch("triplets", queryset=CorrectionTriplet.objects.order_by("id")),
+            Prefetch("step_verdicts", queryset=StepVerdict.objects.order_by("step", "part", "id")),
+        )
         .order_by("created_at", "id")
     )
     for review in reviews:
@@ -345,6 +350,7 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
             title=title,
             actor=_actor(review.reviewer),
             detail=review.note,
+            steps=list(review.step_verdicts.all()),
         )
         if review.corrected_output is not None:
             event.diff = correction_diff(item.output, review.corrected_output)

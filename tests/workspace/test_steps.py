@@ -6,7 +6,17 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from reviews.models import Assignment, ItemStatus, StepVerdict
+from adjudication.models import AdjudicationCase
+from reviews.models import (
+    Assignment,
+    ItemStatus,
+    Project,
+    Quarantine,
+    Review,
+    StepVerdict,
+    WebhookDelivery,
+)
+from reviews.outcomes import decision_steps_of
 from reviews.workspace.services import (
     ReviewInput,
     ReviewInvalid,
@@ -347,3 +357,118 @@ def test_review_page_queries_do_not_grow_with_the_turns(
     assert response.content.decode().count('class="ws-step-markline"') == (
         StepVerdict.objects.count()
     )
+
+
+# --- the decision: API and webhook ---------------------------------------------
+
+EXPECTED_STEPS = [
+    {
+        "step": 3,
+        "part": "call_0_dose",
+        "reason": "wrong_entity",
+        "severity": "critical",
+        "note": "adult table for a child",
+    },
+    {"step": 4, "part": "", "reason": "factual_error", "severity": "minor", "note": ""},
+]
+
+
+def decide_with_marks(claim, reviewer):
+    mark(claim, reviewer, step=4, severity="minor")
+    mark(
+        claim,
+        reviewer,
+        step=3,
+        part="call_0_dose",
+        reason="wrong_entity",
+        severity="critical",
+        note="adult table for a child",
+    )
+    review_submit(
+        assignment_id=claim.pk,
+        reviewer=reviewer,
+        data=ReviewInput(
+            "correct",
+            corrected_output="At most 3 g per day for this patient.",
+            reason_code="factual_error",
+            severity="major",
+        ),
+    )
+
+
+def test_the_decision_in_the_api_lists_the_marked_steps(
+    client_api, project, reviewer, django_assert_max_num_queries
+):
+    factories.ingest_transcript(project)
+    claim = assignment_claim_next(reviewer=reviewer, project=project)
+    decide_with_marks(claim, reviewer)
+    factories.ingest_transcript(project)  # pending: no decision, no steps
+    detail = client_api.get(f"/api/v1/items/{claim.item_id}/").json()
+    assert detail["decision"]["verdict"] == "correct"
+    assert detail["decision"]["steps"] == EXPECTED_STEPS
+    with django_assert_max_num_queries(5):
+        listing = client_api.get("/api/v1/items/").json()["results"]
+    decisions = {row["id"]: row["decision"] for row in listing}
+    assert decisions[claim.item_id]["steps"] == EXPECTED_STEPS
+    assert sum(1 for decision in decisions.values() if decision is None) == 1
+
+
+def test_the_webhook_decision_payload_carries_the_marked_steps(project, reviewer):
+    Project.objects.filter(pk=project.pk).update(webhook_url="https://hooks.example.com/hitl")
+    project.refresh_from_db()
+    factories.ingest_transcript(project)
+    claim = assignment_claim_next(reviewer=reviewer, project=project)
+    decide_with_marks(claim, reviewer)
+    delivery = WebhookDelivery.objects.get(item_id=claim.item_id)
+    assert delivery.payload["item"]["decision"]["steps"] == EXPECTED_STEPS
+
+
+def test_marks_of_an_unsubmitted_or_quarantined_review_are_not_the_decisions(project, reviewer):
+    factories.ingest_transcript(project)
+    claim = assignment_claim_next(reviewer=reviewer, project=project)
+    decide_with_marks(claim, reviewer)
+    item = claim.item
+    item.refresh_from_db()
+    assert decision_steps_of([item])[item.pk] == EXPECTED_STEPS
+    Review.objects.filter(item=item).update(
+        quarantine=Quarantine.objects.create(
+            project=project,
+            reviewer=reviewer,
+            start=item.created_at,
+            end=item.created_at,
+            reason="test",
+        )
+    )
+    assert decision_steps_of([item])[item.pk] == []
+
+
+# --- marks on the adjudication case page and the item's timeline ----------------
+
+
+def test_marks_show_on_the_case_page_and_the_timeline(
+    client, double_project, double_reviewers, django_user_model
+):
+    dora, dave, _dina = double_reviewers
+    item = factories.ingest_transcript(double_project)
+    first = assignment_claim_next(reviewer=dora, project=double_project)
+    mark(first, dora, step=3, part="call_0_search", note="<i>wrong query</i>")
+    review_submit(assignment_id=first.pk, reviewer=dora, data=ReviewInput("approve"))
+    second = assignment_claim_next(reviewer=dave, project=double_project)
+    mark(second, dave, step=7, reason="hallucination", severity="minor")
+    review_submit(
+        assignment_id=second.pk,
+        reviewer=dave,
+        data=ReviewInput("reject", reason_code="hallucination", severity="major"),
+    )
+    case = AdjudicationCase.objects.get(item=item)
+    senior = django_user_model.objects.create_user("sara", password="sara-pass-1", is_staff=True)
+    factories.add_member(double_project, senior, "senior")
+    client.force_login(senior)
+    page = client.get(reverse("admin:adjudication_case", args=[case.pk])).content.decode()
+    assert page.count("Steps marked wrong") == 2
+    assert "Step 3 (tool call <code>call_0_search</code>): factual_error, major" in page
+    assert "&lt;i&gt;wrong query&lt;/i&gt;" in page and "<i>wrong query" not in page
+    assert "Step 7: hallucination, minor" in page
+    timeline = client.get(reverse("admin:reviews_item_timeline", args=[item.pk])).content
+    assert b"Step 3 marked wrong (tool call <code>call_0_search</code>)" in timeline
+    assert b"Step 7 marked wrong: hallucination, minor" in timeline
