@@ -29,20 +29,16 @@ def decision_steps_of(items: list[ReviewItem]) -> dict[int, list[dict[str, Any]]
     """The marked steps of each human-decided item among ``items`` (one query; none when
     no item was decided by people).
 
-    The marks of the reviews that count: submitted, not quarantined, not an
-    audit review (an audit has its own outcome). Ordered by step, then part.
+    The marks of the reviews that count (``StepVerdict.objects.counted``),
+    ordered by step, then part.
     """
     ids = [item.pk for item in items if item.is_final and item.final_verdict and item.pk]
     steps: dict[int, list[dict[str, Any]]] = {pk: [] for pk in ids}
     if not ids:
         return steps
     rows = (
-        StepVerdict.objects.filter(
-            item_id__in=ids,
-            review__isnull=False,
-            review__quarantine__isnull=True,
-            review__is_audit=False,
-        )
+        StepVerdict.objects.counted()
+        .filter(item_id__in=ids)
         .order_by("item_id", "step", "part", "id")
         .values_list("item_id", "step", "part", "reason", "severity", "note")
     )

@@ -134,6 +134,15 @@ class CorrectionTriplet(models.Model):
         return f"{self.item_id} {self.attribute}"
 
 
+class StepVerdictQuerySet(models.QuerySet):
+    def counted(self) -> "StepVerdictQuerySet":
+        """Marks that belong to the decision: of submitted reviews that count (not
+        quarantined), not audit reviews (an audit has its own outcome)."""
+        return self.filter(
+            review__isnull=False, review__quarantine__isnull=True, review__is_audit=False
+        )
+
+
 class StepVerdict(models.Model):
     """A reviewer's mark on one step of a conversation: this turn (or tool call) went wrong.
 
@@ -172,6 +181,7 @@ class StepVerdict(models.Model):
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
+    objects = StepVerdictQuerySet.as_manager()
 
     class Meta:
         ordering = ["step", "part", "id"]
