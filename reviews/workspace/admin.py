@@ -279,6 +279,9 @@ def steps_view(request: HttpRequest, assignment_id: int, *, admin_site) -> HttpR
     assignment = assignment_of(assignment_id=assignment_id, user=request.user)
     if assignment is None:
         raise Http404("No such claim.")
+    if not _usable(assignment):
+        messages.warning(request, _closed_message(assignment))
+        return redirect(_queue_url())
     form = StepForm(request.POST)
     if not form.is_valid():
         return _rerender(request, admin_site, assignment, ReviewForm(), step_form=form)

@@ -31,6 +31,7 @@ from reviews.workspace.services import (
     step_verdict_mark,
 )
 from tests import factories
+from tests.datasets import schemas
 
 pytestmark = pytest.mark.django_db
 
@@ -363,3 +364,13 @@ def test_the_review_log_lists_each_reviews_marked_steps(export_dir, project, rev
     ]
     assert "review_id" not in review
     assert clean["reviews"][0]["steps"] == []
+
+
+def test_a_dpo_line_of_a_transcript_does_not_repeat_the_prompt(export_dir, project, reviewer):
+    decide(project, reviewer, verdict="correct", corrected="At most 3 g a day.", rounds=0)
+    export = export_create(format="dpo_pairs", projects=[project], filters={}, enqueue=False)
+    (line,) = lines_of(export_dir, export_build(export_id=export.pk))
+    schemas.validate(line, schemas.TRL_PREFERENCE_LINE)
+    assert [m["role"] for m in line["prompt"]] == ["system", "user"]
+    assert line["chosen"] == [{"role": "assistant", "content": "At most 3 g a day."}]
+    assert line["rejected"] == [{"role": "assistant", "content": "At most 4 g per day for adults."}]

@@ -321,6 +321,14 @@ def test_a_released_claim_cannot_mark_through_the_page(rita, claim, reviewer):
     assert not StepVerdict.objects.exists()
 
 
+def test_a_submitted_claim_cannot_mark_even_with_a_bad_form(rita, claim, reviewer):
+    review_submit(assignment_id=claim.pk, reviewer=reviewer, data=ReviewInput("approve"))
+    response = rita.post(steps_url(claim), {"step_action": "mark", "step_index": "x"})
+    assert response.status_code == 302
+    assert response.url == reverse("admin:reviews_workspace_queue")
+    assert not StepVerdict.objects.exists()
+
+
 def test_steps_endpoint_is_post_only(rita, claim):
     assert rita.get(steps_url(claim)).status_code == 405
 
