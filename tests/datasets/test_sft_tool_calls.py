@@ -20,7 +20,6 @@ import json
 import pytest
 from django.core.management import call_command
 
-from datasets.forms import ExportCreateForm
 from datasets.models import DatasetExport
 from datasets.services import export_build, export_create
 from reviews.workspace.services import (
@@ -317,21 +316,26 @@ def test_wrong_steps_through_the_api_the_admin_form_and_the_command(
     )
     assert bad.status_code == 400 and "wrong_steps" in bad.json()
 
-    form = ExportCreateForm(
-        {
-            "name": "no wrong steps",
-            "format": "sft_chat",
-            "projects": [project.pk],
-            "seed": 0,
-            "validation_ratio": 0,
-            "deduplicate": "on",
-            "wrong_steps": "exclude",
-        }
+    client.force_login(admin_user)
+    page = client.get("/admin/datasets/datasetexport/add/")
+    assert b"Items with steps marked wrong" in page.content
+    admin_form = {
+        "name": "no wrong steps",
+        "format": "sft_chat",
+        "projects": [project.pk],
+        "seed": "0",
+        "validation_ratio": "0",
+        "deduplicate": "on",
+        "wrong_steps": "exclude",
+    }
+    created = client.post("/admin/datasets/datasetexport/add/", admin_form)
+    assert created.status_code == 302, created.context["adminform"].form.errors
+    assert DatasetExport.objects.get(name="no wrong steps").filters["wrong_steps"] == "exclude"
+    refused = client.post(
+        "/admin/datasets/datasetexport/add/", {**admin_form, "wrong_steps": "maybe"}
     )
-    assert form.is_valid(), form.errors
-    assert form.filters["wrong_steps"] == "exclude"
-    refused = ExportCreateForm({**form.data, "wrong_steps": "maybe"})
-    assert not refused.is_valid() and "wrong_steps" in refused.errors
+    assert refused.status_code == 200
+    assert "wrong_steps" in refused.context["adminform"].form.errors
 
     call_command(
         "export_dataset",
