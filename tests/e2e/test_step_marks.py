@@ -42,6 +42,15 @@ def test_a_step_is_marked_wrong_through_the_page(
         # The decision bar is on the first screen whatever the length of the trace.
         expect(page.locator("#ws-approve")).to_be_in_viewport()
 
+        # A correction under way survives the reload that saving a mark makes.
+        page.keyboard.press("e")
+        editor = page.locator("#ws-editor")
+        expect(editor).to_be_focused()
+        edited = editor.input_value().replace("At most 4 g per day", "At most 3 g per day")
+        editor.fill(edited)
+        page.select_option("#ws-reason", "factual_error")
+        page.check("input[name=severity][value=minor]")
+
         page.locator("#ws-step-mark-8").scroll_into_view_if_needed()
         page.get_by_text("Mark step 8 wrong\u2026").click()
         page.get_by_label("Which part of step 8").select_option("call_2_dose")
@@ -59,10 +68,17 @@ def test_a_step_is_marked_wrong_through_the_page(
         screenshot(page, f"step-marked-{width}x{height}")
         assert page.evaluate("window.__stepXss") is None
 
+        expect(page.locator("#ws-editor")).to_be_visible()
+        expect(page.locator("#ws-editor")).to_have_value(edited)
+        expect(page.locator("#ws-reason")).to_have_value("factual_error")
+        expect(page.locator("input[name=severity][value=minor]")).to_be_checked()
+        expect(page.locator("#ws-diff ins")).to_have_text("3")
+
         verdict = StepVerdict.objects.get()
         assert (verdict.step, verdict.part, verdict.severity) == (8, "call_2_dose", "major")
 
         # Then the decision itself: approve; the mark joins the review.
+        page.locator("#ws-cancel").click()
         page.locator("#ws-approve").click()
         # The browser keeps the step's #fragment through the redirect.
         page.wait_for_url(re.compile(r"/workspace/(#ws-step-8)?$"))

@@ -288,6 +288,8 @@ def test_a_bad_step_shows_its_error_in_the_open_step_form(rita, claim):
     assert '<details class="ws-step-mark" open>\n      <summary id="ws-step-mark-4">' in content
     assert 'data-field="step_reason">step_reason: Choose one of' in content
     assert 'data-field="step_severity">step_severity: Choose one of' in content
+    # The page now sits at the steps URL: the decision form still posts to the review page.
+    assert f'<form method="post" action="{review_url(claim)}" id="review-form"' in content
 
 
 # --- attacker side ------------------------------------------------------------
