@@ -418,6 +418,17 @@ def custom_routes() -> dict[str, Route]:
             claim_owner,
             claim_owner,
         ),
+        f"{item}workspace/review/<int:assignment_id>/steps/": Route(
+            lambda w, s: f"/{item}workspace/review/{w[f'assignment_{s}']}/steps/",
+            nobody,
+            claim_owner,
+            post_data=lambda w, s: {
+                "step_action": "mark",
+                "step_index": "2",
+                "step_reason": "factual_error",
+                "step_severity": "major",
+            },
+        ),
         # File imports: mapping a draft, the progress endpoint, the error report.
         "admin/reviews/itemimport/<int:pk>/map/": Route(
             lambda w, s: f"/admin/reviews/itemimport/{w[f'draft_import_{s}']}/map/",

@@ -228,6 +228,21 @@ class BatchResultSerializer(serializers.Serializer):
 DECISION_VERDICTS = (*Verdict.values, AUTO_APPROVE, AUTO_REJECT)
 
 
+class DecisionStepSerializer(serializers.Serializer):
+    """A step of the conversation a reviewer marked wrong."""
+
+    step = serializers.IntegerField(
+        help_text="The turn's number in the whole conversation, from 1 (of a transcript: "
+        "messages[step - 1]; else the history, then the prompt, then the output)."
+    )
+    part = serializers.CharField(
+        allow_blank=True, help_text="The id of the tool call that went wrong; empty: the turn."
+    )
+    reason = serializers.CharField(help_text="One of the project's reason codes.")
+    severity = serializers.CharField(help_text="minor, major or critical.")
+    note = serializers.CharField(allow_blank=True)
+
+
 class DecisionSerializer(serializers.Serializer):
     """The final decision (``reviews.outcomes.item_decision``)."""
 
@@ -247,6 +262,11 @@ class DecisionSerializer(serializers.Serializer):
     severity = serializers.CharField(allow_blank=True)
     adjudicated = serializers.BooleanField()
     decided_at = serializers.DateTimeField()
+    steps = DecisionStepSerializer(
+        many=True,
+        help_text="The turns or tool calls the reviewers marked wrong (step verdicts); empty "
+        "for automatic decisions.",
+    )
 
 
 class AuditSerializer(serializers.Serializer):
@@ -345,7 +365,8 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         return item.final_output if item.is_final else None
 
     def get_decision(self, item: ReviewItem) -> dict | None:
-        decision = item_decision(item)
+        # Lists attach decision_steps per page (reviews.selectors.items_with_audits).
+        decision = item_decision(item, steps=getattr(item, "decision_steps", None))
         return None if decision is None else DecisionSerializer(decision).data
 
     def get_audit(self, item: ReviewItem) -> dict | None:

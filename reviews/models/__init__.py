@@ -40,6 +40,7 @@ from reviews.models.work import (
     CorrectionTriplet,
     Review,
     Severity,
+    StepVerdict,
     Verdict,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "RollupCodeKind",
     "RollupState",
     "Severity",
+    "StepVerdict",
     "Verdict",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -27,6 +27,8 @@ from reviews.workspace.selectors import (
     item_timeline,
     output_view,
     queue_overview,
+    step_verdicts_of,
+    transcript_view,
 )
 from reviews.workspace.services import (
     NOTE_MAX_CHARS,
@@ -34,9 +36,12 @@ from reviews.workspace.services import (
     ReviewInput,
     ReviewInvalid,
     StaleAssignment,
+    StepMark,
     assignment_claim_next,
     assignment_release,
     review_submit,
+    step_verdict_mark,
+    step_verdict_remove,
 )
 
 ACTION_SKIP = "skip"
@@ -99,6 +104,39 @@ class ReviewForm(forms.Form):
     severity = forms.ChoiceField(required=False, choices=[("", "---"), *Severity.choices])
     note = forms.CharField(required=False, max_length=NOTE_MAX_CHARS, widget=forms.Textarea)
     active_seconds = forms.FloatField(required=False, min_value=0)
+
+
+STEP_MARK = "mark"
+STEP_REMOVE = "remove"
+# The service's field names -> the step form's (prefixed: the page has two forms).
+STEP_FIELDS = {
+    "step": "step_index",
+    "part": "step_part",
+    "reason": "step_reason",
+    "severity": "step_severity",
+    "note": "step_note",
+}
+
+
+class StepForm(forms.Form):
+    """A mark on one step of the conversation; the rules live in ``step_verdict_validate``."""
+
+    step_action = forms.ChoiceField(choices=[(STEP_MARK, "Mark"), (STEP_REMOVE, "Remove")])
+    step_index = forms.IntegerField(min_value=1, max_value=1_000_000)
+    step_part = forms.CharField(required=False, max_length=255)
+    step_reason = forms.CharField(required=False, max_length=50)
+    step_severity = forms.CharField(required=False, max_length=10)
+    step_note = forms.CharField(required=False, max_length=NOTE_MAX_CHARS, widget=forms.Textarea)
+
+    def mark(self) -> StepMark:
+        data = self.cleaned_data
+        return StepMark(
+            step=data["step_index"],
+            part=data["step_part"].strip(),
+            reason=data["step_reason"],
+            severity=data["step_severity"],
+            note=data["step_note"],
+        )
 
 
 def _context(request: HttpRequest, admin_site, **extra) -> dict:
@@ -236,6 +274,40 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
     return redirect(_review_url(next_assignment))
 
 
+@require_POST
+def steps_view(request: HttpRequest, assignment_id: int, *, admin_site) -> HttpResponse:
+    """Mark a step of the conversation wrong (or take the mark back) while holding the claim."""
+    assignment = assignment_of(assignment_id=assignment_id, user=request.user)
+    if assignment is None:
+        raise Http404("No such claim.")
+    if not _usable(assignment):
+        messages.warning(request, _closed_message(assignment))
+        return redirect(_queue_url())
+    form = StepForm(request.POST)
+    if not form.is_valid():
+        return _rerender(request, admin_site, assignment, ReviewForm(), step_form=form)
+    mark = form.mark()
+    try:
+        if form.cleaned_data["step_action"] == STEP_REMOVE:
+            removed = step_verdict_remove(
+                assignment_id=assignment.pk, reviewer=request.user, step=mark.step, part=mark.part
+            )
+            done = f"Removed the mark on step {mark.step}." if removed else "Nothing to remove."
+        else:
+            step_verdict_mark(assignment_id=assignment.pk, reviewer=request.user, mark=mark)
+            done = f"Marked step {mark.step} wrong."
+    except ReviewInvalid as exc:
+        for name, errors in exc.detail.items():
+            for error in errors:
+                form.add_error(STEP_FIELDS.get(name), error)
+        return _rerender(request, admin_site, assignment, ReviewForm(), step_form=form)
+    except StaleAssignment as exc:
+        messages.error(request, exc.message)
+        return redirect(_queue_url())
+    messages.success(request, done)
+    return redirect(f"{_review_url(assignment)}#ws-step-{mark.step}")
+
+
 def _usable(assignment) -> bool:
     return (
         assignment.state == AssignmentState.ACTIVE and assignment.lease_expires_at > timezone.now()
@@ -250,15 +322,27 @@ def _closed_message(assignment) -> str:
     return f"That claim is closed ({assignment.get_state_display().lower()})."
 
 
-def _rerender(request, admin_site, assignment, form) -> TemplateResponse:
+def _rerender(request, admin_site, assignment, form, *, step_form=None) -> TemplateResponse:
     """The review page again with the form's errors and the reviewer's input (HTTP 400)."""
     full = assignment_for_review_page(assignment_id=assignment.pk, user=request.user)
-    return _render_review(request, admin_site, full, form, status=400)
+    return _render_review(request, admin_site, full, form, status=400, step_form=step_form)
 
 
-def _render_review(request, admin_site, assignment, form, *, status: int) -> TemplateResponse:
+def _render_review(
+    request, admin_site, assignment, form, *, status: int, step_form=None
+) -> TemplateResponse:
     item = assignment.item
     project: Project = item.project
+    # One query for the claim's marks, whatever the number of turns.
+    has_turns = bool(item.messages) or item.is_transcript
+    turns = transcript_view(item, step_verdicts_of(assignment) if has_turns else [])
+    # A refused mark reopens its step's form with the errors; errors on a step the page
+    # has no form for (a bad index) show above the conversation.
+    step_open = ""
+    if step_form is not None and step_form.is_bound:
+        posted = str(step_form.data.get("step_index", ""))
+        markable = {str(turn.step) for turn in turns if turn.markable}
+        step_open = posted if posted in markable else ""
     judge = list(item.judge_verdicts.all())
     checks = list(item.check_results.all())
     corrected = form.data.get("corrected_output") if form.is_bound else None
@@ -283,6 +367,10 @@ def _render_review(request, admin_site, assignment, form, *, status: int) -> Tem
         shortcuts=SHORTCUTS,
         lease_seconds=max(0, int((assignment.lease_expires_at - timezone.now()).total_seconds())),
         open_panel=form.data.get("action", "") if form.is_bound else "",
+        turns=turns,
+        step_form=step_form,
+        step_open=step_open,
+        step_severities=[(v, label) for v, label in Severity.choices if v != Severity.NONE],
     )
     return TemplateResponse(request, "admin/reviews/workspace/review.html", context, status=status)
 
@@ -341,6 +429,11 @@ def workspace_urls(admin_site) -> list:
             "workspace/review/<int:assignment_id>/",
             _workspace_view(review_view, admin_site),
             name="reviews_workspace_review",
+        ),
+        path(
+            "workspace/review/<int:assignment_id>/steps/",
+            _workspace_view(steps_view, admin_site),
+            name="reviews_workspace_steps",
         ),
         path(
             "<int:item_id>/timeline/",

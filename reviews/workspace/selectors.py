@@ -4,6 +4,7 @@ The review page's queries are decided here once, so the page costs the same
 handful of queries whatever the size of the queue.
 """
 
+import json
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,8 +26,10 @@ from reviews.models import (
     Project,
     Review,
     ReviewItem,
+    StepVerdict,
 )
 from reviews.models.items import FINAL_STATUSES
+from reviews.transcripts import MARKABLE_ROLES, transcript_of
 
 
 @dataclass
@@ -118,6 +121,94 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
 
 
 @dataclass
+class ToolCallView:
+    id: str
+    name: str
+    arguments: str
+    """Pretty-printed JSON text (shown escaped)."""
+
+
+@dataclass
+class TurnView:
+    """One turn of the conversation as the review page shows it."""
+
+    step: int
+    role: str
+    content: str
+    timestamp: str = ""
+    model: str = ""
+    name: str = ""
+    tool_calls: list[ToolCallView] = field(default_factory=list)
+    tool_call_id: str = ""
+    answers: str = ""
+    """Of a tool result: the name of the call it answers."""
+    under_review: bool = False
+    markable: bool = False
+    marks: list = field(default_factory=list)
+
+
+def _pretty_arguments(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        return str(text)
+
+
+def transcript_view(item: ReviewItem, marks: list[StepVerdict] = ()) -> list[TurnView]:
+    """The item's whole conversation turn by turn, with ``marks`` on their steps.
+
+    Empty for a plain prompt-and-output item (no history): there is nothing
+    before the output to show or mark. Pure: no queries.
+    """
+    if not item.messages and not item.is_transcript:
+        return []
+    turns = transcript_of(
+        messages=item.messages,
+        prompt=item.prompt,
+        output=item.output,
+        is_transcript=item.is_transcript,
+    )
+    by_step: dict[int, list[StepVerdict]] = {}
+    for mark in marks:
+        by_step.setdefault(mark.step, []).append(mark)
+    call_names: dict[str, str] = {}
+    views = []
+    for number, turn in enumerate(turns, start=1):
+        calls = [
+            ToolCallView(
+                id=call["id"],
+                name=call["function"]["name"],
+                arguments=_pretty_arguments(call["function"]["arguments"]),
+            )
+            for call in turn.get("tool_calls") or ()
+        ]
+        call_names.update((call.id, call.name) for call in calls)
+        call_id = turn.get("tool_call_id") or ""
+        views.append(
+            TurnView(
+                step=number,
+                role=str(turn.get("role", "")),
+                content=turn.get("content") or "",
+                timestamp=turn.get("timestamp", ""),
+                model=turn.get("model", ""),
+                name=turn.get("name", ""),
+                tool_calls=calls,
+                tool_call_id=call_id,
+                answers=call_names.get(call_id, ""),
+                under_review=number == len(turns),
+                markable=turn.get("role") in MARKABLE_ROLES,
+                marks=by_step.get(number, []),
+            )
+        )
+    return views
+
+
+def step_verdicts_of(assignment: Assignment) -> list[StepVerdict]:
+    """The marks made on this claim, by step (one query)."""
+    return list(StepVerdict.objects.filter(assignment=assignment).order_by("step", "part", "id"))
+
+
+@dataclass
 class OutputView:
     """How to show a model output: pretty JSON when it is JSON, else the raw text."""
 
@@ -144,6 +235,7 @@ class TimelineEvent:
     detail: str = ""
     diff: CorrectionDiff | None = None
     triplets: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
     hidden: bool = False
 
 
@@ -183,7 +275,8 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     """Everything that happened to ``item``, oldest first, blind where it must be.
 
     Ingest and every status change (from the item's history, with who and
-    why), check results, judge verdicts, claims and their ends, reviews,
+    why), check results, judge verdicts, claims and their ends, reviews (with
+    the steps each marked wrong),
     adjudication cases, and the dataset exports that included the item. While
     a review is still awaited, other reviewers' reviews show that they exist
     but not what they said.
@@ -260,7 +353,10 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     reviews = Review.objects.filter(item=item, **({"reviewer": viewer} if alone else {}))
     reviews = (
         reviews.select_related("reviewer")
-        .prefetch_related(Prefetch("triplets", queryset=CorrectionTriplet.objects.order_by("id")))
+        .prefetch_related(
+            Prefetch("triplets", queryset=CorrectionTriplet.objects.order_by("id")),
+            Prefetch("step_verdicts", queryset=StepVerdict.objects.order_by("step", "part", "id")),
+        )
         .order_by("created_at", "id")
     )
     for review in reviews:
@@ -287,6 +383,7 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
             title=title,
             actor=_actor(review.reviewer),
             detail=review.note,
+            steps=list(review.step_verdicts.all()),
         )
         if review.corrected_output is not None:
             event.diff = correction_diff(item.output, review.corrected_output)

@@ -228,6 +228,39 @@
     closePanel();
   }
 
+  // --- Marking a step reloads the page: the decision being written survives it (once,
+  // in this tab only). Values go back into the form fields as values, never as HTML.
+  const draftKey = `hitl-workspace-draft:${form.action}`;
+  function keepDraft() {
+    if (!mode) { sessionStorage.removeItem(draftKey); return; }
+    const severity = form.querySelector("input[name=severity]:checked");
+    sessionStorage.setItem(draftKey, JSON.stringify({
+      mode,
+      corrected: editor ? editor.value : null,
+      reason: reason.value,
+      severity: severity ? severity.value : "",
+      note: note.value,
+    }));
+  }
+  document.querySelectorAll(".ws-step-form, .ws-inline-form").forEach((stepForm) => {
+    stepForm.addEventListener("submit", keepDraft);
+  });
+  form.addEventListener("submit", () => sessionStorage.removeItem(draftKey));
+  const kept = sessionStorage.getItem(draftKey);
+  sessionStorage.removeItem(draftKey);
+  if (kept && !page.dataset.openPanel) {
+    let draft = null;
+    try { draft = JSON.parse(kept); } catch (error) { draft = null; }
+    if (draft && (draft.mode === "reject" || draft.mode === "correct")) {
+      if (editor && typeof draft.corrected === "string") editor.value = draft.corrected;
+      reason.value = draft.reason || "";
+      note.value = draft.note || "";
+      const severity = form.querySelector(`input[name=severity][value="${CSS.escape(draft.severity || "")}"]`);
+      if (severity) severity.checked = true;
+      openPanel(draft.mode);
+    }
+  }
+
   // --- Help.
   const helpToggle = document.getElementById("ws-help-toggle");
   function toggleHelp(show) {
