@@ -53,6 +53,16 @@ class TransitionError(Exception):
     """A status change the state machine does not allow."""
 
 
+def item_shown_awaiting_review(item: ReviewItem, *, held: bool) -> ReviewItem:
+    """``item`` as a real item awaiting review reads: queued, "In review" while
+    ``held``. In memory only, for pages that must not tell a control (which
+    never moves) from real work; never saved.
+    """
+    item.status = ItemStatus.IN_REVIEW if held else ItemStatus.PENDING_REVIEW
+    item.in_queue = True
+    return item
+
+
 def check_transition(from_status: str, to_status: str) -> None:
     if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
         raise TransitionError(f"An item cannot go from {from_status} to {to_status}.")

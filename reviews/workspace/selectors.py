@@ -29,6 +29,7 @@ from reviews.models import (
     StepVerdict,
 )
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.transitions import item_shown_awaiting_review
 from reviews.transcripts import MARKABLE_ROLES, transcript_of
 
 
@@ -266,9 +267,7 @@ def control_seen_by(*, item: ReviewItem, viewer) -> ReviewItem:
         state=AssignmentState.ACTIVE,
         lease_expires_at__gt=timezone.now(),
     ).exists()
-    item.status = ItemStatus.IN_REVIEW if holds else ItemStatus.PENDING_REVIEW
-    item.in_queue = True
-    return item
+    return item_shown_awaiting_review(item, held=holds)
 
 
 def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
