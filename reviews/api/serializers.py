@@ -409,7 +409,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             ],
             "judge": self.get_judge(item),
             "final_output": item.final_output if final else None,
-            "decision": _decision(item_decision(item)),
+            "decision": _decision(item_decision(item, steps=getattr(item, "decision_steps", None))),
             "audit": self.get_audit(item),
             "message": self.get_message(item),
         }
