@@ -34,6 +34,11 @@ from reviews.models.quality import (
     Quarantine,
     ReviewerStanding,
 )
+from reviews.models.rubric import (
+    CriterionKind,
+    MeasurementLevel,
+    RubricCriterion,
+)
 from reviews.models.work import (
     Assignment,
     AssignmentState,
@@ -56,6 +61,7 @@ __all__ = [
     "CheckSeverity",
     "ControlAnswer",
     "CorrectionTriplet",
+    "CriterionKind",
     "DailyCodeRollup",
     "DailyDecisionRollup",
     "DailyReviewerRollup",
@@ -70,6 +76,7 @@ __all__ = [
     "JudgeConfig",
     "JudgeLabel",
     "JudgeVerdict",
+    "MeasurementLevel",
     "MemberRole",
     "MonitoringDashboard",
     "OtlpGrouping",
@@ -83,6 +90,7 @@ __all__ = [
     "ReviewerStanding",
     "RollupCodeKind",
     "RollupState",
+    "RubricCriterion",
     "Severity",
     "Verdict",
     "WebhookAttempt",

@@ -25,8 +25,10 @@ from reviews.models import (
     Project,
     Review,
     ReviewItem,
+    RubricCriterion,
 )
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.review_rules import reason_label
 
 
 @dataclass
@@ -100,8 +102,9 @@ def assignment_of(*, assignment_id: int, user) -> Assignment | None:
 def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None:
     """The user's claim with its item and everything the review page shows, or None.
 
-    Three queries whatever the queue size: the claim with its item and project,
-    the item's check results, its judge verdicts (newest first).
+    Four queries whatever the queue size: the claim with its item and project,
+    the item's check results, its judge verdicts (newest first), the project's
+    rubric criteria (in page order).
     """
     return (
         _own_assignments(user, assignment_id)
@@ -111,6 +114,10 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
             Prefetch(
                 "item__judge_verdicts",
                 queryset=JudgeVerdict.objects.order_by("-created_at", "-id"),
+            ),
+            Prefetch(
+                "item__project__rubric_criteria",
+                queryset=RubricCriterion.objects.order_by("order", "id"),
             ),
         )
         .first()
@@ -247,7 +254,8 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
         if review.is_audit:
             title = f"Audit review: {review.get_verdict_display()}"
         if review.reason_code:
-            title += f" — {review.reason_code}, {review.get_severity_display().lower()}"
+            reason = reason_label(review.reason_code)
+            title += f" — {reason}, {review.get_severity_display().lower()}"
         event = TimelineEvent(
             at=review.created_at,
             kind="review",
