@@ -4,7 +4,7 @@ from django.db.models import Prefetch, QuerySet
 
 from reviews.access import Capability, projects_where
 from reviews.models import CheckResult, JudgeVerdict, ReviewItem
-from reviews.outcomes import audit_reviews_of
+from reviews.outcomes import audit_reviews_of, rubric_reviews_of
 
 
 def items_visible_to(principal) -> QuerySet[ReviewItem]:
@@ -23,9 +23,13 @@ def items_visible_to(principal) -> QuerySet[ReviewItem]:
 
 def items_with_audits(items: list[ReviewItem]) -> list[ReviewItem]:
     """Give each audit sample of ``items`` its ``audit_reviews`` (one query; none without
-    audit samples, unlike a prefetch, which queries for every page)."""
+    audit samples, unlike a prefetch, which queries for every page), and each humanly
+    decided item its ``rubric_reviews`` (one query; none without such items)."""
     audits = audit_reviews_of(items)
+    scored = rubric_reviews_of(items)
     for item in items:
         if item.is_audit:
             item.audit_reviews = [audits[item.pk]] if item.pk in audits else []
+        if item.final_verdict:
+            item.rubric_reviews = scored.get(item.pk, [])
     return items

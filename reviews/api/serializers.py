@@ -228,6 +228,17 @@ class BatchResultSerializer(serializers.Serializer):
 DECISION_VERDICTS = (*Verdict.values, AUTO_APPROVE, AUTO_REJECT)
 
 
+class RubricScoresSerializer(serializers.Serializer):
+    """One reviewer's rubric scores (``reviews.services.rubric``)."""
+
+    reviewer = serializers.CharField(help_text='Who scored: "user <username>".')
+    scores = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Criterion key -> score: an integer on a scale, the option of a categorical "
+        "criterion, true/false for a boolean one.",
+    )
+
+
 class DecisionSerializer(serializers.Serializer):
     """The final decision (``reviews.outcomes.item_decision``)."""
 
@@ -247,6 +258,11 @@ class DecisionSerializer(serializers.Serializer):
     severity = serializers.CharField(allow_blank=True)
     adjudicated = serializers.BooleanField()
     decided_at = serializers.DateTimeField()
+    rubric_scores = RubricScoresSerializer(
+        many=True,
+        help_text="The rubric scores of the reviews behind a human decision, oldest first "
+        "(empty for automatic decisions and projects without a rubric).",
+    )
 
 
 class AuditSerializer(serializers.Serializer):

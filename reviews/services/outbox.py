@@ -24,7 +24,13 @@ from reviews.models import (
     WebhookDelivery,
     WebhookEvent,
 )
-from reviews.outcomes import as_json, audit_reviews_of, item_audit, item_decision
+from reviews.outcomes import (
+    as_json,
+    audit_reviews_of,
+    item_audit,
+    item_decision,
+    rubric_reviews_of,
+)
 from reviews.services.bulk import rows_copy
 
 WEBHOOK_QUEUE = "webhooks"
@@ -81,8 +87,11 @@ def webhook_deliveries_create(
     now = now or timezone.now()
     # An audit sample made final again (an override) may hold its audit already.
     audits = audit_reviews_of(items)
+    scored = rubric_reviews_of(items)  # the decision's rubric scores: one query, not one each
     rows = []
     for item in items:
+        if item.final_verdict:
+            item.rubric_reviews = scored.get(item.pk, [])
         delivery_id = uuid.uuid4()
         payload = webhook_payload(
             item=item,
