@@ -109,7 +109,10 @@ def review_undo(*, review_id: int, reviewer) -> Assignment:
     )
     if item is None:
         raise NotAllowed("No such review.")
-    review = Review.objects.select_for_update().get(pk=review_id)
+    # Read again under the item lock: a concurrent undo may have withdrawn it meanwhile.
+    review = Review.objects.select_for_update().filter(pk=review_id).first()
+    if review is None:
+        raise NotAllowed("No such review.")
     if review.reviewer_id != reviewer.pk:
         raise NotAllowed("Only the reviewer who made a decision may undo it.")
     now = timezone.now()
