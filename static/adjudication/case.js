@@ -28,16 +28,41 @@
     });
 
     function typing(target) {
+      // Radios take no text: keys stay on while one has the focus.
+      if (target && target.tagName === "INPUT" && (target.type === "radio" || target.type === "checkbox")) {
+        return false;
+      }
       return target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT" ||
         target.tagName === "SELECT" || target.isContentEditable);
+    }
+    var severityPending = false;
+    function pick(name, value) {
+      var radio = form.querySelector("input[name=" + name + "][value=" + value + "]");
+      if (radio) { radio.checked = true; }
+      return Boolean(radio);
     }
     document.addEventListener("keydown", function (event) {
       if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
         event.preventDefault();
-        form.requestSubmit();
+        // Ctrl+Shift+Enter: decide, then claim and open the next case.
+        form.requestSubmit(event.shiftKey ? document.getElementById("adj-decide-next") : null);
         return;
       }
       if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) { return; }
+      if (!own.hidden) {
+        if (severityPending) {
+          severityPending = false;
+          var level = ["none", "minor", "major", "critical"][Number(event.key)];
+          if (/^[0-3]$/.test(event.key) && pick("severity", level)) { event.preventDefault(); return; }
+        }
+        var verdict = { a: "approve", r: "reject", e: "correct" }[event.key];
+        if (verdict && pick("verdict", verdict)) {
+          event.preventDefault();
+          if (verdict === "correct") { editor.focus(); }
+          return;
+        }
+        if (event.key === "s") { severityPending = true; event.preventDefault(); return; }
+      }
       var index = ["1", "2", "3"].indexOf(event.key);
       if (index >= 0 && radios[index]) {
         radios[index].checked = true;

@@ -56,7 +56,7 @@ def test_undo_withdraws_a_final_decision_and_restores_the_claim(project, reviewe
 
 
 def test_undo_puts_the_next_claimed_item_back(project, reviewer):
-    first, second = queue(project, 2)
+    _first, second = queue(project, 2)
     review = decide(project, reviewer)
     nxt = assignment_claim_next(reviewer=reviewer, project=project)
     assert nxt.item_id == second.pk
