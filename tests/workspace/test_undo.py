@@ -197,3 +197,18 @@ def test_a_refused_undo_says_why_on_the_queue_page(client, project, reviewer):
     response = client.post(undo_url(review), follow=True)
     assert response.status_code == 200
     assert "that time has passed" in response.content.decode()
+
+
+def test_attackers_cannot_undo_someone_elses_decision(
+    client, project, reviewer, second_reviewer, outsider, senior
+):
+    queue(project, 1)
+    review = decide(project, reviewer)
+    for attacker in (second_reviewer, outsider, senior):
+        client.force_login(attacker)
+        assert client.post(undo_url(review)).status_code == 404
+    client.logout()
+    anonymous = client.post(undo_url(review))
+    assert anonymous.status_code == 302 and anonymous.url.startswith("/admin/login/")
+    assert Review.objects.filter(pk=review.pk).exists()
+    assert client.post(reverse("admin:reviews_workspace_undo", args=[999999])).status_code == 302
