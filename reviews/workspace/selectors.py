@@ -168,6 +168,15 @@ def item_for_timeline(*, item_id: int, user) -> ReviewItem | None:
     )
 
 
+def _review_detail(review: Review) -> str:
+    """The review's note, then its rubric scores by key (``factuality 4 · safe yes``)."""
+    scores = " · ".join(
+        f"{key} {'yes' if value is True else 'no' if value is False else value}"
+        for key, value in sorted((review.rubric_scores or {}).items())
+    )
+    return "\n".join(part for part in (review.note, f"Rubric: {scores}" if scores else "") if part)
+
+
 def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     """Everything that happened to ``item``, oldest first, blind where it must be.
 
@@ -261,7 +270,7 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
             kind="review",
             title=title,
             actor=_actor(review.reviewer),
-            detail=review.note,
+            detail=_review_detail(review),
         )
         if review.corrected_output is not None:
             event.diff = correction_diff(item.output, review.corrected_output)

@@ -179,3 +179,64 @@ def test_scores_travel_in_the_api_decision_and_the_webhook_payload(project, revi
     assert one["decision"]["rubric_scores"] == expected
     listed = api.get("/api/v1/items/").json()["results"]
     assert listed[0]["decision"]["rubric_scores"] == expected
+
+
+def project_form(client, url: str, **criterion) -> dict:
+    """The project change form as a browser posts it, with one new rubric criterion."""
+    page = client.get(url)
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: "" if value is None else value for name, value in data.items()}
+    data.update({"risk_keywords": "[]", "reason_codes": '["factual_error"]'})
+    data["webhook_secret_action"] = "keep"
+    for inline in page.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    data["rubric_criteria-TOTAL_FORMS"] = "1"
+    fields = {"anchors": "{}", "options": "[]", "order": "0", "level": "", **criterion}
+    data.update({f"rubric_criteria-0-{name}": value for name, value in fields.items()})
+    return data
+
+
+def test_project_admins_edit_the_rubric_inline(client, admin_user, project):
+    client.force_login(admin_user)
+    url = reverse("admin:reviews_project_change", args=[project.pk])
+    assert b"Rubric criteria" in client.get(url).content
+    refused = client.post(
+        url,
+        project_form(
+            client, url, key="tone", label="Tone", kind="scale", scale_min="1", scale_max="12"
+        ),
+    )
+    assert refused.status_code == 200 and b"one key per score" in refused.content
+    assert not RubricCriterion.objects.exists()
+    saved = client.post(
+        url,
+        project_form(
+            client,
+            url,
+            key="tone",
+            label="Tone",
+            kind="categorical",
+            options='["formal", "casual"]',
+            scale_min="1",
+            scale_max="5",
+            required="on",
+        ),
+    )
+    assert saved.status_code == 302, saved.content[:2000]
+    made = RubricCriterion.objects.get(project=project)
+    assert (made.key, made.options, made.measurement_level) == (
+        "tone",
+        ["formal", "casual"],
+        "nominal",
+    )
+    assert made.history.count() == 1
+
+
+def test_the_timeline_shows_a_reviews_rubric_scores(client, project, reviewer, rubric):
+    (item,) = queue(project, 1)
+    submit(project, reviewer, factuality="4", register="neutral", safe="yes")
+    client.force_login(reviewer)
+    page = client.get(reverse("admin:reviews_item_timeline", args=[item.pk])).content.decode()
+    assert "Rubric: factuality 4 · register neutral · safe yes" in page  # by key
