@@ -9,9 +9,11 @@ triplets address character spans of the original.
 static/reviews/diff.js computes the same hunks and paths in the browser.
 """
 
+import bisect
 import difflib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 # elided ("… 4,210 unchanged words …"), so a change at the end of a long text
 # is on screen at once.
 CONTEXT_WORDS = 12
+# Token pairs a word-by-word match may cost; longer texts are aligned by
+# chunks first (``_opcodes``).
+MAX_WORD_CELLS = 250_000
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,100 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
+def _matched(a: list[str], b: list[str], a0: int, b0: int) -> list[tuple]:
+    """Word-by-word opcodes of ``a`` and ``b`` (offset by ``a0``, ``b0``), or one replace."""
+    if len(a) * len(b) > MAX_WORD_CELLS:
+        return [("replace", a0, a0 + len(a), b0, b0 + len(b))]
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return [
+        (tag, a0 + i1, a0 + i2, b0 + j1, b0 + j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+    ]
+
+
+def _anchors(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """Patience anchors: words found once in each text, kept in an order both share."""
+    seen_a, seen_b = Counter(a), Counter(b)
+    where_b = {token: j for j, token in enumerate(b) if seen_b[token] == 1}
+    pairs = [
+        (i, where_b[token])
+        for i, token in enumerate(a)
+        if seen_a[token] == 1 and token in where_b and not token.isspace()
+    ]
+    # The longest run of pairs increasing in b too (patience sorting).
+    tails: list[int] = []
+    tail_at: list[int] = []
+    previous = [-1] * len(pairs)
+    for index, (_, j) in enumerate(pairs):
+        pile = bisect.bisect_left(tails, j)
+        previous[index] = tail_at[pile - 1] if pile else -1
+        if pile == len(tails):
+            tails.append(j)
+            tail_at.append(index)
+        else:
+            tails[pile], tail_at[pile] = j, index
+    chain = []
+    index = tail_at[-1] if tail_at else -1
+    while index != -1:
+        chain.append(pairs[index])
+        index = previous[index]
+    return chain[::-1]
+
+
+def _aligned(a: list[str], b: list[str], a0: int, b0: int) -> list[tuple]:
+    """Opcodes of two long token runs: anchored on their unique words, matched between."""
+    if len(a) * len(b) <= MAX_WORD_CELLS:
+        return _matched(a, b, a0, b0)
+    anchors = _anchors(a, b)
+    if not anchors:
+        return _matched(a, b, a0, b0)
+    codes: list[tuple] = []
+    i, j = 0, 0
+    for anchor_i, anchor_j in anchors:
+        codes.extend(_aligned(a[i:anchor_i], b[j:anchor_j], a0 + i, b0 + j))
+        codes.append(("equal", a0 + anchor_i, a0 + anchor_i + 1, b0 + anchor_j, b0 + anchor_j + 1))
+        i, j = anchor_i + 1, anchor_j + 1
+    codes.extend(_aligned(a[i:], b[j:], a0 + i, b0 + j))
+    return codes
+
+
+def _opcodes(a: list[str], b: list[str]) -> list[tuple]:
+    """SequenceMatcher opcodes of two token lists, in time that suits long texts.
+
+    Matching every token of two long texts is quadratic in their frequent
+    tokens (spaces, "the"): one changed word of 5,000 took 5 s. Long texts are
+    trimmed of their common ends, then anchored on the words each holds once
+    (as patience diff does) and matched word by word between anchors; a long
+    stretch with no anchor at all is shown replaced whole.
+    """
+    if len(a) * len(b) <= MAX_WORD_CELLS:
+        return _matched(a, b, 0, 0)
+    start = 0
+    while start < len(a) and start < len(b) and a[start] == b[start]:
+        start += 1
+    end_a, end_b = len(a), len(b)
+    while end_a > start and end_b > start and a[end_a - 1] == b[end_b - 1]:
+        end_a, end_b = end_a - 1, end_b - 1
+    codes = [
+        ("equal", 0, start, 0, start),
+        *_aligned(a[start:end_a], b[start:end_b], start, start),
+        ("equal", end_a, len(a), end_b, len(b)),
+    ]
+    merged: list[tuple] = []
+    for code in codes:
+        if code[1] == code[2] and code[3] == code[4]:
+            continue
+        if merged and merged[-1][0] == code[0] == "equal":
+            merged[-1] = ("equal", merged[-1][1], code[2], merged[-1][3], code[4])
+        else:
+            merged.append(code)
+    return merged
+
+
 def word_diff(old: str, new: str) -> list[DiffOp]:
     """The word-level diff of two texts; joining ``equal``+``delete`` gives ``old``."""
     a, b = tokenize(old), tokenize(new)
     ops: list[DiffOp] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in _opcodes(a, b):
         if tag == "equal":
             ops.append(DiffOp("equal", "".join(a[i1:i2])))
             continue
@@ -132,8 +225,7 @@ def _text_triplets(old: str, new: str) -> list[Triplet]:
     for token in a:
         offsets.append(offsets[-1] + len(token))
     triplets = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in _opcodes(a, b):
         if tag == "equal":
             continue
         start, end = offsets[i1], offsets[i2]

@@ -1,5 +1,11 @@
+import difflib
+import random
+
+import pytest
+
 from reviews.diffing import (
     CONTEXT_WORDS,
+    MAX_WORD_CELLS,
     DiffOp,
     PathChange,
     Triplet,
@@ -125,3 +131,55 @@ def test_a_json_correction_is_stored_in_the_outputs_layout():
     assert json_in_layout_of('{"a": 1}', "not json any more") == "not json any more"
     assert json_same_value('{"a":1}', '{\n  "a": 1\n}')
     assert not json_same_value('{"a":1}', '{"a": 1.0}')
+
+
+def _long_text(words: int, separator: str) -> list[str]:
+    rng = random.Random(7)
+    vocabulary = ["the", "of", "a", "dose", "patient", "mg", "daily"]
+    vocabulary += [f"term{index}" for index in range(3000)]
+    return [rng.choice(vocabulary) for _ in range(words)]
+
+
+@pytest.fixture
+def matcher_sizes(monkeypatch):
+    """The token pairs of every SequenceMatcher the diff builds (its cost is their product)."""
+    sizes = []
+    real = difflib.SequenceMatcher
+
+    def recording(isjunk=None, a="", b="", autojunk=True):
+        sizes.append(len(a) * len(b))
+        return real(isjunk, a, b, autojunk)
+
+    monkeypatch.setattr(difflib, "SequenceMatcher", recording)
+    return sizes
+
+
+@pytest.mark.parametrize("separator", [" ", ". ", "\n"])
+def test_a_5000_word_diff_is_exact_and_never_matches_the_whole_texts(separator, matcher_sizes):
+    # Matching all ~10,000 tokens of each side at once took 5 s for one changed word.
+    words = _long_text(5000, separator)
+    edited = list(words)
+    edited[100], edited[4900] = "earlychange", "latechange"
+    old, new = separator.join(words), separator.join(edited)
+
+    diff = correction_diff(old, new)
+    triplets = correction_triplets(old, new)
+
+    assert (diff.size, diff.added_words, diff.removed_words) == (2, 2, 2)
+    assert [op.text for hunk in diff.hunks for op in hunk.ops if op.op == "insert"] == [
+        "earlychange",
+        "latechange",
+    ]
+    assert [triplet.new_value for triplet in triplets] == ["earlychange", "latechange"]
+    assert matcher_sizes and max(matcher_sizes) <= MAX_WORD_CELLS
+
+
+def test_a_long_diff_rejoins_into_both_texts():
+    words = _long_text(3000, " ")
+    edited = [word.upper() if index % 97 == 0 else word for index, word in enumerate(words)]
+    edited.insert(1500, "inserted")
+    old, new = " ".join(words), " ".join(edited)
+    ops = word_diff(old, new)
+    assert "".join(op.text for op in ops if op.op != "insert") == old
+    assert "".join(op.text for op in ops if op.op != "delete") == new
+    assert sum(1 for op in ops if op.op == "insert") == len(range(0, 3000, 97)) + 1
