@@ -100,3 +100,11 @@ def rubric_numeric(criterion: RubricCriterion, value: Any) -> float | None:
     if criterion.kind == CriterionKind.CATEGORICAL:
         return float(criterion.options.index(value)) if value in criterion.options else None
     return float(value) if isinstance(value, bool) else None
+
+
+def rubric_text(scores: dict[str, Any] | None) -> str:
+    """Scores as one line for people, by key: ``factuality 4 · safe yes`` ("" without any)."""
+    return " · ".join(
+        f"{key} {'yes' if value is True else 'no' if value is False else value}"
+        for key, value in sorted((scores or {}).items())
+    )

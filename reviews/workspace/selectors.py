@@ -29,6 +29,7 @@ from reviews.models import (
 )
 from reviews.models.items import FINAL_STATUSES
 from reviews.services.review_rules import reason_label
+from reviews.services.rubric import rubric_text
 
 
 @dataclass
@@ -170,10 +171,7 @@ def item_for_timeline(*, item_id: int, user) -> ReviewItem | None:
 
 def _review_detail(review: Review) -> str:
     """The review's note, then its rubric scores by key (``factuality 4 · safe yes``)."""
-    scores = " · ".join(
-        f"{key} {'yes' if value is True else 'no' if value is False else value}"
-        for key, value in sorted((review.rubric_scores or {}).items())
-    )
+    scores = rubric_text(review.rubric_scores)
     return "\n".join(part for part in (review.note, f"Rubric: {scores}" if scores else "") if part)
 
 

@@ -7,7 +7,12 @@ from adjudication.models import AdjudicationCase, CaseClaim, CaseStatus
 from reviews.models import ItemStatus
 
 APPROVE = {"verdict": "approve", "severity": "none"}
-REJECT = {"verdict": "reject", "reason_code": "wrong_entity", "severity": "major"}
+REJECT = {
+    "verdict": "reject",
+    "reason_code": "wrong_entity",
+    "severity": "major",
+    "rubric_scores": {"factuality": 2, "safe": False},
+}
 
 
 def case_url(case_id: int) -> str:
@@ -75,3 +80,4 @@ def test_the_own_decision_is_one_compact_row_with_labels_and_keys(client, senior
     # Review B's reason is shown by its label, with the code as its tooltip.
     assert 'title="wrong_entity">Wrong entity</dd>' in page
     assert 'id="adj-decide-next"' in page
+    assert '<dd class="adj-rubric">factuality 2 · safe no</dd>' in page  # review B's scores
