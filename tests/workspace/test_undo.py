@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from reviews.errors import NotAllowed
 from reviews.models import Assignment, AssignmentState, ItemStatus, Project, Review, WebhookDelivery
+from reviews.quality.quarantine import quarantine_create
 from reviews.workspace.services import ReviewInput, assignment_claim_next, review_submit
 from reviews.workspace.undo import UndoRefused, review_undo
 from tests import factories
@@ -212,3 +213,43 @@ def test_attackers_cannot_undo_someone_elses_decision(
     assert anonymous.status_code == 302 and anonymous.url.startswith("/admin/login/")
     assert Review.objects.filter(pk=review.pk).exists()
     assert client.post(reverse("admin:reviews_workspace_undo", args=[999999])).status_code == 302
+
+
+def test_undo_is_refused_for_a_quarantined_review(project, reviewer):
+    queue(project, 1)
+    review = decide(project, reviewer)
+    quarantine_create(
+        project=project,
+        reviewer=reviewer,
+        start=review.created_at - timedelta(minutes=1),
+        end=review.created_at + timedelta(minutes=1),
+        reason="Control accuracy collapsed.",
+    )
+    with pytest.raises(UndoRefused, match="quarantined"):
+        review_undo(review_id=review.pk, reviewer=reviewer)
+
+
+def test_undo_is_refused_without_a_claim_to_restore(project, reviewer):
+    queue(project, 1)
+    review = decide(project, reviewer)
+    Review.objects.filter(pk=review.pk).update(assignment=None)
+    with pytest.raises(UndoRefused, match="no claim"):
+        review_undo(review_id=review.pk, reviewer=reviewer)
+
+
+def test_an_undone_audit_review_puts_the_sample_back_in_the_queue(django_user_model):
+    project = factories.make_project(
+        name="Audited", slug="audited", mode="monitor", audit_sample_rate=1.0
+    )
+    user = django_user_model.objects.create_user("auditor", is_staff=True)
+    factories.add_member(project, user)
+    (item,) = queue(project, 1, confidence=0.99)
+    assert item.status == ItemStatus.AUTO_APPROVED and item.is_audit and item.in_queue
+    review = decide(project, user)
+    item.refresh_from_db()
+    assert review.is_audit and not item.in_queue
+    assignment = review_undo(review_id=review.pk, reviewer=user)
+    item.refresh_from_db()
+    assert item.in_queue and item.status == ItemStatus.AUTO_APPROVED
+    assert item.history.latest().history_change_reason == "Audit review undone by auditor"
+    assert assignment_claim_next(reviewer=user, project=project).pk == assignment.pk
