@@ -1,5 +1,6 @@
 /* Case page: show the own-decision fields only for "neither", fill the editor
-   from a review, keyboard shortcuts, one submit only, and the lease clock. */
+   from a review, keyboard shortcuts (the own decision's verdict and severity too,
+   decide-and-next), one submit only, and the lease clock. */
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", function () {
@@ -41,7 +42,12 @@
       if (radio) { radio.checked = true; }
       return Boolean(radio);
     }
+    var ownRow = document.getElementById("adj-own-row");
     document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && typing(event.target)) {
+        event.target.blur();  // leave the text box: the keys work again
+        return;
+      }
       if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
         event.preventDefault();
         // Ctrl+Shift+Enter: decide, then claim and open the next case.
@@ -67,14 +73,18 @@
       if (index >= 0 && radios[index]) {
         radios[index].checked = true;
         sync();
-        (radios[index].value === "neither" ? editor : rationale).focus();
+        // Own decision: focus its row so a / r / e and s then 0-3 work at once.
+        (radios[index].value === "neither" ? ownRow : rationale).focus();
         event.preventDefault();
       }
     });
 
     form.addEventListener("submit", function () {
       // One decision per claim: the server refuses a second, this avoids sending it.
-      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      // After the form data is taken: a disabled submitter would drop its name (and_next).
+      window.setTimeout(function () {
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      }, 0);
     });
 
     var lease = document.getElementById("adj-lease");
