@@ -10,6 +10,8 @@ message is in the item's checks), ``no_trigger`` when monitor mode released
 it, and ``audit_sample`` when it was also drawn for an audit. An audit sample
 carries the outcome of its audit review once it is in: who audited, whether
 they agreed with the release, their reason and when.
+A human decision also carries the rubric scores of the reviews behind it
+(``rubric_scores``: who scored and their scores per criterion key).
 """
 
 from datetime import datetime
@@ -56,6 +58,9 @@ def item_decision(
 
     ``steps``: the item's marked steps when the caller read them for many items
     at once (``decision_steps_of``); read here otherwise.
+
+    Lists attach ``item.rubric_reviews`` per page (``rubric_reviews_of``: one
+    query); a single human decision reads its reviews' scores itself.
     """
     if not item.is_final:
         return None
@@ -78,7 +83,39 @@ def item_decision(
         "adjudicated": item.adjudicated,
         "decided_at": item.decided_at,
         "steps": steps or [],
+        "rubric_scores": _rubric_scores(item) if item.final_verdict else [],
     }
+
+
+def _rubric_scores(item: ReviewItem) -> list[dict[str, Any]]:
+    reviews = getattr(item, "rubric_reviews", None)
+    if reviews is None:
+        reviews = rubric_reviews_of([item]).get(item.pk, [])
+    return [
+        {"reviewer": principal_label(review.reviewer), "scores": review.rubric_scores}
+        for review in reviews
+    ]
+
+
+def rubric_reviews_of(items: list[ReviewItem]) -> dict[int, list[Review]]:
+    """The scored, trusted, non-audit reviews of each humanly decided item (one query).
+
+    Oldest first; none (and no query) when no item of ``items`` has a human decision.
+    """
+    ids = [item.pk for item in items if item.final_verdict and item.pk is not None]
+    if not ids:
+        return {}
+    found: dict[int, list[Review]] = {}
+    reviews = (
+        Review.objects.trusted()
+        .filter(item_id__in=ids, is_audit=False)
+        .exclude(rubric_scores={})
+        .select_related("reviewer")
+        .order_by("item_id", "created_at", "id")
+    )
+    for review in reviews:
+        found.setdefault(review.item_id, []).append(review)
+    return found
 
 
 def item_audit(item: ReviewItem, review: Review | None) -> dict[str, Any] | None:

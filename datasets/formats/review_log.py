@@ -45,6 +45,7 @@ REVIEW_COLUMNS = {
     "severity": "severity",
     "note": "note",
     "seconds_spent": "seconds_spent",
+    "rubric_scores": "rubric_scores",
     "is_audit": "is_audit",
     "created_at": "created_at",
 }

@@ -243,6 +243,17 @@ class DecisionStepSerializer(serializers.Serializer):
     note = serializers.CharField(allow_blank=True)
 
 
+class RubricScoresSerializer(serializers.Serializer):
+    """One reviewer's rubric scores (``reviews.services.rubric``)."""
+
+    reviewer = serializers.CharField(help_text='Who scored: "user <username>".')
+    scores = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Criterion key -> score: an integer on a scale, the option of a categorical "
+        "criterion, true/false for a boolean one.",
+    )
+
+
 class DecisionSerializer(serializers.Serializer):
     """The final decision (``reviews.outcomes.item_decision``)."""
 
@@ -266,6 +277,11 @@ class DecisionSerializer(serializers.Serializer):
         many=True,
         help_text="The turns or tool calls the reviewers marked wrong (step verdicts); empty "
         "for automatic decisions.",
+    )
+    rubric_scores = RubricScoresSerializer(
+        many=True,
+        help_text="The rubric scores of the reviews behind a human decision, oldest first "
+        "(empty for automatic decisions and projects without a rubric).",
     )
 
 

@@ -34,6 +34,11 @@ from reviews.models.quality import (
     Quarantine,
     ReviewerStanding,
 )
+from reviews.models.rubric import (
+    CriterionKind,
+    MeasurementLevel,
+    RubricCriterion,
+)
 from reviews.models.work import (
     Assignment,
     AssignmentState,
@@ -57,6 +62,7 @@ __all__ = [
     "CheckSeverity",
     "ControlAnswer",
     "CorrectionTriplet",
+    "CriterionKind",
     "DailyCodeRollup",
     "DailyDecisionRollup",
     "DailyReviewerRollup",
@@ -71,6 +77,7 @@ __all__ = [
     "JudgeConfig",
     "JudgeLabel",
     "JudgeVerdict",
+    "MeasurementLevel",
     "MemberRole",
     "MonitoringDashboard",
     "OtlpGrouping",
@@ -84,6 +91,7 @@ __all__ = [
     "ReviewerStanding",
     "RollupCodeKind",
     "RollupState",
+    "RubricCriterion",
     "Severity",
     "StepVerdict",
     "Verdict",

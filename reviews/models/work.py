@@ -84,6 +84,12 @@ class Review(models.Model):
     note = models.TextField(blank=True)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.NONE)
     seconds_spent = models.FloatField(default=0)
+    rubric_scores = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Scores per rubric criterion key (reviews.rubric): an integer for a scale, "
+        "the option for a categorical criterion, true/false for a boolean one.",
+    )
     is_audit = models.BooleanField(
         default=False, help_text="An audit review of an auto-approved item."
     )

@@ -30,6 +30,7 @@ from reviews.outcomes import (
     decision_steps_of,
     item_audit,
     item_decision,
+    rubric_reviews_of,
 )
 from reviews.services.bulk import rows_copy
 
@@ -90,8 +91,11 @@ def webhook_deliveries_create(
     # An audit sample made final again (an override) may hold its audit already.
     audits = audit_reviews_of(items)
     steps = decision_steps_of(items)
+    scored = rubric_reviews_of(items)  # the decision's rubric scores: one query, not one each
     rows = []
     for item in items:
+        if item.final_verdict:
+            item.rubric_reviews = scored.get(item.pk, [])
         delivery_id = uuid.uuid4()
         payload = webhook_payload(
             item=item,

@@ -219,6 +219,21 @@ def item_audit_close(*, item: ReviewItem, review: Review, reason: str, user=None
     return item
 
 
+def item_audit_reopen(*, item: ReviewItem, reason: str, user=None) -> ReviewItem:
+    """Put an audited item back in the queue: its audit review was taken back (undo).
+
+    The inverse of ``item_audit_close``, allowed only while no ``item.audited``
+    webhook was written for that review (the caller checks). Call inside the
+    transaction holding the item's row lock.
+    """
+    item.in_queue = True
+    item._change_reason = reason[:100]
+    if user is not None:
+        item._history_user = user
+    item.save(update_fields=["in_queue", "updated_at"])
+    return item
+
+
 # --- withdrawal: a released human decision taken back --------------------------------
 
 WITHDRAWABLE = frozenset({S.APPROVED, S.CORRECTED, S.REJECTED})

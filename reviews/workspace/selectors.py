@@ -26,9 +26,12 @@ from reviews.models import (
     Project,
     Review,
     ReviewItem,
+    RubricCriterion,
     StepVerdict,
 )
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.review_rules import reason_label
+from reviews.services.rubric import rubric_text
 from reviews.services.transitions import item_shown_awaiting_review
 from reviews.transcripts import MARKABLE_ROLES, transcript_of
 
@@ -104,8 +107,9 @@ def assignment_of(*, assignment_id: int, user) -> Assignment | None:
 def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None:
     """The user's claim with its item and everything the review page shows, or None.
 
-    Three queries whatever the queue size: the claim with its item and project,
-    the item's check results, its judge verdicts (newest first).
+    Four queries whatever the queue size: the claim with its item and project,
+    the item's check results, its judge verdicts (newest first), the project's
+    rubric criteria (in page order).
     """
     return (
         _own_assignments(user, assignment_id)
@@ -115,6 +119,10 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
             Prefetch(
                 "item__judge_verdicts",
                 queryset=JudgeVerdict.objects.order_by("-created_at", "-id"),
+            ),
+            Prefetch(
+                "item__project__rubric_criteria",
+                queryset=RubricCriterion.objects.order_by("order", "id"),
             ),
         )
         .first()
@@ -254,6 +262,12 @@ def item_for_timeline(*, item_id: int, user) -> ReviewItem | None:
     )
 
 
+def _review_detail(review: Review) -> str:
+    """The review's note, then its rubric scores by key (``factuality 4 · safe yes``)."""
+    scores = rubric_text(review.rubric_scores)
+    return "\n".join(part for part in (review.note, f"Rubric: {scores}" if scores else "") if part)
+
+
 def control_seen_by(*, item: ReviewItem, viewer) -> ReviewItem:
     """``item`` as ``viewer`` may see it: a control, to anyone but its project's admins,
     shows the status and queue flag of a real item awaiting review ("In review" while
@@ -375,13 +389,14 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
         if review.is_audit:
             title = f"Audit review: {review.get_verdict_display()}"
         if review.reason_code:
-            title += f" — {review.reason_code}, {review.get_severity_display().lower()}"
+            reason = reason_label(review.reason_code)
+            title += f" — {reason}, {review.get_severity_display().lower()}"
         event = TimelineEvent(
             at=review.created_at,
             kind="review",
             title=title,
             actor=_actor(review.reviewer),
-            detail=review.note,
+            detail=_review_detail(review),
             steps=list(review.step_verdicts.all()),
         )
         if review.corrected_output is not None:

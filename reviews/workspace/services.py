@@ -9,7 +9,7 @@ so concurrent reviewers walk past each other's candidates instead of waiting.
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -41,6 +41,7 @@ from reviews.quality.evaluate import second_review_due
 from reviews.quality.jobs import reviewer_quality_enqueue
 from reviews.services.decisions import item_finalize
 from reviews.services.review_rules import OTHER_REASON, corrected_output_stored, decision_validate
+from reviews.services.rubric import rubric_of, rubric_scores_validate
 from reviews.services.search import item_notes_append
 from reviews.services.transitions import item_audit_close, item_transition
 from reviews.transcripts import MARKABLE_ROLES, tool_call_ids, transcript_of
@@ -105,6 +106,8 @@ class ReviewInput:
     reason_code: str = ""
     note: str = ""
     severity: str = ""
+    # Criterion key -> what the reviewer entered (reviews.services.rubric).
+    rubric: dict = field(default_factory=dict)
 
 
 def reviews_needed(item: ReviewItem, project: Project) -> int:
@@ -229,7 +232,8 @@ def _count(queryset) -> Subquery:
     )
 
 
-def _lease(project: Project) -> timedelta:
+def lease_for(project: Project) -> timedelta:
+    """How long a claim in ``project`` lasts."""
     return timedelta(minutes=project.lease_minutes or settings.HITL_DEFAULT_LEASE_MINUTES)
 
 
@@ -315,7 +319,7 @@ def _claim(
     if stale:
         _expire_on_item(item, now=now, user=actor)
     assignment = Assignment(
-        item=item, reviewer=reviewer, claimed_at=now, lease_expires_at=now + _lease(project)
+        item=item, reviewer=reviewer, claimed_at=now, lease_expires_at=now + lease_for(project)
     )
     if by is None:
         reason, why = "Claimed from the queue", f"Claimed by {reviewer.get_username()}"
@@ -493,8 +497,10 @@ def review_submit(
     or stolen lease records nothing. Refused (``ReviewInvalid``, messages per
     field) when the review breaks the rules: reject and correct need a reason
     from the project's taxonomy and a severity, "other" needs a note, a
-    correction must change the output. Time spent is the claim's age, or the
-    page's active time when given (never more than the claim's age).
+    correction must change the output, and every required rubric criterion
+    needs a score in its range (``reviews.services.rubric``). Time spent is
+    the claim's age, or the page's active time when given (never more than the
+    claim's age).
 
     Then: an audit sample leaves the queue with its status untouched; with one
     review required the decision is made final; with two, the first review
@@ -509,6 +515,8 @@ def review_submit(
     if item.is_final and not audit:
         raise StaleAssignment("This item was already decided; nothing was recorded.")
     errors = review_validate(project=project, item=item, data=data)
+    scores, rubric_errors = rubric_scores_validate(criteria=rubric_of(project), raw=data.rubric)
+    errors.update(rubric_errors)
     if errors:
         raise ReviewInvalid("Please correct the errors below.", detail=errors)
 
@@ -532,6 +540,7 @@ def review_submit(
         note=data.note.strip(),
         severity=Severity.NONE if approving else data.severity,
         seconds_spent=round(elapsed, 1),
+        rubric_scores=scores,
         is_audit=audit,
     )
     _history(review, user=reviewer, reason=reason)
