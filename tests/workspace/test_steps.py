@@ -360,8 +360,8 @@ def test_review_page_queries_do_not_grow_with_the_turns(
     for step in range(2, turns + 1):
         if item.messages[step - 1]["role"] in ("assistant", "tool"):
             mark(claim, reviewer, step=step)
-    # The page's six queries and one for the claim's marks.
-    with django_assert_max_num_queries(7) as captured:
+    # The page's seven queries (rubric criteria included) and one for the claim's marks.
+    with django_assert_max_num_queries(8) as captured:
         response = rita.get(review_url(claim))
     assert response.status_code == 200, [q["sql"][:200] for q in captured.captured_queries]
     assert response.content.decode().count('class="ws-step-markline"') == (
@@ -416,7 +416,8 @@ def test_the_decision_in_the_api_lists_the_marked_steps(
     detail = client_api.get(f"/api/v1/items/{claim.item_id}/").json()
     assert detail["decision"]["verdict"] == "correct"
     assert detail["decision"]["steps"] == EXPECTED_STEPS
-    with django_assert_max_num_queries(5):
+    # Key, items, checks, verdicts, then one each for the page's steps and rubric scores.
+    with django_assert_max_num_queries(6):
         listing = client_api.get("/api/v1/items/").json()["results"]
     decisions = {row["id"]: row["decision"] for row in listing}
     assert decisions[claim.item_id]["steps"] == EXPECTED_STEPS
