@@ -221,6 +221,10 @@ def test_review_page_shows_the_conversation_turn_by_turn(rita, project, reviewer
         assert label in content
     assert "Note on step 3" in content and "Save the mark on step 3" in content
     assert "Tool call dose_table (call_0_dose)" in content
+    # Every reason of the project to choose from, by its label.
+    reasons = content.split('id="ws-step-3-reason"', 1)[1].split("</select>", 1)[0]
+    assert reasons.count("<option value=") == len(project.reason_codes) + 1
+    assert '<option value="factual_error">Factual error</option>' in reasons
 
 
 def test_posting_a_mark_redirects_to_the_step_and_shows_it(rita, claim):
