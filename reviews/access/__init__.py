@@ -160,6 +160,9 @@ def may(principal, capability: Capability, project: Project | int | None) -> boo
 
 def may_anywhere(principal, capability: Capability) -> bool:
     """Whether ``principal`` holds ``capability`` in at least one project (superusers: always)."""
+    if isinstance(principal, ApiClient):
+        # The key's own project, loaded with the key: no query.
+        return capability in API_KEY_CAPABILITIES
     if _is_user(principal) and principal.is_superuser:
         return True
     roles = _roles(principal) if _is_user(principal) else None

@@ -34,12 +34,18 @@ from reviews.models.quality import (
     Quarantine,
     ReviewerStanding,
 )
+from reviews.models.rubric import (
+    CriterionKind,
+    MeasurementLevel,
+    RubricCriterion,
+)
 from reviews.models.work import (
     Assignment,
     AssignmentState,
     CorrectionTriplet,
     Review,
     Severity,
+    StepVerdict,
     Verdict,
 )
 
@@ -56,6 +62,7 @@ __all__ = [
     "CheckSeverity",
     "ControlAnswer",
     "CorrectionTriplet",
+    "CriterionKind",
     "DailyCodeRollup",
     "DailyDecisionRollup",
     "DailyReviewerRollup",
@@ -70,6 +77,7 @@ __all__ = [
     "JudgeConfig",
     "JudgeLabel",
     "JudgeVerdict",
+    "MeasurementLevel",
     "MemberRole",
     "MonitoringDashboard",
     "OtlpGrouping",
@@ -83,7 +91,9 @@ __all__ = [
     "ReviewerStanding",
     "RollupCodeKind",
     "RollupState",
+    "RubricCriterion",
     "Severity",
+    "StepVerdict",
     "Verdict",
     "WebhookAttempt",
     "WebhookDelivery",
