@@ -306,6 +306,9 @@ MODEL_RULES: dict[tuple[str, str], tuple] = {
         "failurelog",
     ),
 }
+# History pages scoped tighter than the object's page: an item's raw audit trail
+# is its project admins' (everyone else reads the timeline).
+HISTORY_RULES: dict[tuple[str, str], Rule] = {("reviews", "reviewitem"): cap(ADMINISTER)}
 APP_INDEX = "admin/^(?P<app_label>"
 
 
@@ -317,6 +320,7 @@ def model_routes() -> dict[str, Route]:
             continue  # django-rq's dashboard and the monitoring dashboard: custom routes below
         list_rule, view_rule, change_rule, add_rule, delete_rule, key = MODEL_RULES[(app, name)]
         base = f"admin/{app}/{name}/"
+        history_rule = HISTORY_RULES.get((app, name), view_rule)
 
         def obj_url(suffix, key=key, base=base):
             return lambda w, side: f"/{base}{w[f'{key}_{side}']}/{suffix}"
@@ -326,7 +330,7 @@ def model_routes() -> dict[str, Route]:
             lambda w, side, b=base: f"/{b}add/", add_rule, add_rule, sided=False
         )
         routes[f"{base}<path:object_id>/history/"] = Route(
-            obj_url("history/"), view_rule, view_rule
+            obj_url("history/"), history_rule, history_rule
         )
         routes[f"{base}<path:object_id>/delete/"] = Route(
             obj_url("delete/"), delete_rule, delete_rule, post_data=lambda w, side: {"post": "yes"}
@@ -343,7 +347,7 @@ def model_routes() -> dict[str, Route]:
                 lambda w, side, key=key, b=base: (
                     f"/{b}{w[f'{key}_{side}']}/history/{w[f'{key}_history_{side}']}/"
                 ),
-                view_rule,
+                history_rule,
                 nobody,  # history is read-only: no revert, for anyone
             )
     return routes

@@ -22,7 +22,9 @@ from reviews.principals import ApiClient
 
 
 class Capability(StrEnum):
-    VIEW = "view"  # items, their checks, judge verdicts, the timeline, dashboards
+    # Items, their checks, judge verdicts, the timeline, dashboards. An item's
+    # simple-history pages (its raw audit trail) need ADMINISTER.
+    VIEW = "view"
     REVIEW = "review"  # claim items and submit reviews
     ADJUDICATE = "adjudicate"  # work the adjudication queue, decide cases, reopen final items
     # Agreement figures name colleagues and their overturn rates: seniors, and the

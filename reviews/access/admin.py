@@ -3,8 +3,10 @@
 Django's group permissions (``reviews.roles``) decide which models' pages a
 role may open at all; which rows, and whether a given row may be seen or
 changed, is decided from the user's role in that row's project. History is
-an audit trail: its pages are scoped like the object they belong to, and
-nobody reverts a row from them. Operations pages (the RQ dashboard) are for
+an audit trail: its pages are scoped like the object they belong to (an
+item's, to its project's admins: reviewers and seniors read the timeline,
+which keeps blind review and controls blind), and nobody reverts a row from
+them. Operations pages (the RQ dashboard) are for
 superusers only. Project admins manage only accounts that belong solely to
 projects they administer.
 """
@@ -144,8 +146,17 @@ class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
     simple-history's "revert" form saves a historical row on POST, bypassing
     the services and the state machine: it is refused here for everyone,
     superusers included. Its history list and detail pages answer only to a
-    user who may view the object itself (``has_view_permission(request, obj)``).
+    user who may view the object itself (``has_view_permission(request, obj)``)
+    and, when ``history_capability`` is set, holds it in the object's project.
     """
+
+    history_capability: Capability | None = None
+
+    def _may_read_history(self, request, obj) -> bool:
+        if not self.has_view_permission(request, obj):
+            return False
+        capability = self.history_capability
+        return capability is None or may(request.user, capability, self.project_id_of(obj))
 
     def _object_id_or_404(self, object_id: str):
         try:
@@ -163,8 +174,9 @@ class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
             latest = rows.order_by("-history_date").first()
             if latest is None:
                 raise Http404("No such object.")
-            if not self.has_view_permission(request, latest.instance):
-                raise PermissionDenied
+            obj = latest.instance
+        if not self._may_read_history(request, obj):
+            raise PermissionDenied
         return super().history_view(request, str(object_id), extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
@@ -180,7 +192,7 @@ class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
         row = history_model.objects.filter(**lookup).first()
         if row is None:
             raise Http404("No such version.")
-        if not self.has_view_permission(request, row.instance):
+        if not self._may_read_history(request, row.instance):
             raise PermissionDenied
         return super().history_form_view(request, str(object_id), str(version_id), extra_context)
 

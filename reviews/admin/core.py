@@ -366,6 +366,9 @@ class ItemChangeList(ChangeList):
 class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     # Items change through the services only (the workspace, adjudication, bulk actions).
     change_capability = None
+    # The raw audit trail names how each item came in and shows a control as one;
+    # everyone else who may view an item reads its timeline (blind where it must be).
+    history_capability = Capability.ADMINISTER
     list_display = [
         "id",
         "external_id",
@@ -542,6 +545,7 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
             and obj.is_final
             and may(request.user, Capability.ADJUDICATE, obj.project_id)
         )
+        context["may_read_history"] = obj is not None and self._may_read_history(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_add_permission(self, request):

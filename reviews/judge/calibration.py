@@ -129,7 +129,8 @@ def calibration_report(
 ) -> CalibrationReport:
     """Agreement of the judge with final human decisions on ``project``, overall and per
     judge model, rubric version and the reviewed model's version."""
-    verdicts = JudgeVerdict.objects.filter(item__project=project)
+    # Controls are never final: their verdicts have no human decision to agree with.
+    verdicts = JudgeVerdict.objects.filter(item__project=project, item__is_control=False)
     judge_models = sorted(set(verdicts.values_list("model", flat=True).distinct()))
     model_versions = sorted(
         set(verdicts.values_list("item__model_version", flat=True).distinct()), reverse=True

@@ -35,6 +35,7 @@ from reviews.judge.crypto import SecretDecryptError, decrypt_secret, encrypt_sec
 from reviews.judge.prompt import build_request
 from reviews.judge.runner import CallOutcome, judge_calls_stream
 from reviews.models import ItemStatus, JudgeConfig, JudgeLabel, JudgeVerdict, Project, ReviewItem
+from reviews.quality.controls import controls_judged
 from reviews.services.judge_queue import (
     JUDGE_JOB,
     JUDGE_QUEUE,
@@ -312,7 +313,7 @@ def judge_verdicts_record(
             )
         score = "" if verdict.score is None else f" (score {verdict.score:.2f})"
         routes.append((item, reasons, f"Judge {config.model}: {verdict.label}{score}"))
-    items_route(entries=_decided(routes))
+    _route(routes)
     JudgeVerdict.objects.bulk_create(verdicts)
     return len(items), len(by_id) - len(items)
 
@@ -327,15 +328,19 @@ def judge_route_without_verdict(*, item_ids: list[int]) -> int:
         .filter(pk__in=item_ids, status=ItemStatus.PENDING_JUDGE)
         .order_by("pk")
     )
-    items_route(
-        entries=_decided(
-            [
-                (item, list(item.review_reasons), "Judge disabled; routed without a verdict")
-                for item in items
-            ]
-        )
+    _route(
+        [
+            (item, list(item.review_reasons), "Judge disabled; routed without a verdict")
+            for item in items
+        ]
     )
     return len(items)
+
+
+def _route(entries: list[tuple[ReviewItem, list[str], str]]) -> None:
+    """Route judged items (item, reasons, why): controls go to review as controls do."""
+    items_route(entries=_decided([entry for entry in entries if not entry[0].is_control]))
+    controls_judged(entries=[entry for entry in entries if entry[0].is_control])
 
 
 def _decided(entries: list[tuple[ReviewItem, list[str], str]]) -> list[tuple]:

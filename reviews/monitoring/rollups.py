@@ -337,7 +337,9 @@ def _recompute(spans: list[Span]) -> int:
                 codes[key].count += n
 
     for r in (
+        # A control's verdict (copied, or judged again) says nothing new about the model.
         JudgeVerdict.objects.filter(_where(spans, project="item__project_id", moment="created_at"))
+        .filter(item__is_control=False)
         .annotate(day=TruncDate("created_at"))
         .values("item__project_id", "item__model_name", "item__model_version", "day")
         .annotate(

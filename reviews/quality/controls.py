@@ -6,6 +6,12 @@ the claim query and every client path ignore it), never final, never
 exported and never sent to clients: the workspace hands it out through
 ``controls_claimable`` at the project's ``control_rate``, and each reviewer
 sees a control at most once.
+
+In a project with an enabled judge an uploaded control waits in
+``pending_judge`` and is judged by the judge's own jobs, like an ingested
+item; it is served once the judge has answered (``controls_judged`` then
+gives it the reasons an item with that verdict would get), so its page shows
+a verdict as a real item's does.
 """
 
 import json
@@ -32,7 +38,9 @@ from reviews.models import (
     ReviewItem,
     Verdict,
 )
-from reviews.services.ingest import INGEST_FIELDS, payload_hash
+from reviews.models.items import PRIORITY_NORMAL
+from reviews.services.ingest import INGEST_FIELDS, INGESTED, payload_hash
+from reviews.services.judge_queue import judge_config_active, judge_enqueue
 from reviews.services.routing import (
     REASON_AUDIT,
     REASON_LOW_CONFIDENCE,
@@ -40,6 +48,7 @@ from reviews.services.routing import (
     route,
     trigger_reasons,
 )
+from reviews.services.transitions import check_transition
 from reviews.transcripts import TRANSCRIPT_FIELDS
 
 HUMAN_DECIDED = (ItemStatus.APPROVED, ItemStatus.CORRECTED, ItemStatus.REJECTED)
@@ -157,14 +166,22 @@ def control_review_score(*, review: Review, item: ReviewItem) -> bool:
 
 
 def _control_item(
-    *, project: Project, content: dict[str, Any], reasons: list, priority: int, why: str
+    *,
+    project: Project,
+    content: dict[str, Any],
+    reasons: list,
+    priority: int,
+    why: str,
+    by,
+    status: str = ItemStatus.PENDING_REVIEW,
 ):
-    """A control row: pending review but never in the queue, under a fresh uuid.
+    """A control row: pending review (or the judge) but never in the queue, under a fresh uuid.
 
     The id looks like any client's uuid; a client submitting that id later is
     astronomically unlikely. ``why`` is its history's first reason, written
-    the way ingest writes one (reviewers can open the timeline of what they
-    review; who made it a control is on the ``ControlAnswer`` and its history).
+    the way ingest writes one, by ``by`` (the admin who made it): reviewers see
+    neither the uploader nor any item's ingest channel on the timeline, and
+    the history pages are its project admins' only.
     """
     external_id = str(uuid.uuid4())
     payload = {"external_id": external_id, **content}
@@ -172,13 +189,14 @@ def _control_item(
         project=project,
         external_id=external_id,
         payload_hash=payload_hash(payload),
-        status=ItemStatus.PENDING_REVIEW,
+        status=status,
         review_reasons=list(reasons),
         priority=priority,
         is_control=True,
         **content,
     )
     item._change_reason = why
+    item._history_user = by
     item.save()
     return item
 
@@ -189,15 +207,29 @@ class _Routed:
     priority: int
     outcomes: list
     why: str
+    status: str = ItemStatus.PENDING_REVIEW
 
 
-def _route_like_ingest(*, project: Project, content: dict[str, Any]) -> _Routed:
+def _review_route(*, project: Project, reasons: list[str]) -> tuple[list[str], int]:
+    """The reasons and priority of an item with ``reasons`` that routing sent to review.
+
+    In monitor mode a control nothing would have sent to review carries
+    ``low_confidence``, like an item the budget chose (the budget is left alone).
+    """
+    decision = route(project=project, external_id="", reasons=reasons)
+    found = [r for r in decision.reasons if r != REASON_AUDIT] or [REASON_LOW_CONFIDENCE]
+    priority = decision.priority if decision.status == ItemStatus.PENDING_REVIEW else 100
+    return found, priority
+
+
+def _route_like_ingest(*, project: Project, content: dict[str, Any], judged: bool) -> _Routed:
     """The checks and routing reasons ingest would give this content, so that an
     uploaded control's page shows what a client's item with it would show.
 
     Refused (``ControlInvalid``) when a blocking check rejects the output: such
-    an item never reaches a reviewer. In monitor mode a control nothing would
-    have sent to review carries ``low_confidence``, like an item the budget chose.
+    an item never reaches a reviewer. ``judged`` (the project has an enabled
+    judge): it waits for the judge with the triggers found so far, as ingest
+    leaves an item.
     """
     outcomes = run_checks(compile_checks(list(project.check_rules.all())), content["output"])
     blocking = [o.rule.name for o in outcomes if o.blocking_failure]
@@ -212,10 +244,17 @@ def _route_like_ingest(*, project: Project, content: dict[str, Any]) -> _Routed:
         risk_hits=RiskMatcher(project.risk_keywords).find(content["prompt"], content["output"]),
         warnings=[o.rule.name for o in outcomes if o.warning],
     )
-    decision = route(project=project, external_id="", reasons=reasons)
-    found = [r for r in decision.reasons if r != REASON_AUDIT] or [REASON_LOW_CONFIDENCE]
-    why = f"Ingested; checks passed; routed to pending_review ({', '.join(found)})"
-    priority = decision.priority if decision.status == ItemStatus.PENDING_REVIEW else 100
+    if judged:
+        waiting = ", ".join(reasons) or "no trigger yet"
+        return _Routed(
+            reasons=reasons,
+            priority=PRIORITY_NORMAL,
+            outcomes=outcomes,
+            why=f"{INGESTED}; checks passed; waiting for the judge ({waiting})",
+            status=ItemStatus.PENDING_JUDGE,
+        )
+    found, priority = _review_route(project=project, reasons=reasons)
+    why = f"{INGESTED}; checks passed; routed to pending_review ({', '.join(found)})"
     return _Routed(reasons=found, priority=priority, outcomes=outcomes, why=why)
 
 
@@ -245,7 +284,9 @@ def control_create(
     ``content`` holds the item fields (prompt, output, model name/version,
     confidence, messages, context, metadata) already validated as the API
     does. The project's checks and routing triggers run on it as ingest would
-    run them (a blocking failure refuses it). Refused with messages per field
+    run them (a blocking failure refuses it). With an enabled judge it waits in
+    ``pending_judge`` for the judge job enqueued after commit, and is not
+    served until the judge has answered. Refused with messages per field
     (``ControlInvalid``) when the answer cannot be checked against the output.
     """
     if not may(by, Capability.ADMINISTER, project):
@@ -255,13 +296,16 @@ def control_create(
     )
     if errors:
         raise ControlInvalid("The known answer cannot be checked.", detail=errors)
-    routed = _route_like_ingest(project=project, content=content)
+    judge = judge_config_active(project=project)
+    routed = _route_like_ingest(project=project, content=content, judged=judge is not None)
     item = _control_item(
         project=project,
         content=content,
         reasons=routed.reasons,
         priority=routed.priority,
         why=routed.why,
+        by=by,
+        status=routed.status,
     )
     _check_results_copy(
         item=item,
@@ -287,15 +331,62 @@ def control_create(
     )
     control._history_user = by
     control.save()
+    if judge is not None:
+        judge_enqueue(config=judge, item_ids=[item.pk])
     return control
+
+
+def controls_judged(*, entries: list[tuple[ReviewItem, list[str], str]]) -> None:
+    """Send controls the judge has answered for (or a disabled judge released) to review.
+
+    ``entries`` holds (control, reasons, why) as the judge routes real items:
+    the reasons found at ingest plus the judge's flag, and the verdict line
+    for the history. A control goes to ``pending_review`` (never the queue,
+    never final, whatever the verdict: a real item the judge would auto-approve
+    is one no reviewer sees, so it gets the reasons ``_review_route`` gives)
+    with the history line a routed item gets. Call in the judge's transaction,
+    holding the rows' locks.
+    """
+    for item, reasons, why in entries:
+        item.review_reasons, item.priority = _review_route(project=item.project, reasons=reasons)
+        _control_to_review(item=item, why=f"{why}; routed to {ItemStatus.PENDING_REVIEW.value}")
+
+
+def _control_to_review(*, item: ReviewItem, why: str) -> None:
+    """Move a control out of ``pending_judge`` to ``pending_review`` (not the queue), with
+    ``why`` as its history line, written without a user as the judge's routing is."""
+    check_transition(item.status, ItemStatus.PENDING_REVIEW)
+    item.status = ItemStatus.PENDING_REVIEW
+    item.in_queue = False
+    item.updated_at = timezone.now()
+    item._change_reason = why
+    item._history_user = None
+    item.save(update_fields=["status", "in_queue", "priority", "review_reasons", "updated_at"])
+
+
+def _arrival(source: ReviewItem) -> tuple[str, str | None]:
+    """How ``source`` reached review, as its history says: ingest's line, and the judge's
+    routing line when it waited for the judge (None when it did not)."""
+    rows = list(
+        source.history.order_by("history_date", "history_id").values_list(
+            "status", "history_change_reason"
+        )[:2]
+    )
+    if not rows:
+        return INGESTED, None
+    first = rows[0][1] or INGESTED
+    judged = rows[0][0] == ItemStatus.PENDING_JUDGE and len(rows) == 2
+    return first, (rows[1][1] or "") if judged else None
 
 
 @transaction.atomic
 def controls_create_from_items(*, items: list[ReviewItem], by) -> list[ControlAnswer]:
     """Make a control of each human-decided final item (project admins of its project).
 
-    The control copies the item's content, routing reasons, check results and
-    judge verdict, so its review page is the item's; the known answer is the
+    The control copies the item's content, routing reasons, check results,
+    judge verdict and the history lines of how it reached review (ingest's,
+    and the judge's routing when it waited for the judge), so its review page
+    and timeline read like the item's; the known answer is the
     final decision (for a correction, the released output). The item itself
     stays as it is, released to its client. Items that are not human-decided
     or not the caller's to administer are left out (``NotAllowed`` if none).
@@ -307,17 +398,23 @@ def controls_create_from_items(*, items: list[ReviewItem], by) -> list[ControlAn
         if not may(by, Capability.ADMINISTER, source.project_id):
             continue
         content = {name: getattr(source, name) for name in CONTENT_FIELDS}
-        first = source.history.order_by("history_date", "history_id").first()
+        first, judged = _arrival(source)
         item = _control_item(
             project=source.project,
             content=content,
             reasons=source.review_reasons,
             priority=source.priority,
-            why=(first.history_change_reason if first else "") or "Ingested",
+            why=first,
+            by=by,
+            status=ItemStatus.PENDING_JUDGE if judged is not None else ItemStatus.PENDING_REVIEW,
         )
         _check_results_copy(item=item, results=source.check_results.all())
+        if judged is not None:
+            # The judge's routing line too: a real item's history has both.
+            _control_to_review(item=item, why=judged)
         verdict = source.judge_verdicts.order_by("-created_at", "-id").first()
         if verdict is not None:
+            # Stamped now (after the routing line, as the judge stores its verdicts).
             verdict.pk = None
             verdict.item = item
             verdict.save()
@@ -343,11 +440,17 @@ def controls_claimable(*, reviewer, project: Project, now) -> QuerySet[ReviewIte
     """Active controls of ``project`` that ``reviewer`` has neither reviewed nor holds.
 
     Cheap by construction: it reads the project's controls (a partial index),
-    never the queue. A control the reviewer skipped is not offered again.
+    never the queue. A control the reviewer skipped is not offered again, nor
+    one still waiting for the judge.
     """
     from_reviewer = Assignment.objects.filter(item=OuterRef("pk"), reviewer=reviewer)
     return (
-        ReviewItem.objects.filter(project=project, is_control=True, control_answer__active=True)
+        ReviewItem.objects.filter(
+            project=project,
+            is_control=True,
+            control_answer__active=True,
+            status=ItemStatus.PENDING_REVIEW,
+        )
         .exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=reviewer)))
         .exclude(
             Exists(
@@ -367,7 +470,7 @@ def control_check(*, project: Project, content: dict[str, Any], answer: KnownAns
         output=content["output"], answer=answer, allow_corrections=project.allow_corrections
     )
     try:
-        _route_like_ingest(project=project, content=content)
+        _route_like_ingest(project=project, content=content, judged=False)
     except ControlInvalid as exc:
         errors.update(exc.detail)
     return errors

@@ -39,6 +39,25 @@ INGEST_FIELDS = (
     "metadata",
 )
 MAX_ATTEMPTS = 3
+
+INGESTED = "Ingested"
+# What follows the channel in an item's first history reason (see ``_build_item``).
+_AFTER_CHANNEL = ("; checks passed; ", "; auto-rejected by checks: ")
+
+
+def ingest_reason_without_channel(reason: str) -> str:
+    """An item's first history reason without the channel it came through.
+
+    "Ingested via API key 'prod'; checks passed; ..." reads "Ingested; checks
+    passed; ...": what reviewers see, so that an item uploaded by an admin (a
+    control) and one a client sent read alike. Project admins see the channel.
+    """
+    if not reason.startswith(f"{INGESTED} via "):
+        return reason
+    ends = [at for at in (reason.find(marker) for marker in _AFTER_CHANNEL) if at >= 0]
+    return INGESTED + (reason[min(ends) :] if ends else "")
+
+
 # ``project.check_rules.all()``, compiled once: every ingest call reads them.
 _RULES_OF_PROJECT = Precompiled(
     lambda project_id: CheckRule.objects.filter(project_id=project_id), sample=[-7_100_000_001]
@@ -295,7 +314,7 @@ def _build_item(
     _PROJECT_FIELD.set_cached_value(item, project)
     # Set explicitly: an API key is not a user the history table can point at.
     item._history_user = user
-    ingested = f"Ingested via {via}" if via else "Ingested"
+    ingested = f"{INGESTED} via {via}" if via else INGESTED
     outcomes = run_checks(checks, item.output)
     blocking = [o.rule.name for o in outcomes if o.blocking_failure]
     if blocking:

@@ -30,6 +30,7 @@ from reviews.models import (
     StepVerdict,
 )
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.ingest import ingest_reason_without_channel
 from reviews.services.review_rules import reason_label
 from reviews.services.rubric import rubric_text
 from reviews.services.transitions import item_shown_awaiting_review
@@ -294,26 +295,28 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     a review is still awaited, other reviewers' reviews show that they exist
     but not what they said.
 
-    A control seen by anyone but its project's admins reads like an item the
-    viewer alone is reviewing: their own claims and review only, each claim
-    with the status change a claim of a real item writes (a control's own
-    status never moves), so the timeline does not name it either.
+    Only the project's admins see through which channel, and by whom, an
+    item was ingested. A control seen by anyone but its project's admins
+    reads like an item the viewer alone is reviewing: their own claims and
+    review only, each claim with the status change a claim of a real item
+    writes (a control's own status never moves), so the timeline does not
+    name it either.
     """
     visible = reviews_are_visible(item)
-    alone = item.is_control and not may(viewer, Capability.ADMINISTER, item.project_id)
+    administers = may(viewer, Capability.ADMINISTER, item.project_id)
+    alone = item.is_control and not administers
     events: list[TimelineEvent] = []
     for row in item.history.select_related("history_user").order_by("history_date", "history_id"):
         title = {"+": "Ingested", "~": "Updated", "-": "Deleted"}[row.history_type]
+        actor, detail = _actor(row.history_user), row.history_change_reason or ""
         if row.history_type == "~":
             title = f"Status: {ItemStatus(row.status).label}"
+        elif row.history_type == "+" and not administers:
+            # How an item came in (which key, which import, who uploaded it) is the
+            # project admins' business; a control is uploaded by one of them.
+            actor, detail = "", ingest_reason_without_channel(detail)
         events.append(
-            TimelineEvent(
-                at=row.history_date,
-                kind="item",
-                title=title,
-                actor=_actor(row.history_user),
-                detail=row.history_change_reason or "",
-            )
+            TimelineEvent(at=row.history_date, kind="item", title=title, actor=actor, detail=detail)
         )
     checks = list(item.check_results.order_by("id"))
     if checks:

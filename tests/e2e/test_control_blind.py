@@ -9,6 +9,7 @@ import pytest
 
 from reviews.models import Project
 from reviews.quality.controls import KnownAnswer, control_create
+from reviews.services.ingest import item_ingest
 from reviews.workspace.services import assignment_claim_next, assignment_release
 from tests import factories
 from tests.e2e.conftest import login
@@ -105,3 +106,70 @@ def test_a_control_review_page_is_the_normal_one(live_server, new_page, django_u
     # Nothing on either page says "control": not in the markup, scripts or styles.
     for html in (normal_html, control_html):
         assert "control" not in html.lower()
+
+
+def _dates_out(text: str) -> str:
+    # The two items are claimed seconds apart: the timeline's and the admin's own dates.
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "WHEN", text)
+    return re.sub(
+        r"[A-Z][a-z]{2,8}\.? \d{1,2}, \d{4}, (\d{1,2}(:\d\d)? [ap]\.m\.|noon|midnight)",
+        "WHEN",
+        text,
+    )
+
+
+def _item_pages(page, base: str, item) -> dict[str, tuple[int, str]]:
+    """Item page, timeline and history page of ``item``: status and normalised DOM."""
+    pages = {}
+    for name, path in (
+        ("item", f"/admin/reviews/reviewitem/{item.pk}/change/"),
+        ("timeline", f"/admin/reviews/reviewitem/{item.pk}/timeline/"),
+        ("history", f"/admin/reviews/reviewitem/{item.pk}/history/"),
+    ):
+        response = page.goto(base + path)
+        page.wait_for_load_state("networkidle")
+        dom = normalise(page.evaluate(DOM_JS), item=item).replace(item.payload_hash, "HASH")
+        pages[name] = (response.status, _dates_out(dom))
+    return pages
+
+
+def test_a_controls_item_page_timeline_and_history_are_a_real_items(
+    live_server, new_page, django_user_model
+):
+    project = factories.make_project(name="Clinical answers", slug="clinical", control_rate=0.0)
+    reviewer = django_user_model.objects.create_user("rita", password="rita-pass-1", is_staff=True)
+    lead = django_user_model.objects.create_user("lead", password="lead-pass-1", is_staff=True)
+    factories.add_member(project, reviewer, "reviewer")
+    factories.add_member(project, lead, "admin")
+    content = {**CONTENT, "tools": [], "is_transcript": False}
+    # A second real item: controls are served only beside real work.
+    normal, _ = item_ingest(
+        project=project,
+        payloads=[{**content, "external_id": str(uuid.uuid4())} for _ in range(2)],
+        via="API key 'prod'",
+    ).items
+    control = control_create(
+        project=project, content=content, answer=KnownAnswer(verdict="approve"), by=lead
+    ).item
+
+    page = new_page()
+    login(page, live_server.url, "rita", "rita-pass-1")
+    first = assignment_claim_next(reviewer=reviewer, project=project)
+    assert first.item_id == normal.pk
+    normal_pages = _item_pages(page, live_server.url, normal)
+    assignment_release(assignment_id=first.pk, reviewer=reviewer, skip=True)
+    Project.objects.filter(pk=project.pk).update(control_rate=1.0)
+    project.refresh_from_db()
+    second = assignment_claim_next(reviewer=reviewer, project=project)
+    assert second.item_id == control.pk
+    control_pages = _item_pages(page, live_server.url, control)
+
+    assert normal_pages["item"][0] == normal_pages["timeline"][0] == 200
+    assert normal_pages["history"][0] == 403  # the raw audit trail is the admins'
+    assert "Claimed by rita" in normal_pages["timeline"][1]
+    for name in ("item", "timeline", "history"):
+        a, b = normal_pages[name], control_pages[name]
+        diff = "\n".join(difflib.unified_diff(a[1].splitlines(), b[1].splitlines(), lineterm=""))
+        assert a == b, f"{name}:\n{diff}"
+        assert "control" not in b[1].lower()
+        assert "prod" not in a[1] and "lead" not in b[1]
