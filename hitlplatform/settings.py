@@ -379,6 +379,10 @@ HITL_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("HITL_WEBHOOK_BACKOFF_MAX_SECONDS", 3
 HITL_WEBHOOK_SWEEP_GRACE_SECONDS = env_int("HITL_WEBHOOK_SWEEP_GRACE_SECONDS", 60)
 HITL_WEBHOOK_SWEEP_INTERVAL = env_int("HITL_WEBHOOK_SWEEP_INTERVAL", 60)  # s between sweeps
 
+# --- Item search (reviews/search/) --------------------------------------------------
+# Documents are built off the ingest path by a job; the sweep also runs every this many s.
+HITL_SEARCH_SWEEP_INTERVAL = env_int("HITL_SEARCH_SWEEP_INTERVAL", 60)
+
 # --- Dataset exports (datasets/) ------------------------------------------------
 # Local storage: the export files. Object storage: this machine's scratch space.
 HITL_EXPORT_DIR = Path(env_str("HITL_EXPORT_DIR", str(MEDIA_ROOT / "exports")))

@@ -1,5 +1,11 @@
 from reviews.models.imports import ImportFormat, ImportStatus, ItemImport, ItemImportError
-from reviews.models.items import CheckResult, ItemStatus, ReviewItem
+from reviews.models.items import (
+    CheckResult,
+    ItemSearch,
+    ItemStatus,
+    ReviewItem,
+    SearchPending,
+)
 from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVerdict
 from reviews.models.monitoring import (
     DailyCodeRollup,
@@ -65,6 +71,7 @@ __all__ = [
     "ImportStatus",
     "ItemImport",
     "ItemImportError",
+    "ItemSearch",
     "ItemStatus",
     "JudgeBackend",
     "JudgeConfig",
@@ -83,6 +90,7 @@ __all__ = [
     "ReviewerStanding",
     "RollupCodeKind",
     "RollupState",
+    "SearchPending",
     "Severity",
     "Verdict",
     "WebhookAttempt",

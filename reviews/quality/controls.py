@@ -40,6 +40,7 @@ from reviews.services.routing import (
     route,
     trigger_reasons,
 )
+from reviews.services.search import search_pending_add
 from reviews.transcripts import TRANSCRIPT_FIELDS
 
 HUMAN_DECIDED = (ItemStatus.APPROVED, ItemStatus.CORRECTED, ItemStatus.REJECTED)
@@ -180,6 +181,7 @@ def _control_item(
     )
     item._change_reason = why
     item.save()
+    search_pending_add(item_ids=[item.pk])
     return item
 
 
