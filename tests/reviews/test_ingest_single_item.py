@@ -20,8 +20,8 @@ from reviews.models import (
     SearchPending,
     WebhookDelivery,
 )
-from reviews.services.search import SEARCH_INDEX_JOB
 from reviews.services.projects import api_key_create
+from reviews.services.search import SEARCH_INDEX_JOB
 from tests import factories
 
 # The API key with its project and judge configuration, the check rules, the
