@@ -380,7 +380,9 @@ HITL_WEBHOOK_SWEEP_GRACE_SECONDS = env_int("HITL_WEBHOOK_SWEEP_GRACE_SECONDS", 6
 HITL_WEBHOOK_SWEEP_INTERVAL = env_int("HITL_WEBHOOK_SWEEP_INTERVAL", 60)  # s between sweeps
 
 # --- Item search (reviews/search/) --------------------------------------------------
-# Documents are built off the ingest path by a job; the sweep also runs every this many s.
+# Documents are built off the ingest path by a job, enqueued after each write that
+# queues items (off: the sweep alone indexes them, every HITL_SEARCH_SWEEP_INTERVAL s).
+HITL_SEARCH_INDEX_ON_COMMIT = env_bool("HITL_SEARCH_INDEX_ON_COMMIT", True)
 HITL_SEARCH_SWEEP_INTERVAL = env_int("HITL_SEARCH_SWEEP_INTERVAL", 60)
 
 # --- Dataset exports (datasets/) ------------------------------------------------

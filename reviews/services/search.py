@@ -11,6 +11,7 @@ demo searches the item's columns directly and queues nothing.
 
 import logging
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat
@@ -75,8 +76,9 @@ def search_index_soon() -> None:
     rows: a row committed after that is either seen by that run or enqueues a
     new job. Redis down: logged and counted, never raised (the rows wait in the
     database; the sweep indexes them). Inline queues (``make run``) index at once.
+    ``HITL_SEARCH_INDEX_ON_COMMIT`` off leaves the indexing to the sweep.
     """
-    if search_enabled():
+    if search_enabled() and settings.HITL_SEARCH_INDEX_ON_COMMIT:
         transaction.on_commit(_search_index_enqueue)
 
 
