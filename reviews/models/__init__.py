@@ -40,12 +40,18 @@ from reviews.models.quality import (
     Quarantine,
     ReviewerStanding,
 )
+from reviews.models.rubric import (
+    CriterionKind,
+    MeasurementLevel,
+    RubricCriterion,
+)
 from reviews.models.work import (
     Assignment,
     AssignmentState,
     CorrectionTriplet,
     Review,
     Severity,
+    StepVerdict,
     Verdict,
 )
 
@@ -62,6 +68,7 @@ __all__ = [
     "CheckSeverity",
     "ControlAnswer",
     "CorrectionTriplet",
+    "CriterionKind",
     "DailyCodeRollup",
     "DailyDecisionRollup",
     "DailyReviewerRollup",
@@ -77,6 +84,7 @@ __all__ = [
     "JudgeConfig",
     "JudgeLabel",
     "JudgeVerdict",
+    "MeasurementLevel",
     "MemberRole",
     "MonitoringDashboard",
     "OtlpGrouping",
@@ -90,8 +98,10 @@ __all__ = [
     "ReviewerStanding",
     "RollupCodeKind",
     "RollupState",
+    "RubricCriterion",
     "SearchPending",
     "Severity",
+    "StepVerdict",
     "Verdict",
     "WebhookAttempt",
     "WebhookDelivery",
