@@ -186,3 +186,27 @@ def items_cloned(cursor, *, template, rows: int, varied: dict[str, str]) -> None
         [rows, template.pk],
     )
     cursor.execute(f'DELETE FROM "{table}" WHERE id = %s', [template.pk])  # noqa: S608
+
+
+SEARCH_INDEX = """
+import os, time
+from django.db import connection
+from reviews.services.search import search_index_pending
+def backend_cpu(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+with connection.cursor() as cursor:
+    cursor.execute("SELECT pg_backend_pid()")
+    (pid,) = cursor.fetchone()
+cpu, began = backend_cpu(pid), time.perf_counter()
+indexed = search_index_pending()
+print(indexed, time.perf_counter() - began, backend_cpu(pid) - cpu)
+"""
+
+
+def search_index_timed(env: dict) -> tuple[int, float, float]:
+    """Run the search indexer once over every pending item: (items, seconds, CPU ms per
+    item of the PostgreSQL backend that built the documents)."""
+    out = manage(env, "shell", "-c", SEARCH_INDEX)
+    indexed, seconds, db_cpu = out.strip().splitlines()[-1].split()
+    return int(indexed), float(seconds), float(db_cpu) * 1000 / max(int(indexed), 1)

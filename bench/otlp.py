@@ -41,6 +41,7 @@ from bench._common import (  # noqa: E402
     manage,
     percentile,
     postgres_pids,
+    search_index_timed,
     served,
 )
 from tests.long_work import TOOLS, agent_messages  # noqa: E402
@@ -276,7 +277,13 @@ def main() -> None:
     )
 
     with bench_database("hitl_bench_otlp") as url:
-        env = dict(os.environ, DATABASE_URL=url, HITL_API_THROTTLE="1000000/min")
+        # Inline queues, the search indexer left out of the intake and timed after it.
+        env = dict(
+            os.environ,
+            DATABASE_URL=url,
+            HITL_API_THROTTLE="1000000/min",
+            HITL_SEARCH_INDEX_ON_COMMIT="0",
+        )
         env.pop("REDIS_URL", None)
         manage(env, "migrate", "--noinput", "-v0")
         key = manage(env, "shell", "-c", SETUP).strip().splitlines()[-1]
@@ -284,12 +291,18 @@ def main() -> None:
             intake(server, key, warm, len(warm) * args.batch, clients=args.workers)
             load_before = os.getloadavg()[0]
             found = intake(server, key, bodies, spans, clients=args.clients)
+        indexed, index_seconds, index_db_cpu = search_index_timed(env)
         copied = copy_rate(url, spans)
         decoded = decode_rate(bodies, spans)
         print(
             f"intake: {found['rate']:,.0f} spans/s with {args.workers} gunicorn workers and "
             f"{args.clients} clients (CPU per span: app {found['app_cpu_ms']:.2f} ms, "
             f"PostgreSQL {found['db_cpu_ms']:.2f} ms; load average {load_before:.2f})"
+        )
+        print(
+            f"same run, after the intake: the search indexer built {indexed:,} documents "
+            f"in {index_seconds:.1f} s, {indexed / index_seconds:,.0f} items/s "
+            f"(PostgreSQL CPU {index_db_cpu:.2f} ms per item)"
         )
         print(f"same run: PostgreSQL COPY of rows of that size {copied:,.0f} rows/s")
         print(f"same run: protobuf decode of the same requests {decoded:,.0f} spans/s")
@@ -322,6 +335,8 @@ def main() -> None:
     print(f"review_page_2_turns_p95_ms = {pages[2]['p95']:.1f}")
     print(f"review_page_queries_20_turns = {pages[20]['queries']}")
     print(f"review_page_queries_2_turns = {pages[2]['queries']}")
+    print(f"search_index_items_per_s = {indexed / index_seconds:.0f}")
+    print(f"search_index_db_cpu_ms_per_item = {index_db_cpu:.3f}")
     print(f"load_average = {os.getloadavg()[0]:.2f}")
 
 

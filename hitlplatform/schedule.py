@@ -9,7 +9,8 @@ from datasets import schedule as exports
 from reviews.judge import schedule as judge
 from reviews.monitoring import schedule as monitoring
 from reviews.quality import schedule as quality
+from reviews.search import schedule as search
 from reviews.webhooks import schedule as webhooks
 
-for part in (judge, webhooks, monitoring, quality, exports):
+for part in (judge, webhooks, monitoring, quality, search, exports):
     part.schedule_register()

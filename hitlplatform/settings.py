@@ -379,6 +379,12 @@ HITL_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("HITL_WEBHOOK_BACKOFF_MAX_SECONDS", 3
 HITL_WEBHOOK_SWEEP_GRACE_SECONDS = env_int("HITL_WEBHOOK_SWEEP_GRACE_SECONDS", 60)
 HITL_WEBHOOK_SWEEP_INTERVAL = env_int("HITL_WEBHOOK_SWEEP_INTERVAL", 60)  # s between sweeps
 
+# --- Item search (reviews/search/) --------------------------------------------------
+# Documents are built off the ingest path by a job, enqueued after each write that
+# queues items (off: the sweep alone indexes them, every HITL_SEARCH_SWEEP_INTERVAL s).
+HITL_SEARCH_INDEX_ON_COMMIT = env_bool("HITL_SEARCH_INDEX_ON_COMMIT", True)
+HITL_SEARCH_SWEEP_INTERVAL = env_int("HITL_SEARCH_SWEEP_INTERVAL", 60)
+
 # --- Dataset exports (datasets/) ------------------------------------------------
 # Local storage: the export files. Object storage: this machine's scratch space.
 HITL_EXPORT_DIR = Path(env_str("HITL_EXPORT_DIR", str(MEDIA_ROOT / "exports")))

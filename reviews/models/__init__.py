@@ -1,5 +1,11 @@
 from reviews.models.imports import ImportFormat, ImportStatus, ItemImport, ItemImportError
-from reviews.models.items import CheckResult, ItemStatus, ReviewItem
+from reviews.models.items import (
+    CheckResult,
+    ItemSearch,
+    ItemStatus,
+    ReviewItem,
+    SearchPending,
+)
 from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVerdict
 from reviews.models.monitoring import (
     DailyCodeRollup,
@@ -72,6 +78,7 @@ __all__ = [
     "ImportStatus",
     "ItemImport",
     "ItemImportError",
+    "ItemSearch",
     "ItemStatus",
     "JudgeBackend",
     "JudgeConfig",
@@ -92,6 +99,7 @@ __all__ = [
     "RollupCodeKind",
     "RollupState",
     "RubricCriterion",
+    "SearchPending",
     "Severity",
     "StepVerdict",
     "Verdict",

@@ -1,6 +1,7 @@
+from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection, models
-from django.db.models import F, Func, Q, Value
+from django.db.models import Exists, F, Func, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 from simple_history.models import HistoricalRecords
 
@@ -45,9 +46,9 @@ SEARCH_FIELDS = ("review_notes", "prompt", "output")
 class SearchDocument(Func):
     """The item's full-text document: ``to_tsvector`` of notes, prompt and output.
 
-    Literal SQL (no parameters), so the GIN index of migration
-    ``item_full_text_search`` and every query compile to the same expression
-    and PostgreSQL's planner matches them.
+    Literal SQL (no parameters): the indexer (``search_index_pending``) and the
+    migration's backfill compute ``ItemSearch.document`` with it, over the
+    columns of ``reviews_reviewitem`` (``prefix`` names the table's alias).
     """
 
     template = (
@@ -58,6 +59,12 @@ class SearchDocument(Func):
 
     def __init__(self, **extra):
         super().__init__(*SEARCH_FIELDS, **extra)
+
+    @staticmethod
+    def sql(prefix: str = "") -> str:
+        """The same expression as raw SQL over ``prefix.column`` (for INSERT ... SELECT)."""
+        columns = " || ' ' || ".join(f"{prefix}{name}" for name in SEARCH_FIELDS)
+        return f"to_tsvector('{SEARCH_CONFIG}'::regconfig, left({columns}, {SEARCH_PREFIX_CHARS}))"
 
 
 class ReviewItemQuerySet(models.QuerySet):
@@ -73,7 +80,10 @@ class ReviewItemQuerySet(models.QuerySet):
         """Items whose prompt, output or review notes hold every word of ``text``.
 
         PostgreSQL: full-text search (English stemming: "doses" finds "dose")
-        through the GIN index on ``SearchDocument``. Elsewhere (the SQLite
+        on ``ItemSearch.document`` and its GIN index. The documents are built
+        off the ingest path by a job (``search_index_pending``), so an item's
+        text is found seconds after it is stored; ``or_exact`` matches at once.
+        Elsewhere (the SQLite
         demo): each word must appear, case-insensitively, in one of the fields.
         ``or_exact`` (used for a single word) adds the items it matches, e.g.
         an exact external id: give each condition an index of its own, or the
@@ -85,9 +95,8 @@ class ReviewItemQuerySet(models.QuerySet):
         exact = or_exact if or_exact is not None and len(words) == 1 else Q()
         if connection.vendor == "postgresql":
             query = SearchQuery(" ".join(words), config=SEARCH_CONFIG, search_type="plain")
-            return self.alias(search_document=SearchDocument()).filter(
-                Q(search_document=query) | exact
-            )
+            matching = ItemSearch.objects.filter(item_id=OuterRef("pk"), document=query)
+            return self.filter(Exists(matching) | exact)
         found = Q()
         for word in words:
             found &= (
@@ -244,6 +253,46 @@ class ReviewItem(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class ItemSearch(models.Model):
+    """An item's full-text document (``SearchDocument``), kept off the ingest path.
+
+    Written only by ``search_index_pending`` (a job, seconds after the write
+    that queued the item in ``SearchPending``): a GIN index on the item table
+    cost PostgreSQL as much CPU per ingested item as the whole app path.
+    PostgreSQL only; the SQLite demo searches the item's columns directly.
+    """
+
+    item = models.OneToOneField(
+        ReviewItem,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="search_entry",
+        help_text="The item this document is built from.",
+    )
+    document = SearchVectorField(help_text="to_tsvector of the item's notes, prompt and output.")
+
+    class Meta:
+        indexes = [GinIndex(fields=["document"], name="item_search_gin_idx")]
+
+    def __str__(self) -> str:
+        return f"search document of item {self.item_id}"
+
+
+class SearchPending(models.Model):
+    """The queue of items whose ``ItemSearch`` document must be (re)built.
+
+    One tiny row per item, written in the transaction that stores the item or
+    changes its search text; ``search_index_pending`` takes the rows (``FOR
+    UPDATE SKIP LOCKED``) and deletes them as it builds the documents. No
+    foreign key: a deleted item's row is simply dropped by the indexer.
+    """
+
+    item_id = models.BigIntegerField(primary_key=True, help_text="The item to (re)index.")
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} waiting for the search index"
 
 
 class CheckResult(models.Model):

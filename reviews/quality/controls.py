@@ -48,6 +48,7 @@ from reviews.services.routing import (
     route,
     trigger_reasons,
 )
+from reviews.services.search import search_pending_add
 from reviews.services.transitions import check_transition
 from reviews.transcripts import TRANSCRIPT_FIELDS
 
@@ -198,6 +199,7 @@ def _control_item(
     item._change_reason = why
     item._history_user = by
     item.save()
+    search_pending_add(item_ids=[item.pk])
     return item
 
 

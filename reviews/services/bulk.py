@@ -6,7 +6,8 @@ history in well under a second. A single item goes in with one statement
 instead (``item_insert_one``: the item, its history row and its check results
 in one INSERT with data-modifying CTEs). Elsewhere (the SQLite demo) the same
 rows go through the ORM (``bulk_create_with_history``). All paths write the
-same rows.
+same rows; on PostgreSQL also one ``SearchPending`` row per item, for the
+search indexer (``reviews.services.search``), which they enqueue after commit.
 """
 
 import functools
@@ -18,7 +19,8 @@ from simple_history.utils import bulk_create_with_history
 
 from reviews.checks import Outcome
 from reviews.jsontext import json_bytes
-from reviews.models import CheckResult, ReviewItem
+from reviews.models import CheckResult, ReviewItem, SearchPending
+from reviews.services.search import search_index_soon, search_pending_add
 
 HISTORY_EXTRA = ("history_date", "history_change_reason", "history_type", "history_user_id")
 CHECK_RESULT_COLUMNS = (
@@ -99,7 +101,8 @@ def items_insert(
 ) -> None:
     """Insert new ``items`` (ids assigned in place), one "+" history row each, and
     their check ``outcomes``. Each item carries ``_change_reason``, ``created_at``
-    and ``updated_at``. Call inside the ingest transaction.
+    and ``updated_at``. Call inside the ingest transaction. The items are
+    queued for the search index (``SearchPending``, PostgreSQL only).
     """
     if not items:
         return
@@ -115,6 +118,7 @@ def items_insert(
             for outcome in item_outcomes
         ]
         CheckResult.objects.bulk_create(results, batch_size=2000)
+        search_pending_add(item_ids=[item.pk for item in items])
         return
 
     with connection.cursor() as cursor:
@@ -170,6 +174,8 @@ def items_insert(
             for outcome in item_outcomes
         ),
     )
+    rows_copy(SearchPending, ["item_id"], ((item.pk,) for item in items))
+    search_index_soon()
 
 
 def check_results_of(item: ReviewItem, outcomes: list[Outcome]) -> list[CheckResult]:
@@ -183,7 +189,8 @@ def _insert_one_sql(checks: int) -> str:
 
     Only identifiers from the models' metadata are spliced in; every value is a
     parameter: the item's columns, then the history row's date, reason and
-    user, then six per check result.
+    user, then six per check result. The item's ``SearchPending`` row rides
+    along (no extra statement).
     """
     quote = connection.ops.quote_name
     item_columns = [quote(f.column) for f in _columns(ReviewItem, skip=("id",))]
@@ -198,7 +205,9 @@ def _insert_one_sql(checks: int) -> str:
         f"history AS (INSERT INTO {quote(history_model._meta.db_table)} "
         f"({', '.join([*history_columns, *HISTORY_EXTRA])}) "
         f"SELECT {', '.join(f'item.{c}' for c in history_columns)}, "
-        "%s::timestamptz, %s::text, '+', %s::bigint FROM item)"
+        "%s::timestamptz, %s::text, '+', %s::bigint FROM item), "
+        f"pending AS (INSERT INTO {quote(SearchPending._meta.db_table)} (item_id) "
+        "SELECT id FROM item)"
     )
     if checks:
         row = "(%s::bigint, %s::text, %s::text, %s::text, %s::boolean, %s::text)"
@@ -224,7 +233,8 @@ def item_insert_one(*, item: ReviewItem, outcomes: list[Outcome], user) -> bool:
     item's INSERT skips on the external id's unique constraint (``ON CONFLICT DO
     NOTHING``, waiting for a concurrent insert of the same id to commit or roll
     back), and the history and check rows are inserted from its RETURNING, so
-    a skipped item writes nothing. Call inside the ingest transaction.
+    a skipped item writes nothing. Call inside the ingest transaction; the
+    search indexer is enqueued after it commits.
     """
     params = list(_item_row(item, _ITEM_FIELDS, _ITEM_JSON_FIELDS).values())
     params += [item.created_at, getattr(item, "_change_reason", ""), getattr(user, "pk", None)]
@@ -236,6 +246,7 @@ def item_insert_one(*, item: ReviewItem, outcomes: list[Outcome], user) -> bool:
         inserted = cursor.fetchone()
     if inserted is None:
         return False
+    search_index_soon()
     item.pk = inserted[0]
     item._state.adding = False
     item._state.db = connection.alias

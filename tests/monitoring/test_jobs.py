@@ -9,6 +9,7 @@ from reviews.judge.jobs import judge_requeue_stuck_job
 from reviews.models import DeliveryStatus, DriftAlert, Project, WebhookDelivery
 from reviews.monitoring.jobs import drift_evaluate_job, rollups_fold_job
 from reviews.quality.jobs import reviewers_evaluate_job
+from reviews.search.jobs import search_index_sweep_job
 from reviews.webhooks.jobs import webhook_deliver_job, webhooks_sweep_job
 from tests import factories
 from tests.monitoring.helpers import audits
@@ -27,6 +28,7 @@ def test_cron_schedule_registers_the_sweeps_and_the_drift_evaluation(settings):
                 (rollups_fold_job, "default", 60),
                 (reviewers_evaluate_job, "default", 900),
                 (exports_sweep_job, "default", 60),
+                (search_index_sweep_job, "default", settings.HITL_SEARCH_SWEEP_INTERVAL),
             ],
             key=str,
         )

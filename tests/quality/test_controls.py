@@ -3,7 +3,7 @@
 import pytest
 
 from reviews.api.validation import validate_item
-from reviews.models import ItemStatus, ReviewItem
+from reviews.models import ItemStatus, ReviewItem, SearchPending
 from reviews.models.items import SUBMITTED_CONTENT_FIELDS
 from reviews.quality.controls import (
     ControlInvalid,
@@ -11,6 +11,7 @@ from reviews.quality.controls import (
     control_create,
     controls_create_from_items,
 )
+from reviews.services.search import search_index_pending
 from tests.factories import add_member, ingest, make_project, make_rule
 from tests.reviews.test_transcripts import transcript
 
@@ -91,3 +92,20 @@ def test_an_output_a_blocking_check_rejects_cannot_be_a_control(django_user_mode
         )
     assert "no-todo" in refused.value.detail["output"][0]
     assert not ReviewItem.objects.exists()
+
+
+def test_a_control_is_queued_for_the_search_like_any_item(django_user_model):
+    project = make_project(mode="gate")
+    lead = _lead(django_user_model, project)
+    (source,) = ingest(project, {**UPLOAD, "external_id": "source"})
+    ReviewItem.objects.filter(pk=source.pk).update(status=ItemStatus.APPROVED)
+    source.refresh_from_db()
+    uploaded = control_create(
+        project=project, content=UPLOAD, answer=KnownAnswer(verdict="reject"), by=lead
+    ).item
+    (copied,) = controls_create_from_items(items=[source], by=lead)
+
+    pending = set(SearchPending.objects.values_list("item_id", flat=True))
+    assert pending == {source.pk, uploaded.pk, copied.item_id}
+    assert search_index_pending() == 3
+    assert set(ReviewItem.objects.search("paracetamol").values_list("pk", flat=True)) == pending

@@ -12,8 +12,16 @@ import redis
 from rest_framework.test import APIClient
 from rq.job import Job
 
-from reviews.models import CheckResult, ItemStatus, JudgeConfig, ReviewItem, WebhookDelivery
+from reviews.models import (
+    CheckResult,
+    ItemStatus,
+    JudgeConfig,
+    ReviewItem,
+    SearchPending,
+    WebhookDelivery,
+)
 from reviews.services.projects import api_key_create
+from reviews.services.search import SEARCH_INDEX_JOB
 from tests import factories
 
 # The API key with its project and judge configuration, the check rules, the
@@ -106,12 +114,28 @@ def test_an_item_routed_to_the_judge_is_stored_and_enqueued_in_at_most_eight_sta
 
     assert response.status_code == 201
     assert response.json()["status"] == ItemStatus.PENDING_JUDGE
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the judge's job and the search indexer
     jobs = queue_redis.lrange("rq:queue:judge", 0, -1)
     assert len(jobs) == 1
     job = Job.fetch(jobs[0].decode(), connection=queue_redis)
     assert job.func_name == "reviews.judge.jobs.judge_items_job"
     assert job.args == ([response.json()["id"]],)
+    (indexer,) = queue_redis.lrange("rq:queue:default", 0, -1)
+    assert Job.fetch(indexer.decode(), connection=queue_redis).func_name == SEARCH_INDEX_JOB
+    assert SearchPending.objects.filter(item_id=response.json()["id"]).exists()
+
+
+def test_one_search_indexer_waits_however_many_items_are_posted(
+    db, queue_redis, django_capture_on_commit_callbacks
+):
+    project = factories.make_project(slug="busy", mode="monitor")
+    client = client_for(project)
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/api/v1/items/", factories.item_payload(), format="json")
+        assert response.status_code == 201
+    assert queue_redis.llen("rq:queue:default") == 1
+    assert SearchPending.objects.count() == 3
 
 
 def test_an_item_released_at_once_writes_its_webhook_row_in_the_same_statements(
