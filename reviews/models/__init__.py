@@ -1,5 +1,6 @@
+from reviews.models.comparisons import MAX_CANDIDATES, MIN_CANDIDATES, Candidate, Preference
 from reviews.models.imports import ImportFormat, ImportStatus, ItemImport, ItemImportError
-from reviews.models.items import CheckResult, ItemStatus, ReviewItem
+from reviews.models.items import CheckResult, ItemKind, ItemStatus, ReviewItem
 from reviews.models.judge import JudgeBackend, JudgeConfig, JudgeLabel, JudgeVerdict
 from reviews.models.monitoring import (
     DailyCodeRollup,
@@ -45,11 +46,14 @@ from reviews.models.work import (
 
 __all__ = [
     "DEFAULT_REASON_CODES",
+    "MAX_CANDIDATES",
+    "MIN_CANDIDATES",
     "ApiKey",
     "Assignment",
     "AssignmentState",
     "BudgetDay",
     "BudgetState",
+    "Candidate",
     "CheckKind",
     "CheckResult",
     "CheckRule",
@@ -65,6 +69,7 @@ __all__ = [
     "ImportStatus",
     "ItemImport",
     "ItemImportError",
+    "ItemKind",
     "ItemStatus",
     "JudgeBackend",
     "JudgeConfig",
@@ -74,6 +79,7 @@ __all__ = [
     "MonitoringDashboard",
     "OtlpGrouping",
     "OtlpTraceSpan",
+    "Preference",
     "Project",
     "ProjectMembership",
     "ProjectMode",

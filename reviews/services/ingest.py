@@ -6,13 +6,19 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from reviews.checks import CompiledCheck, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
 from reviews.jsontext import json_bytes
-from reviews.models import ItemStatus, JudgeConfig, Project, ReviewItem
+from reviews.models import Candidate, ItemKind, ItemStatus, JudgeConfig, Project, ReviewItem
 from reviews.models.items import PRIORITY_NORMAL
 from reviews.services.bulk import items_insert
+from reviews.services.comparisons import (
+    candidates_build,
+    comparison_confidence,
+    comparison_route,
+)
 from reviews.services.judge_queue import judge_config_active, judge_enqueue
 from reviews.services.routing import (
     Budget,
@@ -64,6 +70,9 @@ def payload_hash(payload: dict[str, Any]) -> str:
     fields = {name: payload.get(name) for name in INGEST_FIELDS}
     # Transcript fields count only when set, so items stored before they existed keep their hash.
     fields.update({name: payload[name] for name in TRANSCRIPT_FIELDS if payload.get(name)})
+    # Likewise candidates: a resubmit that changes, adds or reorders them is a conflict.
+    if payload.get("candidates"):
+        fields["candidates"] = payload["candidates"]
     canonical = json_bytes(fields, sort_keys=True)
     return hashlib.sha256(canonical).hexdigest()
 
@@ -166,11 +175,13 @@ def _insert_new(
         now = timezone.now()
         new_items: list[ReviewItem] = []
         outcomes_per_item = []
+        candidates: list[Candidate] = []
+        compared = []
         budget = budget_open(project=project) if judge is None else None
         for payload in payloads:
             if payload["external_id"] in existing:
                 continue
-            item, outcomes = _build_item(
+            item, outcomes, comparison = _build_item(
                 project=project,
                 payload=payload,
                 digest=hashes[payload["external_id"]],
@@ -184,10 +195,21 @@ def _insert_new(
             )
             new_items.append(item)
             outcomes_per_item.append(outcomes)
+            if comparison is not None:
+                compared.append((item, *comparison))
         if budget is not None:
             budget.close()
         if new_items:
             items_insert(items=new_items, outcomes=outcomes_per_item, user=user)
+            for item, submitted, results in compared:
+                candidates += candidates_build(item=item, candidates=submitted, results=results)
+            if candidates:
+                bulk_create_with_history(
+                    candidates,
+                    Candidate,
+                    default_user=user,
+                    default_change_reason=f"Ingested via {via}" if via else "Ingested",
+                )
             # Auto-approved / auto-rejected items are final at once: webhook outbox rows.
             items_became_final(items=new_items, now=now)
             if judge is not None:
@@ -213,17 +235,31 @@ def _build_item(
     via: str,
     budget: Budget | None = None,
 ):
+    submitted = payload.get("candidates")
+    extra = (
+        {"kind": ItemKind.COMPARISON, "confidence": comparison_confidence(submitted)}
+        if submitted
+        else {}
+    )
     item = _new_item(
         payload,
         project_id=project.pk,
         payload_hash=digest,
         created_at=now,
         updated_at=now,
+        **extra,
     )
     _PROJECT_FIELD.set_cached_value(item, project)
     # Set explicitly: an API key is not a user the history table can point at.
     item._history_user = user
     ingested = f"Ingested via {via}" if via else "Ingested"
+    if submitted:
+        # Checks per candidate, always to review, no judge: reviews.services.comparisons.
+        decision, results, why = comparison_route(
+            project=project, item=item, candidates=submitted, checks=checks, risk=risk
+        )
+        route_apply(item=item, decision=decision, now=now, reason=f"{ingested}; {why}")
+        return item, [], (submitted, results)
     outcomes = run_checks(checks, item.output)
     blocking = [o.rule.name for o in outcomes if o.blocking_failure]
     if blocking:
@@ -260,4 +296,4 @@ def _build_item(
             found = ", ".join(decision.reasons) or "no trigger"
             why = f"{ingested}; checks passed; routed to {decision.status} ({found})"
     route_apply(item=item, decision=decision, now=now, reason=why)
-    return item, outcomes
+    return item, outcomes, None

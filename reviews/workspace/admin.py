@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from reviews.errors import NotAllowed
 from reviews.models import AssignmentState, Project, Severity, Verdict
 from reviews.services.review_rules import OTHER_REASON
+from reviews.workspace.compare_admin import comparison_post, render_comparison
 from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
@@ -188,6 +189,15 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
     assignment = assignment_of(assignment_id=assignment_id, user=request.user)
     if assignment is None:
         raise Http404("No such claim.")
+    if assignment.item.is_comparison:
+        return comparison_post(
+            request,
+            assignment,
+            rerender=lambda form: _rerender(request, admin_site, assignment, form),
+            queue_url=_queue_url(),
+            review_url=_review_url,
+            narrowing=_session_narrowing(request),
+        )
     form = ReviewForm(request.POST)
     if not form.is_valid():
         return _rerender(request, admin_site, assignment, form)
@@ -283,6 +293,10 @@ def _render_review(request, admin_site, assignment, form, *, status: int) -> Tem
         lease_seconds=max(0, int((assignment.lease_expires_at - timezone.now()).total_seconds())),
         open_panel=form.data.get("action", "") if form.is_bound else "",
     )
+    if item.is_comparison:
+        return render_comparison(
+            request, admin_site, assignment, form, status=status, context=context
+        )
     return TemplateResponse(request, "admin/reviews/workspace/review.html", context, status=status)
 
 

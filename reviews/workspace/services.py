@@ -35,6 +35,7 @@ from reviews.models import (
 )
 from reviews.quality.controls import control_review_score, controls_claimable
 from reviews.quality.jobs import reviewer_quality_enqueue
+from reviews.services.comparisons import claim_candidate_order
 from reviews.services.decisions import item_finalize
 from reviews.services.review_rules import corrected_output_stored, decision_validate
 from reviews.services.search import item_notes_append
@@ -310,7 +311,11 @@ def _claim(
     if stale:
         _expire_on_item(item, now=now, user=actor)
     assignment = Assignment(
-        item=item, reviewer=reviewer, claimed_at=now, lease_expires_at=now + _lease(project)
+        item=item,
+        reviewer=reviewer,
+        claimed_at=now,
+        lease_expires_at=now + _lease(project),
+        candidate_order=claim_candidate_order(item=item, reviewer=reviewer),
     )
     if by is None:
         reason, why = "Claimed from the queue", f"Claimed by {reviewer.get_username()}"
@@ -503,6 +508,11 @@ def review_submit(
     audit = item.is_audit and item.status == ItemStatus.AUTO_APPROVED
     if item.is_final and not audit:
         raise StaleAssignment("This item was already decided; nothing was recorded.")
+    if item.is_comparison:
+        raise ReviewInvalid(
+            "A comparison takes a preference.",
+            detail={"action": ["Choose the best candidate, a tie or all bad."]},
+        )
     errors = review_validate(project=project, item=item, data=data)
     if errors:
         raise ReviewInvalid("Please correct the errors below.", detail=errors)
