@@ -23,6 +23,14 @@ class DecisionForm(forms.Form):
         max_length=MAX_RATIONALE_CHARS,
         error_messages={"required": "Explain the decision: the rationale is required."},
     )
+    # A comparison's own decision: "winner:<candidate id>", "tie" or "all_bad".
+    own = forms.CharField(required=False, max_length=40)
+
+    def own_preference(self) -> tuple[str, int | None]:
+        """(preference, winner id) of the own-decision radio; the rules judge them."""
+        own = self.cleaned_data.get("own") or ""
+        preference, _, winner = own.partition(":")
+        return preference, int(winner) if winner.isdigit() else None
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
