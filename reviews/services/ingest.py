@@ -181,7 +181,8 @@ def _insert_new(
         for payload in payloads:
             if payload["external_id"] in existing:
                 continue
-            item, outcomes, comparison = _build_item(
+            build = _build_comparison if payload.get("candidates") else _build_item
+            item, outcomes = build(
                 project=project,
                 payload=payload,
                 digest=hashes[payload["external_id"]],
@@ -194,9 +195,11 @@ def _insert_new(
                 budget=budget,
             )
             new_items.append(item)
+            if item.is_comparison:
+                # A comparison's check results live on its candidates, not in CheckResult.
+                compared.append((item, payload["candidates"], outcomes))
+                outcomes = []
             outcomes_per_item.append(outcomes)
-            if comparison is not None:
-                compared.append((item, *comparison))
         if budget is not None:
             budget.close()
         if new_items:
@@ -235,31 +238,17 @@ def _build_item(
     via: str,
     budget: Budget | None = None,
 ):
-    submitted = payload.get("candidates")
-    extra = (
-        {"kind": ItemKind.COMPARISON, "confidence": comparison_confidence(submitted)}
-        if submitted
-        else {}
-    )
     item = _new_item(
         payload,
         project_id=project.pk,
         payload_hash=digest,
         created_at=now,
         updated_at=now,
-        **extra,
     )
     _PROJECT_FIELD.set_cached_value(item, project)
     # Set explicitly: an API key is not a user the history table can point at.
     item._history_user = user
     ingested = f"Ingested via {via}" if via else "Ingested"
-    if submitted:
-        # Checks per candidate, always to review, no judge: reviews.services.comparisons.
-        decision, results, why = comparison_route(
-            project=project, item=item, candidates=submitted, checks=checks, risk=risk
-        )
-        route_apply(item=item, decision=decision, now=now, reason=f"{ingested}; {why}")
-        return item, [], (submitted, results)
     outcomes = run_checks(checks, item.output)
     blocking = [o.rule.name for o in outcomes if o.blocking_failure]
     if blocking:
@@ -296,4 +285,38 @@ def _build_item(
             found = ", ".join(decision.reasons) or "no trigger"
             why = f"{ingested}; checks passed; routed to {decision.status} ({found})"
     route_apply(item=item, decision=decision, now=now, reason=why)
-    return item, outcomes, None
+    return item, outcomes
+
+
+def _build_comparison(
+    *,
+    project: Project,
+    payload: dict[str, Any],
+    digest: str,
+    checks: list[CompiledCheck],
+    risk: RiskMatcher,
+    now,
+    user,
+    via: str,
+    **_routing,
+):
+    """A comparison item and its checks per candidate (``reviews.services.comparisons``):
+    routed to review (or auto-rejected) at once, without the judge or the budget."""
+    submitted = payload["candidates"]
+    item = _new_item(
+        payload,
+        project_id=project.pk,
+        payload_hash=digest,
+        created_at=now,
+        updated_at=now,
+        kind=ItemKind.COMPARISON,
+        confidence=comparison_confidence(submitted),
+    )
+    _PROJECT_FIELD.set_cached_value(item, project)
+    item._history_user = user
+    ingested = f"Ingested via {via}" if via else "Ingested"
+    decision, results, why = comparison_route(
+        project=project, item=item, candidates=submitted, checks=checks, risk=risk
+    )
+    route_apply(item=item, decision=decision, now=now, reason=f"{ingested}; {why}")
+    return item, results

@@ -186,6 +186,7 @@ def test_blocking_check_marks_the_candidate_and_keeps_it(project):
     third = item.candidates.get(position=3)
     assert third.checks[0]["name"] == "no-hours" and third.checks[0]["passed"] is False
     assert "check_warning:no-hours" in item.review_reasons
+    assert not item.check_results.exists()  # per candidate, never as the item's own
 
 
 def test_fewer_than_two_passing_candidates_auto_rejects(project):
