@@ -203,3 +203,18 @@ def test_comparisons_go_to_review_in_monitor_mode(monitor_project):
     (item,) = factories.ingest(monitor_project, comparison_payload(2))
     assert item.status == ItemStatus.PENDING_REVIEW and item.in_queue
     assert item.review_reasons[0] == "comparison"
+
+
+def test_openapi_documents_candidates_and_their_read_back(client_api):
+    schema = client_api.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    candidates = schema["ItemInputRequest"]["properties"]["candidates"]
+    assert (candidates["minItems"], candidates["maxItems"]) == (2, 4)
+    assert candidates["items"]["$ref"].endswith("/CandidateInputRequest")
+    assert set(schema["CandidateInputRequest"]["required"]) == {
+        "output",
+        "model_name",
+        "model_version",
+    }
+    detail = schema["ItemDetail"]["properties"]
+    assert detail["candidates"]["items"]["$ref"].endswith("/CandidateOutput")
+    assert schema["ItemKindEnum"]["enum"] == ["single", "comparison"]
