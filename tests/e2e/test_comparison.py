@@ -35,7 +35,7 @@ def shown_order(page) -> list[int]:
     ]
 
 
-def prefer_by_keyboard(page, base_url: str, username: str, *, avoid: int | None) -> int:
+def prefer_by_keyboard(page, base_url: str, username: str, *, avoid: int | None, shot) -> int:
     """Log in, start reviewing, press the key of the first candidate not ``avoid``."""
     login(page, base_url, username, f"{username}-pass-1")
     page.locator("tr[data-project=pairs]").get_by_role("button", name="Start reviewing").click()
@@ -46,6 +46,7 @@ def prefer_by_keyboard(page, base_url: str, username: str, *, avoid: int | None)
         "a model name is in the page before the decision"
     )
     order = shown_order(page)
+    shot(page, f"comparison-review-{username}")
     page.reload()  # the order is stored on the claim: a reload shows the same one
     assert shown_order(page) == order
     index = next(i for i, pk in enumerate(order) if pk != avoid)
@@ -70,9 +71,11 @@ def test_two_reviewers_prefer_different_candidates_and_a_senior_decides(
     member(django_user_model, project, "sena", role="senior")
 
     dora_page = new_page()
-    dora_pick = prefer_by_keyboard(dora_page, live_server.url, "dora", avoid=None)
+    dora_pick = prefer_by_keyboard(dora_page, live_server.url, "dora", avoid=None, shot=screenshot)
     dave_page = new_page()
-    dave_pick = prefer_by_keyboard(dave_page, live_server.url, "dave", avoid=dora_pick)
+    dave_pick = prefer_by_keyboard(
+        dave_page, live_server.url, "dave", avoid=dora_pick, shot=screenshot
+    )
     assert dora_pick != dave_pick
 
     first, second = Review.objects.filter(item=item).order_by("created_at", "pk")
@@ -86,7 +89,7 @@ def test_two_reviewers_prefer_different_candidates_and_a_senior_decides(
     login(senior, live_server.url, "sena", "sena-pass-1")
     senior.goto(f"{live_server.url}/admin/adjudication/adjudicationcase/queue/")
     senior.locator("#adj-claim-next").click()
-    senior.wait_for_url(re.compile(rf"/case/{case.pk}/$"))
+    senior.wait_for_url(re.compile(rf"/{case.pk}/work/$"))
     expect(senior.locator("#adj-review-a h2")).to_contain_text("is best")
     expect(senior.locator("#adj-review-b h2")).to_contain_text("is best")
     expect(senior.locator("#adj-candidates .adj-chip")).to_have_count(2)
