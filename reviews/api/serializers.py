@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reviews import transcripts
+from reviews.access import may_see_candidate_models
 from reviews.api.candidates import ITEM_LEVEL_FIELDS, comparison_errors, comparison_form
 from reviews.api.transcript_schema import MESSAGES_SCHEMA, TOOLS_SCHEMA
 from reviews.jsontext import json_value_error, text_error
@@ -358,8 +359,12 @@ class CandidateOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="Names the candidate in the preference.")
     position = serializers.IntegerField(help_text="Index in the submitted list.")
     output = serializers.CharField()
-    model_name = serializers.CharField()
-    model_version = serializers.CharField()
+    model_name = serializers.CharField(
+        allow_null=True,
+        help_text="null for the project's reviewers and seniors until the item is final "
+        "(preferences are given blind).",
+    )
+    model_version = serializers.CharField(allow_null=True)
     confidence = serializers.FloatField(allow_null=True)
     checks = CheckResultSerializer(many=True)
     check_failed = serializers.BooleanField(
@@ -481,7 +486,15 @@ class ItemDetailSerializer(ItemOutputSerializer):
     def get_candidates(self, item: ReviewItem) -> list[dict]:
         if item.kind != ItemKind.COMPARISON:
             return []
-        return CandidateOutputSerializer(item.candidates.order_by("position"), many=True).data
+        rows = CandidateOutputSerializer(item.candidates.order_by("position"), many=True).data
+        request = self.context.get("request")
+        principal = getattr(request, "user", None)
+        if not may_see_candidate_models(
+            principal, project_id=item.project_id, is_final=item.is_final
+        ):
+            for row in rows:
+                row["model_name"] = row["model_version"] = None
+        return rows
 
     @extend_schema_field(PreferenceOutputSerializer(allow_null=True))
     def get_preference(self, item: ReviewItem) -> dict | None:

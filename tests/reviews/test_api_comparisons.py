@@ -5,6 +5,9 @@ import pytest
 from reviews.api.serializers import ItemInputSerializer
 from reviews.api.validation import validate_item
 from reviews.models import Candidate, ItemStatus, ReviewItem
+from reviews.services.comparisons import PreferenceInput
+from reviews.workspace.preferences import preference_submit
+from reviews.workspace.services import assignment_claim_next
 from tests import factories
 from tests.factories import comparison_payload
 
@@ -218,3 +221,25 @@ def test_openapi_documents_candidates_and_their_read_back(client_api):
     detail = schema["ItemDetail"]["properties"]
     assert detail["candidates"]["items"]["$ref"].endswith("/CandidateOutput")
     assert schema["ItemKindEnum"]["enum"] == ["single", "comparison"]
+
+
+def test_reviewers_see_candidate_models_only_once_the_item_is_final(
+    client, client_api, project, reviewer
+):
+    (item,) = factories.ingest(project, comparison_payload(2))
+    client.force_login(reviewer)
+    url = f"{ITEMS}{item.pk}/"
+    blind = client.get(url).json()["candidates"]
+    assert [(c["model_name"], c["model_version"]) for c in blind] == [(None, None), (None, None)]
+    assert "model-w" not in client.get(url).content.decode()
+    # The application that submitted them sees them.
+    assert [c["model_name"] for c in client_api.get(url).json()["candidates"]] == [
+        "model-w",
+        "model-x",
+    ]
+    claim = assignment_claim_next(reviewer=reviewer, project=project)
+    preference_submit(assignment_id=claim.pk, reviewer=reviewer, data=PreferenceInput("tie"))
+    assert [c["model_name"] for c in client.get(url).json()["candidates"]] == [
+        "model-w",
+        "model-x",
+    ]
