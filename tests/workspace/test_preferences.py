@@ -351,3 +351,14 @@ def test_another_projects_reviewer_cannot_open_or_submit_the_claim(project, revi
     api = Client()
     api.force_login(outsider)
     assert api.get(f"/api/v1/items/{item.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("queue_size", [1, 30])
+def test_comparison_page_runs_constant_queries_whatever_the_queue_size(
+    rita, project, reviewer, queue_size, django_assert_max_num_queries
+):
+    factories.ingest(project, *(comparison_payload(4) for _ in range(queue_size)))
+    claim = assignment_claim_next(reviewer=reviewer, project=project)
+    with django_assert_max_num_queries(7) as captured:
+        response = rita.get(review_url(claim))
+    assert response.status_code == 200, [q["sql"][:200] for q in captured.captured_queries]
