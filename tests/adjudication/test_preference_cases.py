@@ -1,8 +1,12 @@
 """Adjudication of comparisons: two preferences that differ, the case page, the decision."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from adjudication.metrics import project_agreement
 from adjudication.models import AdjudicationCase, CaseClaim, CaseStatus
 from reviews.models import ItemStatus, ProjectMembership, ReviewItem
 from reviews.services.accounts import user_roles_sync
@@ -144,3 +148,28 @@ def test_a_reviewer_of_the_item_cannot_decide_its_case(client, reviewer, double_
     user_roles_sync(user=reviewer)
     client.force_login(reviewer)
     assert client.post(case_url(split), {"action": "claim"}).status_code == 403
+
+
+def test_agreement_leaves_preferences_out_of_verdict_kappa_but_counts_overturns(
+    senior_client, senior, split
+):
+    claim = claimed(senior_client, senior, split)
+    third = split.item.candidates.get(position=2)
+    senior_client.post(
+        case_url(split),
+        {
+            "action": "decide",
+            "claim": claim.pk,
+            "upheld": "neither",
+            "own": f"winner:{third.pk}",
+            "rationale": "Neither: the third.",
+        },
+    )
+    now = timezone.now()
+    figures = project_agreement(
+        project=split.project, start=now - timedelta(days=1), end=now + timedelta(minutes=1)
+    )
+    # Both preferences are verdict "approve": counted as verdicts they would "agree".
+    assert figures["summary"]["items"] == 0
+    overturned = {row["reviewer"]: row["overturned"] for row in figures["reviewers"]}
+    assert overturned == {"rita": 1, "sam": 1}

@@ -364,9 +364,7 @@ def test_comparison_page_runs_constant_queries_whatever_the_queue_size(
     assert response.status_code == 200, [q["sql"][:200] for q in captured.captured_queries]
 
 
-def test_timeline_of_a_comparison_renders_and_names_no_model(
-    double_project, double_reviewers
-):
+def test_timeline_of_a_comparison_renders_and_names_no_model(double_project, double_reviewers):
     dora, dave, _dina = double_reviewers
     item = compare(double_project, 2)
     claim = assignment_claim_next(reviewer=dora, project=double_project)
