@@ -18,7 +18,7 @@ from django.utils import timezone
 from reviews.models import Candidate, Severity
 from reviews.services.comparisons import PreferenceInput
 from reviews.services.review_rules import OTHER_REASON
-from reviews.workspace.preferences import preference_submit
+from reviews.workspace.preferences import candidates_in_claim_order, preference_submit
 from reviews.workspace.selectors import OutputView, output_view
 from reviews.workspace.services import (
     NOTE_MAX_CHARS,
@@ -89,19 +89,15 @@ class ShownCandidate:
 
 def shown_candidates(assignment) -> list[ShownCandidate]:
     """The item's candidates in this claim's order, labelled A-D (one query)."""
-    candidates = {c.pk: c for c in Candidate.objects.filter(item_id=assignment.item_id)}
-    order = [pk for pk in assignment.candidate_order if pk in candidates]
-    order += sorted(
-        (pk for pk in candidates if pk not in order), key=lambda pk: candidates[pk].position
-    )
+    candidates = list(Candidate.objects.filter(item_id=assignment.item_id))
     return [
         ShownCandidate(
             label=LABELS[index],
             key=index + 1,
-            candidate=candidates[pk],
-            output=output_view(candidates[pk].output),
+            candidate=candidate,
+            output=output_view(candidate.output),
         )
-        for index, pk in enumerate(order)
+        for index, candidate in enumerate(candidates_in_claim_order(assignment, candidates))
     ]
 
 

@@ -30,12 +30,16 @@ from reviews.workspace.services import (
 )
 
 
-def _shown(assignment, candidates: list[Candidate]) -> list[Candidate]:
-    """The candidates in the order this claim shows them (drawn at the claim)."""
+def candidates_in_claim_order(assignment, candidates: list[Candidate]) -> list[Candidate]:
+    """``candidates`` in the order this claim shows them (drawn at the claim)."""
     by_id = {candidate.pk: candidate for candidate in candidates}
     shown = [by_id[pk] for pk in assignment.candidate_order if pk in by_id]
     # A claim made before its order existed shows the rest in the submitted order.
-    return shown + [c for c in candidates if c.pk not in set(assignment.candidate_order)]
+    rest = sorted(
+        (c for c in candidates if c.pk not in set(assignment.candidate_order)),
+        key=lambda c: c.position,
+    )
+    return shown + rest
 
 
 @transaction.atomic
@@ -90,7 +94,7 @@ def preference_submit(
         seconds_spent=round(elapsed, 1),
         preference=decision.preference,
         winner=decision.winner,
-        candidate_order=[c.pk for c in _shown(assignment, candidates)],
+        candidate_order=[c.pk for c in candidates_in_claim_order(assignment, candidates)],
     )
     _history(review, user=reviewer, reason=reason[:100])
     try:
