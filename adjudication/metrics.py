@@ -320,6 +320,25 @@ def project_agreement(*, project: Project, start: datetime, end: datetime) -> di
     for row in figures["reviewers"]:
         found = accuracy.get(row["reviewer_id"])
         row["controls"] = found.as_dict() if found else None
+    # A reviewer who reviewed only controls in the period still gets their row.
+    listed = {row["reviewer_id"] for row in figures["reviewers"]}
+    figures["reviewers"].extend(
+        {
+            "reviewer": found.username,
+            "reviewer_id": reviewer_id,
+            "reviews": 0,
+            "paired_items": 0,
+            "percent_agreement": None,
+            "adjudicated": 0,
+            "overturned": 0,
+            "overturned_percent": None,
+            "median_seconds_per_item": None,
+            "controls": found.as_dict(),
+        }
+        for reviewer_id, found in accuracy.items()
+        if reviewer_id not in listed
+    )
+    figures["reviewers"].sort(key=lambda row: row["reviewer"])
     return {
         "project": project.slug,
         "period": {"start": start, "end": end},

@@ -125,6 +125,23 @@ def cpu_seconds(pids: list[int], *, reaped_children: bool = False) -> float:
     return total
 
 
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two ``cpu_by_pid`` samples by the processes alive at both
+    (one that exited meanwhile would otherwise count negative) and those started since."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds used so far by each of ``pids`` that is still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields:
+            found[pid] = sum(int(value) for value in fields[11:13]) / tick
+    return found
+
+
 def child_pids(parent: int) -> list[int]:
     """The processes whose parent is ``parent`` (gunicorn's workers)."""
     pids = (int(name) for name in os.listdir("/proc") if name.isdigit())

@@ -7,10 +7,19 @@ keep-alive HTTP connection. Every item is stored, checked (four tier-1 rules)
 and routed, with its history row. Prints
 ``batch=N: X items/s, median Y ms per request``.
 
+The reference is measured in the same run, on the same database server:
+PostgreSQL's own COPY of the same item rows (batches of 1,000, one COPY and
+one transaction each, from one connection) into a scratch copy of the items
+table, once with the table's indexes (``LIKE ... INCLUDING ALL``: the unique
+external id, the queue and full-text indexes) and once bare. The run ends with
+a block of ``key = value`` lines; ``ingest_share_of_copy`` is the 2-client
+1,000-item rate as a percentage of the bare COPY rate.
+
     python bench/ingest.py [--requests-1 500] [--requests-100 60] [--requests-1000 20]
 """
 
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -20,11 +29,23 @@ import string
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
+
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import bench_database, child_pids, cpu_seconds, manage, postgres_pids, served
+from bench._common import (
+    bench_database,
+    child_pids,
+    cpu_by_pid,
+    cpu_delta,
+    cpu_seconds,
+    manage,
+    postgres_pids,
+    served,
+)
 
 SETUP = """
 from reviews.models import CheckRule, Project
@@ -84,16 +105,18 @@ def post_all(port: int, key: str, bodies: list[bytes]) -> list[float]:
     return latencies
 
 
-def run(server, key: str, batch: int, requests: int, start: int, clients: int) -> str:
-    """Post ``requests`` batches from ``clients`` connections at once; a result line."""
+def run(server, key: str, batch: int, requests: int, start: int, clients: int) -> dict:
+    """Post ``requests`` batches from ``clients`` connections at once; the figures."""
     rng = random.Random(batch)
     bodies = [
         json.dumps({"items": make_items(rng, start + r * batch, batch)}).encode()
+        if batch > 1
+        else json.dumps(make_items(rng, start + r, 1)[0]).encode()
         for r in range(requests)
     ]
     shares = [bodies[i::clients] for i in range(clients)]
-    workers, database = child_pids(server.pid), postgres_pids()
-    app_cpu, db_cpu = cpu_seconds(workers), cpu_seconds(database)
+    workers = child_pids(server.pid)
+    app_cpu, db_cpu = cpu_seconds(workers), cpu_by_pid(postgres_pids())
     began = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         latencies = [
@@ -102,12 +125,120 @@ def run(server, key: str, batch: int, requests: int, start: int, clients: int) -
     elapsed = time.perf_counter() - began
     per_k = 1_000_000 / (batch * requests)  # CPU seconds -> ms per 1,000 items
     app_cpu = (cpu_seconds(workers) - app_cpu) * per_k
-    db_cpu = (cpu_seconds(database) - db_cpu) * per_k
-    return (
-        f"batch={batch}: {batch * requests / elapsed:,.0f} items/s, "
-        f"median {statistics.median(latencies) * 1000:.1f} ms per request "
+    # Every PostgreSQL process on the machine: on a shared machine, others' too.
+    db_cpu = cpu_delta(db_cpu, cpu_by_pid(postgres_pids())) * per_k
+    figures = {
+        "rate": batch * requests / elapsed,
+        "median_ms": statistics.median(latencies) * 1000,
+        "app_cpu_ms_per_k": app_cpu,
+        "db_cpu_ms_per_k": db_cpu,
+    }
+    print(
+        f"batch={batch}: {figures['rate']:,.0f} items/s, "
+        f"median {figures['median_ms']:.1f} ms per request "
         f"(CPU per 1,000 items: app {app_cpu:,.0f} ms, PostgreSQL {db_cpu:,.0f} ms)"
     )
+    return figures
+
+
+def stored_rows(rng: random.Random, start: int, count: int, project_id: int) -> list[tuple]:
+    """The rows ingest stores for ``make_items``' items, as the items table holds them."""
+    now = datetime.now(UTC)
+    rows = []
+    for item in make_items(rng, start, count):
+        digest = hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()
+        rows.append(
+            (
+                project_id,
+                item["external_id"],
+                item["prompt"],
+                "[]",
+                "[]",
+                False,
+                item["output"],
+                item["model_name"],
+                item["model_version"],
+                item["confidence"],
+                json.dumps(item["context"]),
+                "{}",
+                digest,
+                "auto_approved",
+                100,
+                False,
+                False,
+                "[]",
+                item["output"],
+                "",
+                "",
+                "",
+                False,
+                False,
+                False,
+                "",
+                now,
+                now,
+                now,
+            )
+        )
+    return rows
+
+
+COPY_COLUMNS = (
+    "project_id, external_id, prompt, messages, tools, is_transcript, output, model_name, "
+    "model_version, confidence, context, metadata, payload_hash, status, priority, in_queue, "
+    "is_audit, review_reasons, final_output, final_verdict, final_reason_code, final_severity, "
+    "adjudicated, is_control, second_review, review_notes, decided_at, created_at, updated_at"
+)
+
+
+def copy_reference(url: str, *, like: str, batches: int, project_id: int) -> float:
+    """Rows per second of PostgreSQL's COPY of ingest's item rows into a scratch table
+    (``CREATE TABLE ... (LIKE reviews_reviewitem <like>)``), 1,000 rows per COPY and
+    transaction, from one connection; the rows are built before the clock starts."""
+    rng = random.Random(7)
+    prepared = [stored_rows(rng, 50_000_000 + b * 1000, 1000, project_id) for b in range(batches)]
+    with psycopg.connect(url) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy_scratch")
+        conn.execute(f"CREATE TABLE bench_copy_scratch (LIKE reviews_reviewitem {like})")
+        conn.commit()
+        began = time.perf_counter()
+        for rows in prepared:
+            with conn.cursor().copy(f"COPY bench_copy_scratch ({COPY_COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+        elapsed = time.perf_counter() - began
+        conn.execute("DROP TABLE bench_copy_scratch")
+        conn.commit()
+    return batches * 1000 / elapsed
+
+
+def single_item_statements(env: dict) -> int:
+    """SQL statements of one new single-item POST, as Django logs them (BEGIN, COMMIT
+    and COPY included)."""
+    out = manage(env, "shell", "-c", STATEMENTS)
+    return int(out.strip().splitlines()[-1])
+
+
+STATEMENTS = """
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from reviews.models import ApiKey
+from reviews.services.projects import api_key_create
+raw = api_key_create(project=ApiKey.objects.get(name="bench").project, name="count")[1]
+client = Client(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+def post(ext):
+    body = {"external_id": ext, "prompt": "A question about the contract terms.",
+            "output": "A plain answer of some length.", "model_name": "bench-model",
+            "model_version": "2026-11-01", "confidence": 0.9}
+    return client.post("/api/v1/items/", body, content_type="application/json")
+post("count-warm")
+with CaptureQueriesContext(connection) as ctx:
+    assert post("count-1").status_code == 201
+# BEGIN and COMMIT are logged too, and rows_copy logs each COPY.
+print(len(ctx.captured_queries))
+"""
 
 
 def main() -> None:
@@ -115,6 +246,7 @@ def main() -> None:
     parser.add_argument("--requests-1", type=int, default=500)
     parser.add_argument("--requests-100", type=int, default=60)
     parser.add_argument("--requests-1000", type=int, default=20)
+    parser.add_argument("--copy-batches", type=int, default=20, help="reference COPY batches")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
         "--clients",
@@ -130,10 +262,15 @@ def main() -> None:
         env.pop("REDIS_URL", None)
         manage(env, "migrate", "--noinput", "-v0")
         key = manage(env, "shell", "-c", SETUP).strip().splitlines()[-1]
+        with psycopg.connect(url) as conn:
+            project_id = conn.execute("SELECT id FROM reviews_project").fetchone()[0]
         size = len(json.dumps(make_items(random.Random(0), 0, 1)[0]))
         print(f"item size ~{size} bytes; gunicorn workers={args.workers}; PostgreSQL")
+        results: dict[tuple[int, int], dict] = {}
         with served(env, workers=args.workers) as server:
-            run(server, key, 10, 8, 10_000_000, clients=args.workers)  # warm up every worker
+            # Warm up every worker on both paths (imports, precompiled queries).
+            run(server, key, 10, 8, 10_000_000, clients=args.workers)
+            run(server, key, 1, 40, 10_100_000, clients=args.workers)
             start = 0
             for clients in args.clients:
                 print(f"{clients} client(s), load average {os.getloadavg()[0]:.2f}:")
@@ -142,8 +279,38 @@ def main() -> None:
                     (100, args.requests_100),
                     (1000, args.requests_1000),
                 ]:
-                    print(run(server, key, batch, requests, start, clients))
+                    results[clients, batch] = run(server, key, batch, requests, start, clients)
                     start += batch * requests
+        statements = single_item_statements(env)
+        copy_bare = copy_reference(
+            url,
+            like="INCLUDING DEFAULTS INCLUDING IDENTITY",
+            batches=args.copy_batches,
+            project_id=project_id,
+        )
+        copy_indexed = copy_reference(
+            url, like="INCLUDING ALL", batches=args.copy_batches, project_id=project_id
+        )
+        print(
+            f"reference, PostgreSQL COPY of the same item rows, 1,000 per COPY, 1 connection: "
+            f"{copy_bare:,.0f} rows/s bare, {copy_indexed:,.0f} rows/s with the items "
+            f"table's indexes"
+        )
+        most = max(args.clients)
+        batch_k = results[most, 1000]["rate"]
+        single = results[min(args.clients), 1]
+        print()
+        print(f"load_average = {os.getloadavg()[0]:.2f}")
+        print(f"copy_rows_per_s = {copy_bare:.0f}")
+        print(f"copy_indexed_rows_per_s = {copy_indexed:.0f}")
+        print(f"ingest_batch_1000_clients = {most}")
+        print(f"ingest_batch_1000_items_per_s = {batch_k:.0f}")
+        print(f"ingest_share_of_copy = {100 * batch_k / copy_bare:.1f}")
+        print(f"ingest_share_of_indexed_copy = {100 * batch_k / copy_indexed:.1f}")
+        print(f"single_item_app_cpu_ms = {single['app_cpu_ms_per_k'] / 1000:.2f}")
+        print(f"single_item_db_cpu_ms = {single['db_cpu_ms_per_k'] / 1000:.2f}")
+        print(f"single_item_median_ms = {single['median_ms']:.2f}")
+        print(f"single_item_statements = {statements}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,27 @@ def items_visible_to(principal) -> QuerySet[ReviewItem]:
     )
 
 
+def _prefetched(instance, name: str, objects: list) -> None:
+    """Fill ``instance``'s reverse relation ``name`` with ``objects``, as a prefetch would."""
+    queryset = getattr(instance, name).all()
+    queryset._result_cache = objects
+    queryset._prefetch_done = True
+    instance.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
+
+
+def item_as_inserted(item: ReviewItem, *, check_results: list[CheckResult]) -> ReviewItem:
+    """A just-inserted ``item`` holding what ``items_visible_to`` prefetches, without a query.
+
+    Its ``check_results`` are the rows written with it; a new item has no judge
+    verdict yet (the judge runs after commit) and, if an audit sample, no audit review.
+    """
+    _prefetched(item, "check_results", check_results)
+    _prefetched(item, "judge_verdicts", [])
+    if item.is_audit:
+        item.audit_reviews = []
+    return item
+
+
 def items_with_audits(items: list[ReviewItem]) -> list[ReviewItem]:
     """Give each audit sample of ``items`` its ``audit_reviews`` (one query; none without
     audit samples, unlike a prefetch, which queries for every page)."""

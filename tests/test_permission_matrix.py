@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
@@ -49,6 +50,8 @@ from reviews.models import (
     ReviewItem,
     WebhookDelivery,
 )
+from reviews.quality.controls import KnownAnswer, control_create
+from reviews.quality.quarantine import quarantine_create
 from reviews.services.projects import api_key_create, api_key_revoke
 from reviews.services.transitions import item_transition
 from reviews.workspace.services import assignment_claim_next
@@ -240,6 +243,24 @@ MODEL_RULES: dict[tuple[str, str], tuple] = {
         nobody,
         "delivery",
     ),
+    # Controls and quarantines: which items are controls, and who was quarantined, are
+    # for a project's admins only. Controls are never deleted; quarantines never edited.
+    ("reviews", "controlanswer"): (
+        anywhere(ADMINISTER),
+        cap(ADMINISTER),
+        cap(ADMINISTER),
+        anywhere(ADMINISTER),
+        nobody,
+        "control",
+    ),
+    ("reviews", "quarantine"): (
+        anywhere(ADMINISTER),
+        cap(ADMINISTER),
+        nobody,
+        nobody,
+        nobody,
+        "quarantine",
+    ),
     ("adjudication", "adjudicationcase"): (
         anywhere(ADJUDICATE),
         cap(ADJUDICATE),
@@ -361,6 +382,7 @@ def custom_routes() -> dict[str, Route]:
     case = "admin/adjudication/adjudicationcase/"
     export = "admin/datasets/datasetexport/"
     dashboard = "admin/reviews/monitoringdashboard/"
+    quarantine = "admin/reviews/quarantine/"
     api = "api/v1/"
     return {
         # The admin site itself.
@@ -437,6 +459,25 @@ def custom_routes() -> dict[str, Route]:
             lambda w, s: f"/admin/reviews/webhookdelivery/{w[f'delivery_{s}']}/resend/",
             nobody,
             cap(ADMINISTER),
+        ),
+        # Reviewer quality: the reviewer pages and the quarantine form (project admins).
+        f"{quarantine}reviewers/": Route(
+            lambda w, s: f"/{quarantine}reviewers/", anywhere(ADMINISTER), nobody, sided=False
+        ),
+        f"{quarantine}reviewers/<int:project_id>/<int:user_id>/": Route(
+            lambda w, s: (
+                f"/{quarantine}reviewers/{w[f'project_{s}']}/{w[f'quality_reviewer_{s}']}/"
+            ),
+            cap(ADMINISTER),
+            nobody,
+        ),
+        f"{quarantine}reviewers/<int:project_id>/<int:user_id>/quarantine/": Route(
+            lambda w, s: (
+                f"/{quarantine}reviewers/{w[f'project_{s}']}/{w[f'quality_reviewer_{s}']}/quarantine/"
+            ),
+            nobody,
+            cap(ADMINISTER),
+            post_data=lambda w, s: {"start": "2026-01-01", "end": "2026-01-02", "reason": "test"},
         ),
         # Adjudication.
         f"{case}queue/": Route(
@@ -765,6 +806,38 @@ class PermissionMatrixTests(TestCase):
                     project=project, user=users["superuser"], upload=upload
                 ).pk
             ItemImport.objects.filter(pk=w.ids[f"itemimport_{side}"]).update(status="done")
+            # A control, and a quarantine of the first reviewer over a quiet period.
+            control = control_create(
+                project=project,
+                content={
+                    "prompt": "Is 12 g a day safe?",
+                    "messages": [],
+                    "output": "Yes.",
+                    "model_name": "acme-med",
+                    "model_version": "2026-11-01",
+                    "confidence": 0.9,
+                    "context": [],
+                    "metadata": {},
+                    "tools": [],
+                    "is_transcript": False,
+                },
+                answer=KnownAnswer(verdict="reject"),
+                by=users["superuser"],
+            )
+            w.ids[f"control_{side}"] = control.pk
+            w.ids[f"control_history_{side}"] = control.history.latest().history_id
+            quiet = timezone.now() - timedelta(days=60)
+            quarantine = quarantine_create(
+                project=project,
+                reviewer=first,
+                start=quiet,
+                end=quiet + timedelta(days=1),
+                reason="matrix",
+                by=users["superuser"],
+            ).quarantine
+            w.ids[f"quarantine_{side}"] = quarantine.pk
+            w.ids[f"quarantine_history_{side}"] = quarantine.history.latest().history_id
+            w.ids[f"quality_reviewer_{side}"] = first.pk
             key, raw = api_key_create(project=project, name=f"client {side}")
             w.ids[f"apikey_{side}"] = key.pk
             w.ids[f"apikey_history_{side}"] = key.history.latest().history_id

@@ -168,6 +168,9 @@ def may_see_candidate_models(principal, *, project_id: int, is_final: bool) -> b
 
 def may_anywhere(principal, capability: Capability) -> bool:
     """Whether ``principal`` holds ``capability`` in at least one project (superusers: always)."""
+    if isinstance(principal, ApiClient):
+        # The key's own project, loaded with the key: no query.
+        return capability in API_KEY_CAPABILITIES
     if _is_user(principal) and principal.is_superuser:
         return True
     roles = _roles(principal) if _is_user(principal) else None

@@ -17,16 +17,19 @@ from reviews.imports.admin import ItemImportAdmin
 from reviews.judge.admin import JudgeConfigAdmin, JudgeVerdictAdmin
 from reviews.models import (
     ApiKey,
+    ControlAnswer,
     DriftAlert,
     ItemImport,
     JudgeConfig,
     JudgeVerdict,
     MonitoringDashboard,
     Project,
+    Quarantine,
     ReviewItem,
     WebhookDelivery,
 )
 from reviews.monitoring.admin import DriftAlertAdmin, MonitoringDashboardAdmin
+from reviews.quality.admin import ControlAnswerAdmin, QuarantineAdmin
 from reviews.webhooks.admin import WebhookDeliveryAdmin
 
 admin.site.register(Project, ProjectAdmin)
@@ -38,6 +41,8 @@ admin.site.register(MonitoringDashboard, MonitoringDashboardAdmin)
 admin.site.register(DriftAlert, DriftAlertAdmin)
 admin.site.register(WebhookDelivery, WebhookDeliveryAdmin)
 admin.site.register(ItemImport, ItemImportAdmin)
+admin.site.register(ControlAnswer, ControlAnswerAdmin)
+admin.site.register(Quarantine, QuarantineAdmin)
 
 # Replacing third-party registrations: reviewer accounts with their memberships,
 # and django-rq's dashboard restricted to superusers.

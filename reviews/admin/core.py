@@ -46,6 +46,7 @@ from reviews.models import (
     ProjectMembership,
     ReviewItem,
 )
+from reviews.quality.admin import CONTROL_ACTIONS, ControlListFilter, item_fields_for
 from reviews.services.accounts import user_roles_sync
 from reviews.services.projects import (
     SecretAction,
@@ -54,6 +55,7 @@ from reviews.services.projects import (
     webhook_secret_next,
 )
 from reviews.workspace.admin import workspace_urls
+from reviews.workspace.selectors import control_seen_by
 
 
 class CheckRuleInline(admin.StackedInline):
@@ -179,6 +181,25 @@ class ProjectAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
                     "drift_min_samples",
                     "drift_auto_gate",
                 ]
+            },
+        ),
+        (
+            "Review budget (monitor mode)",
+            {"fields": ["budget_share", "budget_window", "budget_daily_capacity"]},
+        ),
+        (
+            "Reviewer quality: controls, quarantine, second review",
+            {
+                "fields": [
+                    "control_rate",
+                    "control_accuracy_floor",
+                    "control_min_reviews",
+                    "quarantine_by_rule",
+                    "quarantine_lookback_days",
+                    "second_review_rate",
+                ],
+                "description": "Controls: Control items. Each reviewer's control accuracy, "
+                "rushed-review signals and quarantines: Quarantines, Reviewer pages.",
             },
         ),
     ]
@@ -318,7 +339,13 @@ class ItemChangeList(ChangeList):
     )
 
     def get_queryset(self, request, exclude_parameters=None):
-        return super().get_queryset(request, exclude_parameters).defer(*self.DEFERRED)
+        queryset = super().get_queryset(request, exclude_parameters).defer(*self.DEFERRED)
+        if request.user.is_superuser:
+            return queryset
+        # Controls are listed to their project's admins only: to a reviewer a list of
+        # items that wait for review but are never in the queue would name them.
+        administered = projects_where(request.user, Capability.ADMINISTER).values("pk")
+        return queryset.filter(Q(is_control=False) | Q(project__in=administered))
 
 
 class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
@@ -347,6 +374,7 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         ConfidenceRangeFilter,
         ModelFilter,
         CreatedRangeFilter,
+        ControlListFilter,
     ]
     # Shown as the search box's scope; ``get_search_results`` does the searching.
     search_fields = ["prompt", "output", "review_notes"]
@@ -370,7 +398,22 @@ class ReviewItemAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
         "assign_to_reviewer",
         "export_selection",
         "delete_items",
+        *CONTROL_ACTIONS,
     ]
+
+    def get_fields(self, request, obj=None):
+        return item_fields_for(request, obj, list(super().get_fields(request, obj)))
+
+    def get_object(self, request, object_id, from_field=None):
+        item = super().get_object(request, object_id, from_field)
+        # Read-only page: a control is shown as its viewer may see it, never saved.
+        return None if item is None else control_seen_by(item=item, viewer=request.user)
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        if self.has_administer_permission(request):
+            return filters
+        return [f for f in filters if f is not ControlListFilter]
 
     def get_changelist(self, request, **kwargs):
         return ItemChangeList

@@ -10,7 +10,19 @@ from reviews import access
 from reviews.errors import NotAllowed
 from reviews.models import ApiKey
 from reviews.models.projects import hash_api_key
+from reviews.precompiled import Precompiled
 from reviews.principals import ApiClient
+
+# The key with its project and the project's judge configuration (None without
+# one): every request with a key runs this, and ingest needs all three.
+_KEY_BY_HASH = Precompiled(
+    lambda hashed: (
+        ApiKey.objects.select_related("project", "project__judge_config")
+        .filter(hashed_key=hashed, revoked_at__isnull=True)
+        .order_by("pk")[:1]
+    ),
+    sample=["precompiled-sample-hash"],
+)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -30,11 +42,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 raw = parts[1].decode()
             except UnicodeDecodeError as exc:
                 raise exceptions.AuthenticationFailed(_("Malformed API key header.")) from exc
-        key = (
-            ApiKey.objects.select_related("project")
-            .filter(hashed_key=hash_api_key(raw), revoked_at__isnull=True)
-            .first()
-        )
+        found = _KEY_BY_HASH(hash_api_key(raw))
+        key = found[0] if found else None
         if key is None:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
         return ApiClient(key=key), key

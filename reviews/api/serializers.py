@@ -381,6 +381,16 @@ class PreferenceOutputSerializer(serializers.Serializer):
     )
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def _decision(decision: dict | None) -> dict | None:
+    """``DecisionSerializer``'s answer, by hand (every auto-approved item carries one)."""
+    if decision is None:
+        return None
+    return {**decision, "decided_at": _DATETIME.to_representation(decision["decided_at"])}
+
+
 class ItemOutputSerializer(serializers.ModelSerializer):
     """An item as its submitter sees it: the released output only once final."""
 
@@ -439,6 +449,42 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         audit = item_audit(item, reviews[0] if reviews else None)
         return AuditSerializer(audit).data
 
+    def to_representation(self, instance: ReviewItem) -> dict:
+        # Every single-item POST answers with this, and lists with up to 1,000:
+        # the fields by hand, without DRF's per-field walk (three times slower).
+        # The declared fields above stay the schema; a parity test holds the two equal.
+        item = instance
+        final = item.is_final
+        return {
+            "id": item.pk,
+            "external_id": item.external_id,
+            "project": item.project.slug,
+            "kind": item.kind,
+            "status": item.status,
+            "is_final": final,
+            "model_name": item.model_name,
+            "model_version": item.model_version,
+            "confidence": None if item.confidence is None else float(item.confidence),
+            "is_audit": item.is_audit,
+            "review_reasons": item.review_reasons,
+            "created_at": _DATETIME.to_representation(item.created_at),
+            "checks": [
+                {
+                    "name": result.name,
+                    "kind": result.kind,
+                    "severity": result.severity,
+                    "passed": result.passed,
+                    "message": result.message,
+                }
+                for result in item.check_results.all()
+            ],
+            "judge": self.get_judge(item),
+            "final_output": item.final_output if final else None,
+            "decision": _decision(item_decision(item)),
+            "audit": self.get_audit(item),
+            "message": self.get_message(item),
+        }
+
     def get_message(self, item: ReviewItem) -> str:
         if item.status == ItemStatus.AUTO_REJECTED:
             return "Rejected by automated checks."
@@ -481,6 +527,18 @@ class ItemDetailSerializer(ItemOutputSerializer):
             "context",
             "metadata",
         ]
+
+    # Computed, not attributes of the item (every other detail field is one).
+    COMPUTED_FIELDS = ("candidates", "preference")
+
+    def to_representation(self, instance: ReviewItem) -> dict:
+        data = super().to_representation(instance)
+        for name in self.Meta.fields[len(ItemOutputSerializer.Meta.fields) :]:
+            if name not in self.COMPUTED_FIELDS:
+                data[name] = getattr(instance, name)
+        data["candidates"] = self.get_candidates(instance)
+        data["preference"] = self.get_preference(instance)
+        return data
 
     @extend_schema_field(CandidateOutputSerializer(many=True))
     def get_candidates(self, item: ReviewItem) -> list[dict]:

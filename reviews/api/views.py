@@ -9,7 +9,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from reviews.access import Capability, projects_where
+from reviews.access import Capability, may, projects_where
 from reviews.api.auth import HoldsCapability
 from reviews.api.pagination import ApiCursorPagination
 from reviews.api.schema import (
@@ -29,7 +29,7 @@ from reviews.api.validation import ItemSubmissionSerializer
 from reviews.errors import NotAllowed
 from reviews.models import Project
 from reviews.principals import ApiClient, principal_label
-from reviews.selectors import items_visible_to, items_with_audits
+from reviews.selectors import item_as_inserted, items_visible_to, items_with_audits
 from reviews.services.ingest import item_ingest
 
 
@@ -135,7 +135,11 @@ class ItemViewSet(
         code = status.HTTP_201_CREATED if outcome.created_count else status.HTTP_200_OK
         if parsed["batch"]:
             return Response(BatchResultSerializer(outcome).data, status=code)
-        item = self.get_queryset().get(pk=outcome.items[0].pk)
+        if outcome.created[0]:
+            # Answered from what was just inserted: no read-back.
+            item = item_as_inserted(outcome.items[0], check_results=outcome.check_results(0))
+        else:
+            item = self.get_queryset().get(pk=outcome.items[0].pk)
         return Response(ItemOutputSerializer(item).data, status=code)
 
     def paginate_queryset(self, queryset):
@@ -156,7 +160,13 @@ class ItemViewSet(
         slug = slugs.pop()
         if slug is None:
             raise ValidationError({"project": ["This field is required."]})
-        project = projects_where(principal, Capability.SUBMIT).filter(slug=slug).first()
+        if isinstance(principal, ApiClient) and slug == principal.project.slug:
+            # The key's project came with the key (one query for both).
+            project = (
+                principal.project if may(principal, Capability.SUBMIT, principal.project) else None
+            )
+        else:
+            project = projects_where(principal, Capability.SUBMIT).filter(slug=slug).first()
         if project is not None:
             return project
         if projects_where(principal, Capability.VIEW).filter(slug=slug).exists():

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from reviews.access import Capability, projects_where
 from reviews.models import (
+    BudgetDay,
     DailyCodeRollup,
     DailyReviewerRollup,
     DriftAlert,
@@ -87,6 +88,33 @@ class ProjectHealth:
     advice: ModeAdvice | None
 
 
+@dataclass(frozen=True)
+class BudgetRow:
+    """What a project's review budget did over the dashboard's period (``BudgetDay`` sums)."""
+
+    project: Project
+    considered: int
+    sent_risk: int
+    sent_budget: int
+    over_capacity: int
+    released_below_threshold: int
+
+    @property
+    def sent(self) -> int:
+        return self.sent_risk + self.sent_budget
+
+    @property
+    def share(self) -> Proportion:
+        """The realised share sent to review, risk triggers included."""
+        return Proportion(self.sent, self.considered)
+
+    @property
+    def unreviewed(self) -> int:
+        """What the budget left unreviewed: chosen but over the day's capacity, and
+        released under the fixed threshold (that the threshold alone would have sent)."""
+        return self.over_capacity + self.released_below_threshold
+
+
 @dataclass
 class Dashboard:
     now: datetime
@@ -107,6 +135,7 @@ class Dashboard:
     severities: list[tuple[str, int]] = field(default_factory=list)
     health: list[ProjectHealth] = field(default_factory=list)
     alerts: list[DriftAlert] = field(default_factory=list)
+    budgets: list[BudgetRow] = field(default_factory=list)
 
     @property
     def scope(self) -> list[Project]:
@@ -278,4 +307,37 @@ def dashboard(
         .select_related("project")
         .order_by("-created_at")
     )
+    data.budgets = budget_rows(projects=data.scope, first_day=first_day)
     return data
+
+
+def budget_rows(*, projects: list[Project], first_day: date) -> list[BudgetRow]:
+    """Per project with a review budget, its day counters summed since ``first_day``.
+
+    One query over one row per project and day (``BudgetDay``), whatever the traffic.
+    """
+    names = {p.pk: p for p in projects}
+    sums = (
+        BudgetDay.objects.filter(project_id__in=list(names), day__gte=first_day)
+        .values("project_id")
+        .annotate(
+            considered=Sum("considered"),
+            sent_risk=Sum("sent_risk"),
+            sent_budget=Sum("sent_budget"),
+            over_capacity=Sum("over_capacity"),
+            released=Sum("released_below_threshold"),
+        )
+        .order_by()
+    )
+    rows = [
+        BudgetRow(
+            project=names[row["project_id"]],
+            considered=row["considered"],
+            sent_risk=row["sent_risk"],
+            sent_budget=row["sent_budget"],
+            over_capacity=row["over_capacity"],
+            released_below_threshold=row["released"],
+        )
+        for row in sums
+    ]
+    return sorted(rows, key=lambda row: row.project.name)

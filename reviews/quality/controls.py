@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from adjudication.agreement import outputs_equal
 from reviews.access import Capability, may
+from reviews.checks import compile_checks, run_checks
 from reviews.errors import DomainError, NotAllowed
 from reviews.models import (
     Assignment,
@@ -32,6 +33,13 @@ from reviews.models import (
     Verdict,
 )
 from reviews.services.ingest import INGEST_FIELDS, payload_hash
+from reviews.services.routing import (
+    REASON_AUDIT,
+    REASON_LOW_CONFIDENCE,
+    RiskMatcher,
+    route,
+    trigger_reasons,
+)
 from reviews.transcripts import TRANSCRIPT_FIELDS
 
 HUMAN_DECIDED = (ItemStatus.APPROVED, ItemStatus.CORRECTED, ItemStatus.REJECTED)
@@ -148,13 +156,15 @@ def control_review_score(*, review: Review, item: ReviewItem) -> bool:
     return review.control_correct
 
 
-def _control_item(*, project: Project, content: dict[str, Any], reasons: list, priority: int):
+def _control_item(
+    *, project: Project, content: dict[str, Any], reasons: list, priority: int, why: str
+):
     """A control row: pending review but never in the queue, under a fresh uuid.
 
     The id looks like any client's uuid; a client submitting that id later is
-    astronomically unlikely. The history reads like an ingest (reviewers can
-    open the timeline of what they review; who made it a control is on the
-    ``ControlAnswer`` and its history).
+    astronomically unlikely. ``why`` is its history's first reason, written
+    the way ingest writes one (reviewers can open the timeline of what they
+    review; who made it a control is on the ``ControlAnswer`` and its history).
     """
     external_id = str(uuid.uuid4())
     payload = {"external_id": external_id, **content}
@@ -168,9 +178,62 @@ def _control_item(*, project: Project, content: dict[str, Any], reasons: list, p
         is_control=True,
         **content,
     )
-    item._change_reason = "Ingested; checks passed; routed to pending_review"
+    item._change_reason = why
     item.save()
     return item
+
+
+@dataclass(frozen=True)
+class _Routed:
+    reasons: list[str]
+    priority: int
+    outcomes: list
+    why: str
+
+
+def _route_like_ingest(*, project: Project, content: dict[str, Any]) -> _Routed:
+    """The checks and routing reasons ingest would give this content, so that an
+    uploaded control's page shows what a client's item with it would show.
+
+    Refused (``ControlInvalid``) when a blocking check rejects the output: such
+    an item never reaches a reviewer. In monitor mode a control nothing would
+    have sent to review carries ``low_confidence``, like an item the budget chose.
+    """
+    outcomes = run_checks(compile_checks(list(project.check_rules.all())), content["output"])
+    blocking = [o.rule.name for o in outcomes if o.blocking_failure]
+    if blocking:
+        raise ControlInvalid(
+            "A blocking check rejects this output.",
+            detail={"output": [f"Rejected by the check(s) {', '.join(blocking)}."]},
+        )
+    reasons = trigger_reasons(
+        project=project,
+        confidence=content.get("confidence"),
+        risk_hits=RiskMatcher(project.risk_keywords).find(content["prompt"], content["output"]),
+        warnings=[o.rule.name for o in outcomes if o.warning],
+    )
+    decision = route(project=project, external_id="", reasons=reasons)
+    found = [r for r in decision.reasons if r != REASON_AUDIT] or [REASON_LOW_CONFIDENCE]
+    why = f"Ingested; checks passed; routed to pending_review ({', '.join(found)})"
+    priority = decision.priority if decision.status == ItemStatus.PENDING_REVIEW else 100
+    return _Routed(reasons=found, priority=priority, outcomes=outcomes, why=why)
+
+
+def _check_results_copy(*, item: ReviewItem, results) -> None:
+    now = timezone.now()
+    CheckResult.objects.bulk_create(
+        CheckResult(
+            item=item,
+            rule_id=result.rule_id,
+            name=result.name,
+            kind=result.kind,
+            severity=result.severity,
+            passed=result.passed,
+            message=result.message,
+            created_at=now,
+        )
+        for result in results
+    )
 
 
 @transaction.atomic
@@ -181,8 +244,9 @@ def control_create(
 
     ``content`` holds the item fields (prompt, output, model name/version,
     confidence, messages, context, metadata) already validated as the API
-    does. Refused with messages per field (``ControlInvalid``) when the
-    answer cannot be checked against the output.
+    does. The project's checks and routing triggers run on it as ingest would
+    run them (a blocking failure refuses it). Refused with messages per field
+    (``ControlInvalid``) when the answer cannot be checked against the output.
     """
     if not may(by, Capability.ADMINISTER, project):
         raise NotAllowed("Only a project admin may add controls.")
@@ -191,8 +255,28 @@ def control_create(
     )
     if errors:
         raise ControlInvalid("The known answer cannot be checked.", detail=errors)
-    reasons = ["gate"] if project.mode == "gate" else ["low_confidence"]
-    item = _control_item(project=project, content=content, reasons=reasons, priority=100)
+    routed = _route_like_ingest(project=project, content=content)
+    item = _control_item(
+        project=project,
+        content=content,
+        reasons=routed.reasons,
+        priority=routed.priority,
+        why=routed.why,
+    )
+    _check_results_copy(
+        item=item,
+        results=[
+            CheckResult(
+                rule_id=o.rule.pk,
+                name=o.rule.name,
+                kind=o.rule.kind,
+                severity=o.rule.severity,
+                passed=o.passed,
+                message=o.message,
+            )
+            for o in routed.outcomes
+        ],
+    )
     control = ControlAnswer(
         item=item,
         project=project,
@@ -223,26 +307,15 @@ def controls_create_from_items(*, items: list[ReviewItem], by) -> list[ControlAn
         if not may(by, Capability.ADMINISTER, source.project_id):
             continue
         content = {name: getattr(source, name) for name in CONTENT_FIELDS}
+        first = source.history.order_by("history_date", "history_id").first()
         item = _control_item(
             project=source.project,
             content=content,
             reasons=source.review_reasons,
             priority=source.priority,
+            why=(first.history_change_reason if first else "") or "Ingested",
         )
-        now = timezone.now()
-        CheckResult.objects.bulk_create(
-            CheckResult(
-                item=item,
-                rule_id=check.rule_id,
-                name=check.name,
-                kind=check.kind,
-                severity=check.severity,
-                passed=check.passed,
-                message=check.message,
-                created_at=now,
-            )
-            for check in source.check_results.all()
-        )
+        _check_results_copy(item=item, results=source.check_results.all())
         verdict = source.judge_verdicts.order_by("-created_at", "-id").first()
         if verdict is not None:
             verdict.pk = None
@@ -286,3 +359,71 @@ def controls_claimable(*, reviewer, project: Project, now) -> QuerySet[ReviewIte
         )
         .order_by("id")
     )
+
+
+def control_check(*, project: Project, content: dict[str, Any], answer: KnownAnswer) -> dict:
+    """Messages per field why ``control_create`` would refuse this control; empty when fine."""
+    errors = answer_validate(
+        output=content["output"], answer=answer, allow_corrections=project.allow_corrections
+    )
+    try:
+        _route_like_ingest(project=project, content=content)
+    except ControlInvalid as exc:
+        errors.update(exc.detail)
+    return errors
+
+
+@transaction.atomic
+def control_answer_update(
+    *, control: ControlAnswer, answer: KnownAnswer, active: bool, by
+) -> ControlAnswer:
+    """Change a control's known answer or whether it is served (project admins).
+
+    Reviews already scored keep their score: the answer is what was known when
+    they were written. Refused like ``control_create`` when the answer cannot
+    be checked against the control's output.
+    """
+    control = (
+        ControlAnswer.objects.select_for_update()
+        .select_related("item", "project")
+        .get(pk=control.pk)
+    )
+    if not may(by, Capability.ADMINISTER, control.project_id):
+        raise NotAllowed("Only a project admin may change a control.")
+    errors = answer_validate(
+        output=control.item.output,
+        answer=answer,
+        allow_corrections=control.project.allow_corrections,
+    )
+    if errors:
+        raise ControlInvalid("The known answer cannot be checked.", detail=errors)
+    control.expected_verdict = answer.verdict
+    control.expected_output = answer.expected_output
+    control.must_change = list(answer.must_change)
+    control.active = active
+    control._history_user = by
+    control.save()
+    return control
+
+
+@transaction.atomic
+def controls_set_active(*, items: list[ReviewItem], active: bool, by) -> int:
+    """Serve (``active``) or stop serving the controls among ``items``; how many changed.
+
+    Only controls of projects ``by`` administers; others are left as they are.
+    A control is never deleted: its reviews keep measuring the reviewers who
+    gave them.
+    """
+    changed = 0
+    controls = ControlAnswer.objects.select_for_update().filter(
+        item__in=[item.pk for item in items], active=not active
+    )
+    for control in controls.order_by("pk"):
+        if not may(by, Capability.ADMINISTER, control.project_id):
+            continue
+        control.active = active
+        control._history_user = by
+        control._change_reason = "Served again" if active else "No longer served"
+        control.save(update_fields=["active"])
+        changed += 1
+    return changed

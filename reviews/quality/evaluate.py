@@ -7,9 +7,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from reviews.models import Project, Review, ReviewerStanding
+from reviews.models import Project, Review, ReviewerStanding, ReviewItem
 from reviews.quality.quarantine import QuarantineOutcome, quarantine_create, quarantine_rule_start
 from reviews.quality.selectors import ControlAccuracy, control_accuracy, reviewer_signals
+from reviews.services.routing import audit_draw
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,25 @@ def reviewers_evaluate_recent(*, now=None) -> int:
             project=projects[project_id], reviewer=users[reviewer_id], now=now
         )
     return len(pairs)
+
+
+def second_review_due(*, project: Project, reviewer, item: ReviewItem) -> bool:
+    """Whether ``reviewer``'s decision on ``item`` goes to a second blind review.
+
+    When their standing in the project is flagged (rushed-review signals),
+    ``second_review_rate`` of their decisions do, drawn per item from the
+    project's salt (the same item always draws the same). Only in projects
+    that ask one review per item (with two, every decision has a second blind
+    review already); audit samples and controls never do.
+    """
+    if project.second_review_rate <= 0 or project.reviews_required != 1:
+        return False
+    if item.is_audit or item.is_control:
+        return False
+    flagged = ReviewerStanding.objects.filter(
+        project=project, reviewer=reviewer, flagged=True
+    ).exists()
+    if not flagged:
+        return False
+    draw = audit_draw(project.audit_salt, f"second-review:{item.external_id}")
+    return draw < project.second_review_rate

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.db.models.functions import Length
 
-from reviews.models import Project, Quarantine, Review, Verdict
+from reviews.models import Project, Quarantine, Review, ReviewerStanding, Verdict
 from reviews.monitoring.services import wilson_interval
 from reviews.services.routing import FLAG_REASON_PREFIXES
 
@@ -217,3 +217,64 @@ def quarantines_of(*, project: Project, reviewer=None):
     if reviewer is not None:
         found = found.filter(reviewer=reviewer)
     return found
+
+
+@dataclass(frozen=True)
+class ReviewerRow:
+    reviewer_id: int
+    username: str
+    decisions: int
+    accuracy: ControlAccuracy | None
+    flagged: bool
+    signals: dict
+    quarantines: int
+
+
+def reviewers_overview(*, project: Project, start: datetime, end: datetime) -> list[ReviewerRow]:
+    """One row per reviewer of ``project`` in [start, end): decisions (controls aside),
+    control accuracy, the latest standing's signal counts, and their quarantines.
+
+    A fixed number of queries whatever the number of reviewers or reviews.
+    """
+    period = Q(item__project=project, created_at__gte=start, created_at__lt=end)
+    counts = dict(
+        Review.objects.filter(period, item__is_control=False)
+        .values("reviewer_id")
+        .annotate(n=Count("pk"))
+        .values_list("reviewer_id", "n")
+    )
+    accuracy = control_accuracy(project=project, start=start, end=end)
+    standings = {s.reviewer_id: s for s in ReviewerStanding.objects.filter(project=project)}
+    quarantined = dict(
+        Quarantine.objects.filter(project=project)
+        .values("reviewer_id")
+        .annotate(n=Count("pk"))
+        .values_list("reviewer_id", "n")
+    )
+    rows = []
+    for user in project_reviewers(project=project, start=start, end=end):
+        standing = standings.get(user.pk)
+        rows.append(
+            ReviewerRow(
+                reviewer_id=user.pk,
+                username=user.get_username(),
+                decisions=counts.get(user.pk, 0),
+                accuracy=accuracy.get(user.pk),
+                flagged=bool(standing and standing.flagged),
+                signals=standing.signals if standing else {},
+                quarantines=quarantined.get(user.pk, 0),
+            )
+        )
+    return rows
+
+
+def reviewer_of_project(*, project: Project, reviewer_id: int):
+    """The user, if they are a member of ``project`` or have reviewed in it; else None."""
+    reviewed = Review.objects.filter(item__project=project, reviewer_id=reviewer_id)
+    return (
+        get_user_model()
+        .objects.filter(pk=reviewer_id)
+        .filter(Q(memberships__project=project) | Q(pk__in=reviewed.values("reviewer_id")))
+        .distinct()
+        .first()
+    )

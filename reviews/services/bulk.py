@@ -2,10 +2,15 @@
 
 On PostgreSQL the rows go in with COPY, ids taken from the table's sequence
 first; this is what lets one request store 1,000 checked items with their
-history in well under a second. Elsewhere (the SQLite demo) the same rows go
-through the ORM (``bulk_create_with_history``). Both paths write the same rows.
+history in well under a second. A single item goes in with one statement
+instead (``item_insert_one``: the item, its history row and its check results
+in one INSERT with data-modifying CTEs). Elsewhere (the SQLite demo) the same
+rows go through the ORM (``bulk_create_with_history``). All paths write the
+same rows.
 """
 
+import functools
+import time
 from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
@@ -45,6 +50,7 @@ def rows_copy(model: type[models.Model], columns: Sequence[str], rows: Iterable[
     )
     # wrap_database_errors turns psycopg's errors into Django's (IntegrityError
     # for a concurrent insert of the same external id), as execute() does.
+    began = time.monotonic()
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,
@@ -52,6 +58,11 @@ def rows_copy(model: type[models.Model], columns: Sequence[str], rows: Iterable[
     ):
         for row in rows:
             copy.write_row(row)
+    if connection.queries_logged:
+        # Counted like any statement (CaptureQueriesContext, the query-count tests).
+        connection.queries_log.append(
+            {"sql": f"{sql} -- rows_copy", "time": f"{time.monotonic() - began:.3f}"}
+        )
 
 
 def _item_row(
@@ -159,3 +170,73 @@ def items_insert(
             for outcome in item_outcomes
         ),
     )
+
+
+def check_results_of(item: ReviewItem, outcomes: list[Outcome]) -> list[CheckResult]:
+    """The (unsaved) check result rows ``items_insert`` writes for ``item``'s ``outcomes``."""
+    return [_check_result(item, outcome) for outcome in outcomes]
+
+
+@functools.cache
+def _insert_one_sql(checks: int) -> str:
+    """The INSERT of ``item_insert_one`` for an item with ``checks`` check results.
+
+    Only identifiers from the models' metadata are spliced in; every value is a
+    parameter: the item's columns, then the history row's date, reason and
+    user, then six per check result.
+    """
+    quote = connection.ops.quote_name
+    item_columns = [quote(f.column) for f in _columns(ReviewItem, skip=("id",))]
+    history_model = ReviewItem.history.model
+    history_columns = [
+        quote(f.column) for f in _columns(history_model, skip=("history_id", *HISTORY_EXTRA))
+    ]
+    sql = (
+        f"WITH item AS (INSERT INTO {quote(ReviewItem._meta.db_table)} "  # noqa: S608
+        f"({', '.join(item_columns)}) VALUES ({', '.join(['%s'] * len(item_columns))}) "
+        "ON CONFLICT ON CONSTRAINT unique_item_external_id DO NOTHING RETURNING *), "
+        f"history AS (INSERT INTO {quote(history_model._meta.db_table)} "
+        f"({', '.join([*history_columns, *HISTORY_EXTRA])}) "
+        f"SELECT {', '.join(f'item.{c}' for c in history_columns)}, "
+        "%s::timestamptz, %s::text, '+', %s::bigint FROM item)"
+    )
+    if checks:
+        row = "(%s::bigint, %s::text, %s::text, %s::text, %s::boolean, %s::text)"
+        sql += (
+            f", checks AS (INSERT INTO {quote(CheckResult._meta.db_table)} "  # noqa: S608
+            f"({', '.join(CHECK_RESULT_COLUMNS)}) "
+            "SELECT item.id, c.rule_id, c.name, c.kind, c.severity, c.passed, c.message, "
+            f"item.created_at FROM item, (VALUES {', '.join([row] * checks)}) "
+            "AS c (rule_id, name, kind, severity, passed, message))"
+        )
+    return f"{sql} SELECT id FROM item"  # noqa: S608
+
+
+_ITEM_FIELDS = _columns(ReviewItem, skip=("id",))
+_ITEM_JSON_FIELDS = {f.attname for f in _ITEM_FIELDS if isinstance(f, models.JSONField)}
+
+
+def item_insert_one(*, item: ReviewItem, outcomes: list[Outcome], user) -> bool:
+    """Insert ``item`` (id assigned in place), its "+" history row and its check
+    ``outcomes`` in one statement, unless its external id is taken; whether it was.
+
+    PostgreSQL only; the single-item form of ``items_insert`` (same rows). The
+    item's INSERT skips on the external id's unique constraint (``ON CONFLICT DO
+    NOTHING``, waiting for a concurrent insert of the same id to commit or roll
+    back), and the history and check rows are inserted from its RETURNING, so
+    a skipped item writes nothing. Call inside the ingest transaction.
+    """
+    params = list(_item_row(item, _ITEM_FIELDS, _ITEM_JSON_FIELDS).values())
+    params += [item.created_at, getattr(item, "_change_reason", ""), getattr(user, "pk", None)]
+    for outcome in outcomes:
+        rule = outcome.rule
+        params += [rule.pk, rule.name, rule.kind, rule.severity, outcome.passed, outcome.message]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_one_sql(len(outcomes)), params)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    item.pk = inserted[0]
+    item._state.adding = False
+    item._state.db = connection.alias
+    return True

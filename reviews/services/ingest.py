@@ -1,19 +1,29 @@
 """Ingest: store submitted outputs, run tier-1 checks and route them, in one transaction."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from reviews.checks import CompiledCheck, compile_checks, run_checks
+from reviews.checks import CompiledCheck, Outcome, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
 from reviews.jsontext import json_bytes
-from reviews.models import Candidate, ItemKind, ItemStatus, JudgeConfig, Project, ReviewItem
+from reviews.models import (
+    Candidate,
+    CheckResult,
+    CheckRule,
+    ItemKind,
+    ItemStatus,
+    JudgeConfig,
+    Project,
+    ReviewItem,
+)
 from reviews.models.items import PRIORITY_NORMAL
-from reviews.services.bulk import items_insert
+from reviews.precompiled import Precompiled
+from reviews.services.bulk import check_results_of, item_insert_one, items_insert
 from reviews.services.comparisons import (
     candidates_build,
     comparison_confidence,
@@ -24,6 +34,7 @@ from reviews.services.routing import (
     Budget,
     RiskMatcher,
     Route,
+    budget_applies,
     budget_open,
     route,
     trigger_reasons,
@@ -43,6 +54,10 @@ INGEST_FIELDS = (
     "metadata",
 )
 MAX_ATTEMPTS = 3
+# ``project.check_rules.all()``, compiled once: every ingest call reads them.
+_RULES_OF_PROJECT = Precompiled(
+    lambda project_id: CheckRule.objects.filter(project_id=project_id), sample=[-7_100_000_001]
+)
 _FIELDS = ReviewItem._meta.concrete_fields
 _PROJECT_FIELD = ReviewItem._meta.get_field("project")
 
@@ -83,6 +98,13 @@ class IngestOutcome:
     """The stored items, one per distinct external_id, in the order first submitted."""
     created: list[bool]
     """Whether each item was created by this call (False: an identical resubmit)."""
+    outcomes: dict[int, list[Outcome]] = field(default_factory=dict)
+    """The check outcomes of each created item, by item id."""
+
+    def check_results(self, index: int) -> list[CheckResult]:
+        """The check result rows written with the created item at ``index``."""
+        item = self.items[index]
+        return check_results_of(item, self.outcomes[item.pk])
 
     @property
     def created_count(self) -> int:
@@ -119,9 +141,23 @@ def item_ingest(
                 detail={"items": {str(index): {"external_id": ["Duplicated in this batch."]}}},
             )
 
-    checks = compile_checks(list(project.check_rules.all()))
+    checks = compile_checks(_RULES_OF_PROJECT(project.pk))
     risk = RiskMatcher(project.risk_keywords)
     judge = judge_config_active(project=project)
+    # The one-INSERT path is for single outputs; a comparison brings its candidate rows.
+    one = len(unique) == 1 and not unique[0].get("candidates")
+    if one and connection.vendor == "postgresql" and not budget_applies(project):
+        return _ingest_one(
+            project=project,
+            payload=unique[0],
+            digest=hashes[unique[0]["external_id"]],
+            checks=checks,
+            risk=risk,
+            judge=judge,
+            user=user,
+            via=via,
+        )
+    outcomes: dict[int, list[Outcome]] = {}
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             by_external_id = _insert_new(
@@ -133,6 +169,7 @@ def item_ingest(
                 judge=judge,
                 user=user,
                 via=via,
+                outcomes_by_id=outcomes,
             )
             break
         except IntegrityError:
@@ -145,7 +182,48 @@ def item_ingest(
         item, is_new = by_external_id[payload["external_id"]]
         items.append(item)
         created.append(is_new)
-    return IngestOutcome(items=items, created=created)
+    return IngestOutcome(items=items, created=created, outcomes=outcomes)
+
+
+@transaction.atomic
+def _ingest_one(
+    *,
+    project: Project,
+    payload: dict[str, Any],
+    digest: str,
+    checks: list[CompiledCheck],
+    risk: RiskMatcher,
+    judge: JudgeConfig | None,
+    user,
+    via: str,
+) -> IngestOutcome:
+    """``item_ingest`` of one item without a review budget: checked and routed in
+    memory, then the item, its history row and its check results in one INSERT
+    that skips a taken external id (then a resubmit or a ``Conflict``)."""
+    now = timezone.now()
+    item, item_outcomes = _build_item(
+        project=project,
+        payload=payload,
+        digest=digest,
+        checks=checks,
+        risk=risk,
+        judged=judge is not None,
+        now=now,
+        user=user,
+        via=via,
+    )
+    if not item_insert_one(item=item, outcomes=item_outcomes, user=user):
+        stored = ReviewItem.objects.get(project=project, external_id=item.external_id)
+        if stored.payload_hash != digest:
+            raise Conflict(
+                "Items with these external_ids exist with different content.",
+                detail={"conflicting_external_ids": [stored.external_id]},
+            )
+        return IngestOutcome(items=[stored], created=[False])
+    items_became_final(items=[item], now=now)
+    if judge is not None and item.status == ItemStatus.PENDING_JUDGE:
+        judge_enqueue(config=judge, item_ids=[item.pk])
+    return IngestOutcome(items=[item], created=[True], outcomes={item.pk: item_outcomes})
 
 
 def _insert_new(
@@ -158,6 +236,7 @@ def _insert_new(
     judge: JudgeConfig | None,
     user,
     via: str,
+    outcomes_by_id: dict[int, list[Outcome]],
 ) -> dict[str, tuple[ReviewItem, bool]]:
     with transaction.atomic():
         existing = {
@@ -204,6 +283,10 @@ def _insert_new(
             budget.close()
         if new_items:
             items_insert(items=new_items, outcomes=outcomes_per_item, user=user)
+            outcomes_by_id.update(
+                (item.pk, item_outcomes)
+                for item, item_outcomes in zip(new_items, outcomes_per_item, strict=True)
+            )
             for item, submitted, results in compared:
                 candidates += candidates_build(item=item, candidates=submitted, results=results)
             if candidates:

@@ -24,7 +24,12 @@ JUDGE_JOB = "reviews.judge.jobs.judge_items_job"
 
 
 def judge_config_active(*, project: Project) -> JudgeConfig | None:
-    """The project's enabled judge configuration, or None (one query)."""
+    """The project's enabled judge configuration, or None (one query, none when the
+    project was loaded with it: ``select_related("judge_config")``)."""
+    related = Project.judge_config.related
+    if related.is_cached(project):
+        config = related.get_cached_value(project)
+        return config if config is not None and config.enabled else None
     return JudgeConfig.objects.filter(project=project, enabled=True).first()
 
 

@@ -246,6 +246,14 @@ def _day_locked(project: Project) -> BudgetDay:
     return BudgetDay.objects.select_for_update().get(project=project, day=today)
 
 
+def budget_applies(project: Project) -> bool:
+    """Whether ``project`` routes through a review budget: a monitor project with a
+    share or a daily capacity."""
+    return project.mode == ProjectMode.MONITOR and (
+        project.budget_share is not None or project.budget_daily_capacity is not None
+    )
+
+
 def budget_open(*, project: Project) -> Budget | None:
     """The project's review budget for routing in this transaction, or None without one.
 
@@ -253,9 +261,7 @@ def budget_open(*, project: Project) -> Budget | None:
     inside the transaction that routes the items, and ``close()`` it before
     the transaction ends.
     """
-    if project.mode != ProjectMode.MONITOR:
-        return None
-    if project.budget_share is None and project.budget_daily_capacity is None:
+    if not budget_applies(project):
         return None
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("budget_open must run inside a transaction.")

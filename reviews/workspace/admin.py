@@ -23,6 +23,7 @@ from reviews.workspace.compare_admin import comparison_post, render_comparison
 from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
+    control_seen_by,
     item_for_timeline,
     item_timeline,
     output_view,
@@ -312,6 +313,7 @@ def timeline_view(request: HttpRequest, item_id: int, *, admin_site) -> HttpResp
     item = item_for_timeline(item_id=item_id, user=request.user)
     if item is None:
         raise Http404("No such item.")
+    item = control_seen_by(item=item, viewer=request.user)
     events = item_timeline(item=item, viewer=request.user)
     return TemplateResponse(
         request,

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from adjudication.models import AdjudicationCase
 from datasets.models import DatasetExportItem
-from reviews.access import Capability, projects_where
+from reviews.access import Capability, may, projects_where
 from reviews.diffing import CorrectionDiff, correction_diff, pretty_json
 from reviews.models import (
     Assignment,
@@ -161,6 +161,24 @@ def item_for_timeline(*, item_id: int, user) -> ReviewItem | None:
     )
 
 
+def control_seen_by(*, item: ReviewItem, viewer) -> ReviewItem:
+    """``item`` as ``viewer`` may see it: a control, to anyone but its project's admins,
+    shows the status and queue flag of a real item awaiting review ("In review" while
+    the viewer holds it). In memory only: the pages that call this never save the row.
+    """
+    if not item.is_control or may(viewer, Capability.ADMINISTER, item.project_id):
+        return item
+    holds = Assignment.objects.filter(
+        item=item,
+        reviewer=viewer,
+        state=AssignmentState.ACTIVE,
+        lease_expires_at__gt=timezone.now(),
+    ).exists()
+    item.status = ItemStatus.IN_REVIEW if holds else ItemStatus.PENDING_REVIEW
+    item.in_queue = True
+    return item
+
+
 def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     """Everything that happened to ``item``, oldest first, blind where it must be.
 
@@ -169,8 +187,14 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     adjudication cases, and the dataset exports that included the item. While
     a review is still awaited, other reviewers' reviews show that they exist
     but not what they said.
+
+    A control seen by anyone but its project's admins reads like an item the
+    viewer alone is reviewing: their own claims and review only, each claim
+    with the status change a claim of a real item writes (a control's own
+    status never moves), so the timeline does not name it either.
     """
     visible = reviews_are_visible(item)
+    alone = item.is_control and not may(viewer, Capability.ADMINISTER, item.project_id)
     events: list[TimelineEvent] = []
     for row in item.history.select_related("history_user").order_by("history_date", "history_id"):
         title = {"+": "Ingested", "~": "Updated", "-": "Deleted"}[row.history_type]
@@ -206,11 +230,10 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
                 detail=verdict.error or verdict.rationale,
             )
         )
-    for row in (
-        Assignment.history.filter(item_id=item.pk)
-        .select_related("history_user")
-        .order_by("history_date", "history_id")
-    ):
+    claims = Assignment.history.filter(item_id=item.pk)
+    if alone:
+        claims = claims.filter(reviewer_id=viewer.pk)
+    for row in claims.select_related("history_user").order_by("history_date", "history_id"):
         if row.history_type == "+":
             title = "Claimed"
         else:
@@ -224,9 +247,19 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
                 detail=row.history_change_reason or "",
             )
         )
+        if row.history_type == "+" and alone:
+            events.append(
+                TimelineEvent(
+                    at=row.history_date,
+                    kind="item",
+                    title=f"Status: {ItemStatus.IN_REVIEW.label}",
+                    actor=_actor(row.history_user),
+                    detail=f"Claimed by {viewer.get_username()}",
+                )
+            )
+    reviews = Review.objects.filter(item=item, **({"reviewer": viewer} if alone else {}))
     reviews = (
-        Review.objects.filter(item=item)
-        .select_related("reviewer")
+        reviews.select_related("reviewer")
         .prefetch_related(Prefetch("triplets", queryset=CorrectionTriplet.objects.order_by("id")))
         .order_by("created_at", "id")
     )

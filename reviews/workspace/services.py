@@ -34,6 +34,7 @@ from reviews.models import (
     Verdict,
 )
 from reviews.quality.controls import control_review_score, controls_claimable
+from reviews.quality.evaluate import second_review_due
 from reviews.quality.jobs import reviewer_quality_enqueue
 from reviews.services.comparisons import claim_candidate_order
 from reviews.services.decisions import item_finalize
@@ -586,6 +587,16 @@ def review_submit(
         item_transition(
             item=item, to_status=ItemStatus.IN_REVIEW, reason="Review submitted", user=reviewer
         )
+    first = not Review.objects.trusted().filter(item=item).exclude(pk=review.pk).exists()
+    if (
+        first
+        and not item.second_review
+        and second_review_due(project=project, reviewer=reviewer, item=item)
+    ):
+        # Blind: the history says another review is needed, never whose or why.
+        item.second_review = True
+        _history(item, user=reviewer, reason="Sent to a second blind review")
+        item.save(update_fields=["second_review"])
     required = reviews_needed(item, project)
     # One review required: an item with a review is never claimable, so this is it.
     reviews = (
