@@ -534,10 +534,10 @@ class ItemDetailSerializer(ItemOutputSerializer):
     def to_representation(self, instance: ReviewItem) -> dict:
         data = super().to_representation(instance)
         for name in self.Meta.fields[len(ItemOutputSerializer.Meta.fields) :]:
-            if name not in self.COMPUTED_FIELDS:
+            if name in self.COMPUTED_FIELDS:
+                data[name] = getattr(self, f"get_{name}")(instance)
+            else:
                 data[name] = getattr(instance, name)
-        data["candidates"] = self.get_candidates(instance)
-        data["preference"] = self.get_preference(instance)
         return data
 
     @extend_schema_field(CandidateOutputSerializer(many=True))
