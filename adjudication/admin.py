@@ -220,8 +220,16 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
                 return None
             messages.error(request, exc.message)
             return HttpResponseRedirect(self._case_url(case.pk))
-        messages.success(request, f"Case {case.pk} decided: {case.item.external_id} is final.")
-        return HttpResponseRedirect(self._case_url(case.pk))
+        done = f"Case {case.pk} decided: {case.item.external_id} is final."
+        if not data["and_next"]:
+            messages.success(request, done)
+            return HttpResponseRedirect(self._case_url(case.pk))
+        claim = case_claim_next(user=request.user)
+        if claim is None:
+            messages.success(request, f"{done} No other case is waiting for you.")
+            return HttpResponseRedirect(reverse("admin:adjudication_queue"))
+        messages.success(request, f"{done} Here is the next case.")
+        return HttpResponseRedirect(self._case_url(claim.case_id))
 
     def _render_case(self, request, case, form):
         now = timezone.now()

@@ -86,6 +86,25 @@ class ReviewerSerializer(serializers.Serializer):
     )
 
 
+class RubricAgreementSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The criterion's key.")
+    label = serializers.CharField()
+    kind = serializers.CharField(help_text="scale, categorical or boolean.")
+    level = serializers.CharField(
+        help_text="Level of measurement alpha was computed at: nominal, ordinal, interval, ratio."
+    )
+    items = serializers.IntegerField(help_text="Items scored by two or more reviewers.")
+    scores = serializers.IntegerField(help_text="Scores given in the period.")
+    percent_agreement = serializers.FloatField(
+        allow_null=True, help_text="Share of those items on which all scores are equal (0-100)."
+    )
+    alpha = serializers.FloatField(
+        allow_null=True,
+        help_text="Krippendorff's alpha at the level; null without two scores on one item or "
+        "when every score is the same value.",
+    )
+
+
 class AgreementPeriodSerializer(serializers.Serializer):
     """The half-open period [start, end) the figures cover."""
 
@@ -103,6 +122,9 @@ class AgreementSerializer(serializers.Serializer):
     )
     pairs = PairSerializer(many=True)
     reviewers = ReviewerSerializer(many=True)
+    rubric = RubricAgreementSerializer(
+        many=True, help_text="Agreement per rubric criterion, in the rubric's order."
+    )
 
 
 class AgreementView(APIView):

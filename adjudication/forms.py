@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from adjudication.models import Upheld
 from reviews.models import Project, Severity, Verdict
+from reviews.services.review_rules import reason_label
 
 MAX_RATIONALE_CHARS = 20_000
 
@@ -14,15 +15,21 @@ MAX_RATIONALE_CHARS = 20_000
 class DecisionForm(forms.Form):
     claim = forms.IntegerField(widget=forms.HiddenInput)
     upheld = forms.ChoiceField(choices=Upheld.choices, widget=forms.RadioSelect)
-    verdict = forms.ChoiceField(choices=[("", "—"), *Verdict.choices], required=False)
+    verdict = forms.ChoiceField(
+        choices=[("", "—"), *Verdict.choices], required=False, widget=forms.RadioSelect
+    )
     final_output = forms.CharField(widget=forms.Textarea, required=False, strip=False)
     reason_code = forms.ChoiceField(choices=[("", "—")], required=False)
-    severity = forms.ChoiceField(choices=[("", "—"), *Severity.choices], required=False)
+    severity = forms.ChoiceField(
+        choices=[("", "—"), *Severity.choices], required=False, widget=forms.RadioSelect
+    )
     rationale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=MAX_RATIONALE_CHARS,
         error_messages={"required": "Explain the decision: the rationale is required."},
     )
+    # Submit-and-next: after deciding, claim the next case and open it.
+    and_next = forms.BooleanField(required=False)
     # A comparison's own decision: "winner:<candidate id>", "tie" or "all_bad".
     own = forms.CharField(required=False, max_length=40)
 
@@ -35,7 +42,10 @@ class DecisionForm(forms.Form):
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         codes = project.reason_codes or []
-        self.fields["reason_code"].choices = [("", "—"), *((code, code) for code in codes)]
+        self.fields["reason_code"].choices = [
+            ("", "—"),
+            *((code, f"{n}. {reason_label(code)}") for n, code in enumerate(codes, 1)),
+        ]
         if not project.allow_corrections:
             self.fields["verdict"].choices = [
                 choice for choice in self.fields["verdict"].choices if choice[0] != "correct"

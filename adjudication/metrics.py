@@ -17,6 +17,7 @@ from django.db import connection
 
 from adjudication.agreement import outputs_equal, reviews_agree
 from adjudication.models import AdjudicationCase, CaseStatus, Upheld
+from adjudication.rubric_metrics import rubric_agreement
 from reviews.models import ItemKind, Project, Review, ReviewItem, Verdict
 from reviews.quality.selectors import control_accuracy
 from reviews.stats import cohen_kappa
@@ -295,7 +296,8 @@ def project_agreement(*, project: Project, start: datetime, end: datetime) -> di
     """Agreement figures of ``project`` for reviews and decisions in [start, end).
 
     A fixed number of queries whatever the volume: the pairs, the period's
-    review times, the decided cases and the reviewers' names.
+    review times, the decided cases, the reviewers' names, and the rubric's
+    criteria and scores (``adjudication.rubric_metrics``).
     """
     pairs = _load_pairs(project, start, end)
     reviews_in_period = list(
@@ -343,6 +345,7 @@ def project_agreement(*, project: Project, start: datetime, end: datetime) -> di
         "project": project.slug,
         "period": {"start": start, "end": end},
         **figures,
+        "rubric": rubric_agreement(project=project, start=start, end=end),
     }
 
 

@@ -51,7 +51,8 @@ def cases_for_queue_page(*, ids: list[int], now) -> list[AdjudicationCase]:
 
 
 def case_for_page(*, case_id: int) -> AdjudicationCase:
-    """One case with its item, reviews, checks and people, for the case page."""
+    """One case with its item, reviews (and the steps each marked wrong), checks and
+    people, for the case page."""
     return (
         AdjudicationCase.objects.select_related(
             "project",
@@ -62,7 +63,9 @@ def case_for_page(*, case_id: int) -> AdjudicationCase:
             "opened_by",
         )
         .prefetch_related(
-            Prefetch("item__check_results", queryset=CheckResult.objects.order_by("id"))
+            Prefetch("item__check_results", queryset=CheckResult.objects.order_by("id")),
+            "review_a__step_verdicts",
+            "review_b__step_verdicts",
         )
         .get(pk=case_id)
     )

@@ -72,6 +72,7 @@ class DatasetExportAdmin(admin.ModelAdmin):
                     "reason_codes",
                     "adjudicated_only",
                     "exclude_audit",
+                    "wrong_steps",
                 ]
             },
         ),

@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from datasets.models import DatasetExport
+from datasets.models import DatasetExport, WrongSteps
 from datasets.services import MAX_VALIDATION_RATIO, export_filters_normalise
 from reviews.models import Severity
 from reviews.models.items import FINAL_STATUSES, ItemStatus
@@ -19,6 +19,7 @@ FILTER_FIELDS = (
     "reason_codes",
     "adjudicated_only",
     "exclude_audit",
+    "wrong_steps",
 )
 
 
@@ -47,6 +48,13 @@ class ExportCreateForm(forms.ModelForm):
     reason_codes = CommaSeparatedField(required=False, help_text="Comma-separated; any matches.")
     adjudicated_only = forms.BooleanField(required=False)
     exclude_audit = forms.BooleanField(required=False, label="Exclude audit samples")
+    wrong_steps = forms.ChoiceField(
+        required=False,
+        choices=WrongSteps.choices,
+        initial=WrongSteps.WEIGHT,
+        label="Items with steps marked wrong",
+        help_text="Keep them (SFT weights the marked assistant turns 0) or leave them out.",
+    )
 
     class Meta:
         model = DatasetExport

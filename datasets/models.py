@@ -33,6 +33,13 @@ class Split(models.TextChoices):
     VALIDATION = "validation", "Validation"
 
 
+class WrongSteps(models.TextChoices):
+    """What an export does with items whose conversation has steps marked wrong."""
+
+    WEIGHT = "weight", "Keep them (SFT: the marked assistant turns get weight 0)"
+    EXCLUDE = "exclude", "Leave them out"
+
+
 class DatasetExportQuerySet(models.QuerySet):
     def for_projects(self, projects) -> "DatasetExportQuerySet":
         """Exports whose every project is in ``projects`` (a queryset of Project)."""

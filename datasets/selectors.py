@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from django.db.models import F, Max, QuerySet, TextField
+from django.db.models import Exists, F, Max, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from datasets import formats
-from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
+from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, WrongSteps
 from reviews.access import Capability, projects_where
-from reviews.models import CorrectionTriplet, ItemKind, Review, ReviewItem
+from reviews.models import CorrectionTriplet, ItemKind, Review, ReviewItem, StepVerdict
 from reviews.models.work import SEVERITY_RANK
 
 
@@ -70,7 +70,40 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
         items = items.filter(adjudicated=True)
     if filters.get("exclude_audit"):
         items = items.filter(is_audit=False)
+    if filters.get("wrong_steps") == WrongSteps.EXCLUDE:
+        items = items.exclude(Exists(StepVerdict.objects.counted().filter(item=OuterRef("pk"))))
     return items
+
+
+def wrong_steps_by_item(item_ids: list[int]) -> dict[int, dict[int, set[str]]]:
+    """For each of these items with marks: step -> the parts marked wrong ("" is the
+    whole turn). One query."""
+    marked: dict[int, dict[int, set[str]]] = {}
+    rows = (
+        StepVerdict.objects.counted()
+        .filter(item_id__in=item_ids)
+        .values_list("item_id", "step", "part")
+    )
+    for item_id, step, part in rows:
+        marked.setdefault(item_id, {}).setdefault(step, set()).add(part)
+    return marked
+
+
+def step_verdicts_by_review(item_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The marks of each trusted review of these items, by step (one query)."""
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    rows = (
+        StepVerdict.objects.filter(
+            item_id__in=item_ids, review__isnull=False, review__quarantine__isnull=True
+        )
+        .order_by("review_id", "step", "part", "id")
+        .values_list("review_id", "step", "part", "reason", "severity", "note")
+    )
+    for review_id, step, part, reason, severity, note in rows:
+        grouped.setdefault(review_id, []).append(
+            {"step": step, "part": part, "reason": reason, "severity": severity, "note": note}
+        )
+    return grouped
 
 
 def _by_model_and_id(items: QuerySet[ReviewItem], filters: dict[str, Any]) -> QuerySet[ReviewItem]:
@@ -92,12 +125,16 @@ def export_source_rows(export: DatasetExport) -> QuerySet:
 def item_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
     """The selected items as ``fields`` tuples, by item id.
 
-    ``messages_json`` is the stored chat history as JSON text, decoded by the
-    format with orjson (faster than the driver's JSON decoding).
+    ``messages_json`` and ``tools_json`` are the stored chat history and tool
+    definitions as JSON text, decoded by the format with orjson (faster than
+    the driver's JSON decoding).
     """
     return (
         selected_items(export)
-        .annotate(messages_json=Cast("messages", output_field=TextField()))
+        .annotate(
+            messages_json=Cast("messages", output_field=TextField()),
+            tools_json=Cast("tools", output_field=TextField()),
+        )
         .order_by("id")
         .values_list(*fields)
     )

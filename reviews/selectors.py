@@ -4,7 +4,7 @@ from django.db.models import Prefetch, QuerySet
 
 from reviews.access import Capability, projects_where
 from reviews.models import CheckResult, JudgeVerdict, ReviewItem
-from reviews.outcomes import audit_reviews_of
+from reviews.outcomes import audit_reviews_of, decision_steps_of, rubric_reviews_of
 
 
 def items_visible_to(principal) -> QuerySet[ReviewItem]:
@@ -44,9 +44,17 @@ def item_as_inserted(item: ReviewItem, *, check_results: list[CheckResult]) -> R
 
 def items_with_audits(items: list[ReviewItem]) -> list[ReviewItem]:
     """Give each audit sample of ``items`` its ``audit_reviews`` (one query; none without
-    audit samples, unlike a prefetch, which queries for every page)."""
+    audit samples, unlike a prefetch, which queries for every page), and each item decided
+    by people its ``decision_steps`` and ``rubric_reviews`` (one query each; none without
+    such items)."""
     audits = audit_reviews_of(items)
+    steps = decision_steps_of(items)
+    scored = rubric_reviews_of(items)
     for item in items:
         if item.is_audit:
             item.audit_reviews = [audits[item.pk]] if item.pk in audits else []
+        if item.pk in steps:
+            item.decision_steps = steps[item.pk]
+        if item.final_verdict:
+            item.rubric_reviews = scored.get(item.pk, [])
     return items

@@ -43,6 +43,9 @@ ID_MAX = 255
 MODEL_MAX = 200
 # Stored fields beyond the original ones (reviews.services.ingest.INGEST_FIELDS).
 TRANSCRIPT_FIELDS = ("tools", "is_transcript")
+# Turns a reviewer can mark wrong (step verdicts): what the model said or called,
+# and what a tool answered it. The user's and the system's turns are the task itself.
+MARKABLE_ROLES = ("assistant", "tool")
 # Copied from a transcript, never submitted with one.
 DERIVED_FIELDS = ("prompt", "output")
 

@@ -1,7 +1,9 @@
 """Small builders for test data. Items go through the real ingest service."""
 
 import itertools
+import json
 
+from reviews.api.validation import validate_item
 from reviews.models import CheckRule, Project, ProjectMembership
 from reviews.services.accounts import user_roles_sync
 from reviews.services.ingest import item_ingest
@@ -58,6 +60,138 @@ def ingest(project: Project, *payloads: dict, user=None):
     """Ingest payloads (default: one) and return the stored items."""
     payloads = payloads or (item_payload(),)
     return item_ingest(project=project, payloads=list(payloads), user=user).items
+
+
+AGENT_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "search_drugs",
+            "description": "Find a drug's monograph.",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}, "limit": {"type": "integer"}},
+                "required": ["query"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "dose_table",
+            "description": "The dosing table of a drug for a patient group.",
+            "parameters": {
+                "type": "object",
+                "properties": {"drug": {"type": "string"}, "group": {"type": "string"}},
+                "required": ["drug"],
+            },
+        },
+    },
+]
+
+
+def transcript_messages(
+    *, rounds: int = 2, system: bool = True, final: str | None = None, text: str = ""
+) -> list[dict]:
+    """A tool-calling agent conversation in OpenAI chat format.
+
+    An optional system turn, the user's question, then ``rounds`` rounds of an
+    assistant turn calling both tools and the two tool results (three turns a
+    round), and the final assistant answer under review. ``text`` is appended
+    to every turn's text (e.g. hostile markup to check escaping).
+    """
+    messages: list[dict] = []
+    if system:
+        messages.append({"role": "system", "content": f"You are a careful pharmacist.{text}"})
+    messages.append(
+        {
+            "role": "user",
+            "content": f"How much paracetamol may a 70 kg adult take per day?{text}",
+            "timestamp": "2026-12-01T09:00:00Z",
+        }
+    )
+    for n in range(rounds):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": f"Looking it up (round {n + 1}).{text}" if n % 2 else None,
+                "model": "acme-agent-2",
+                "timestamp": f"2026-12-01T09:00:{n + 1:02d}Z",
+                "tool_calls": [
+                    {
+                        "id": f"call_{n}_search",
+                        "type": "function",
+                        "function": {
+                            "name": "search_drugs",
+                            "arguments": json.dumps({"query": f"paracetamol{text}", "limit": n}),
+                        },
+                    },
+                    {
+                        "id": f"call_{n}_dose",
+                        "type": "function",
+                        "function": {
+                            "name": "dose_table",
+                            "arguments": json.dumps({"drug": "paracetamol", "group": "adult"}),
+                        },
+                    },
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": f"call_{n}_search",
+                "content": f"Paracetamol (acetaminophen): analgesic.{text}",
+            }
+        )
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": f"call_{n}_dose",
+                "content": f'{{"adult_max_g_per_day": 4}}{text}',
+            }
+        )
+    messages.append(
+        {
+            "role": "assistant",
+            "content": final if final is not None else f"At most 4 g per day for adults.{text}",
+            "model": "acme-agent-2",
+            "timestamp": "2026-12-01T09:01:00Z",
+        }
+    )
+    return messages
+
+
+def ingest_transcript(
+    project: Project,
+    *,
+    rounds: int = 2,
+    system: bool = True,
+    final: str | None = None,
+    text: str = "",
+    **overrides,
+):
+    """Ingest one multi-turn tool-calling transcript item (the transcript form) and return it.
+
+    See ``transcript_messages`` for the turns; ``overrides`` go into the payload.
+    """
+    n = next(_counter)
+    payload = {
+        "external_id": f"trace-{n}",
+        "model_name": "acme-agent",
+        "model_version": "2026-12-01",
+        "confidence": 0.5,
+        "messages": transcript_messages(rounds=rounds, system=system, final=final, text=text),
+        "tools": AGENT_TOOLS,
+        "context": [],
+        "metadata": {},
+    }
+    payload.update(overrides)
+    # Through the API's validation: it normalises the conversation as a client's would be.
+    clean, errors = validate_item(payload)
+    assert not errors, errors
+    (item,) = item_ingest(project=project, payloads=[clean]).items
+    return item
 
 
 def comparison_payload(count: int = 2, **overrides) -> dict:

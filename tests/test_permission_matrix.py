@@ -418,6 +418,24 @@ def custom_routes() -> dict[str, Route]:
             claim_owner,
             claim_owner,
         ),
+        f"{item}workspace/review/<int:assignment_id>/steps/": Route(
+            lambda w, s: f"/{item}workspace/review/{w[f'assignment_{s}']}/steps/",
+            nobody,
+            claim_owner,
+            post_data=lambda w, s: {
+                "step_action": "mark",
+                "step_index": "2",
+                "step_reason": "factual_error",
+                "step_severity": "major",
+            },
+        ),
+        # Undo of a decision: its author only (the world's review has no claim to restore,
+        # so the author's undo is refused with a redirect; others get a 404).
+        f"{item}workspace/undo/<int:review_id>/": Route(
+            lambda w, s: f"/{item}workspace/undo/{w[f'undo_review_{s}']}/",
+            nobody,
+            claim_owner,
+        ),
         # File imports: mapping a draft, the progress endpoint, the error report.
         "admin/reviews/itemimport/<int:pk>/map/": Route(
             lambda w, s: f"/admin/reviews/itemimport/{w[f'draft_import_{s}']}/map/",
@@ -759,6 +777,9 @@ class PermissionMatrixTests(TestCase):
             # A final item, a webhook delivery for it, and a built export of it.
             final = reviewed(project, reviewer=first)
             w.ids[f"final_item_{side}"] = final.pk
+            # A decision of the side's first reviewer, for the undo URL.
+            undoable = reviewed(project, reviewer=first)
+            w.ids[f"undo_review_{side}"] = Review.objects.get(item=undoable).pk
             # The project has a webhook: becoming final wrote the delivery row.
             delivery = WebhookDelivery.objects.get(item=final)
             w.ids[f"delivery_{side}"] = delivery.pk

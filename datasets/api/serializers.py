@@ -4,7 +4,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from datasets import formats
-from datasets.models import DatasetExport, Split
+from datasets.models import DatasetExport, Split, WrongSteps
 from reviews.models import Severity
 from reviews.models.items import FINAL_STATUSES
 
@@ -61,6 +61,13 @@ class ExportCreateSerializer(serializers.Serializer):
     exclude_audit = serializers.BooleanField(
         required=False, default=False, help_text="Leave out audit samples."
     )
+    wrong_steps = serializers.ChoiceField(
+        choices=WrongSteps.choices,
+        required=False,
+        default=WrongSteps.WEIGHT,
+        help_text="Items whose conversation has steps marked wrong: 'weight' keeps them (SFT "
+        "writes the marked assistant turns with weight 0), 'exclude' leaves them out.",
+    )
     seed = serializers.IntegerField(
         required=False, default=0, min_value=-(2**63), max_value=2**63 - 1
     )
@@ -79,6 +86,7 @@ class ExportCreateSerializer(serializers.Serializer):
         "reason_codes",
         "adjudicated_only",
         "exclude_audit",
+        "wrong_steps",
     )
 
 

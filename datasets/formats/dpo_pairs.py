@@ -14,17 +14,28 @@ from datasets.models import DatasetExport
 from datasets.selectors import item_rows
 from reviews.models import ItemStatus
 
-FIELDS = ("id", "prompt", "messages_json", "output", "final_output")
+FIELDS = ("id", "prompt", "messages_json", "output", "final_output", "is_transcript")
 
 
-def dpo_line(*, prompt: str, messages: list, chosen: str | None, rejected: str) -> bytes:
-    """One TRL preference line in the conversational format (explicit prompt)."""
+def dpo_line(
+    *, prompt: str, messages: list, chosen: str | None, rejected: str, is_transcript: bool = False
+) -> bytes:
+    """One TRL preference line in the conversational format (explicit prompt).
+
+    Of a transcript the prompt is the conversation before its final turn (which
+    already holds the user's last message); else the history, then ``prompt``.
+    """
     if chosen is None or not chosen.strip():
         raise SkipRow("empty_gold_output")
     if chosen == rejected:
         raise SkipRow("chosen_equals_rejected")
-    turns = chat_history(messages, assistant_weight=None)
-    turns.append({"role": "user", "content": prompt})
+    if is_transcript:
+        if not isinstance(messages, list) or not messages:
+            raise SkipRow("malformed_messages")
+        turns = chat_history(messages[:-1], assistant_weight=None)
+    else:
+        turns = chat_history(messages, assistant_weight=None)
+        turns.append({"role": "user", "content": prompt})
     return (
         dumps(
             {
@@ -43,7 +54,13 @@ def rows(export: DatasetExport) -> QuerySet:
 
 def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:
     line = dpo_line
-    return lambda row: line(prompt=row[1], messages=loads(row[2]), chosen=row[4], rejected=row[3])
+    return lambda row: line(
+        prompt=row[1],
+        messages=loads(row[2]),
+        chosen=row[4],
+        rejected=row[3],
+        is_transcript=row[5],
+    )
 
 
 def repeat_key(row: Row) -> bytes | None:

@@ -1,7 +1,9 @@
 """Review log JSONL: teacher outputs with the final human verdict and every review.
 
 For distillation and error analysis: one line per final item, whatever its
-verdict, with its reviews oldest first.
+verdict, with its reviews oldest first, each with the steps of the
+conversation it marked wrong (``steps``: turn number from 1, tool call id or
+"", reason, severity, note).
 """
 
 from collections.abc import Callable
@@ -12,7 +14,7 @@ from orjson import dumps, loads
 
 from datasets.formats import ExportFormatSpec, Row, register
 from datasets.models import DatasetExport
-from datasets.selectors import item_rows, reviews_by_item
+from datasets.selectors import item_rows, reviews_by_item, step_verdicts_by_review
 from reviews.models import ItemStatus
 
 FIELDS = (
@@ -43,9 +45,12 @@ REVIEW_COLUMNS = {
     "severity": "severity",
     "note": "note",
     "seconds_spent": "seconds_spent",
+    "rubric_scores": "rubric_scores",
     "is_audit": "is_audit",
     "created_at": "created_at",
 }
+# Read beside the columns to find each review's steps; not written itself.
+REVIEW_ID = "review_id"
 
 
 def review_log_line(item: dict[str, Any], reviews: list[dict[str, Any]]) -> bytes:
@@ -58,8 +63,14 @@ def rows(export: DatasetExport) -> QuerySet:
 
 
 def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:
-    """Reads the chunk's reviews in one query; each line then takes its item's."""
-    reviews = reviews_by_item([row[0] for row in chunk], columns=REVIEW_COLUMNS)
+    """Reads the chunk's reviews and their steps in two queries; each line then takes
+    its item's."""
+    item_ids = [row[0] for row in chunk]
+    reviews = reviews_by_item(item_ids, columns={**REVIEW_COLUMNS, REVIEW_ID: "id"})
+    steps = step_verdicts_by_review(item_ids)
+    for item_reviews in reviews.values():
+        for review in item_reviews:
+            review["steps"] = steps.get(review.pop(REVIEW_ID), [])
 
     def line(row: Row) -> bytes:
         (item_id, external_id, project, model_name, model_version, confidence) = row[:6]

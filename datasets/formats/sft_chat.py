@@ -1,28 +1,97 @@
-"""SFT chat JSONL: OpenAI chat fine-tuning lines from approved and corrected items."""
+"""SFT chat JSONL: OpenAI chat fine-tuning lines from approved and corrected items.
+
+A line is the whole conversation in OpenAI's fine-tuning format: ``tools`` on
+the line when the item has tool definitions, ``tool_calls`` on assistant
+messages (arguments as JSON text), ``tool_call_id`` on tool results, and the
+final assistant turn replaced by the gold answer (the released output: the
+model's own when approved, the reviewer's correction when corrected).
+
+Weights (``weight`` 0 or 1, assistant messages only): an assistant turn marked
+wrong by the reviewers (step verdicts) gets 0, and so do the history turns of
+an item submitted as prompt and output (they were context, never the work under
+review). When a line has any weight, every other assistant turn gets 1.
+Exports with ``wrong_steps`` "exclude" never see items with marks
+(``datasets.selectors.selected_items``).
+"""
 
 from collections.abc import Callable
+from typing import Any
 
 from django.db.models import QuerySet
 from orjson import dumps, loads
 
 from datasets.formats import ExportFormatSpec, Row, SkipRow, register
-from datasets.formats.chat import chat_history, dedupe_key
+from datasets.formats.chat import dedupe_key, openai_message
 from datasets.models import DatasetExport
-from datasets.selectors import item_rows
+from datasets.selectors import item_rows, wrong_steps_by_item
 from reviews.models import ItemStatus
 
-# Chat histories are read as JSON text and decoded here with orjson.
-FIELDS = ("id", "prompt", "messages_json", "final_output")
+# Chat histories and tools are read as JSON text and decoded here with orjson.
+FIELDS = ("id", "prompt", "messages_json", "final_output", "is_transcript", "tools_json", "output")
+WHOLE_TURN = ""
 
 
-def sft_line(*, prompt: str, messages: list, gold: str | None) -> bytes:
-    """One OpenAI chat fine-tuning line: history, the prompt, the gold assistant turn."""
-    if gold is None or not gold.strip():
+def sft_line(
+    *,
+    prompt: str,
+    messages: list,
+    gold: str | None,
+    is_transcript: bool = False,
+    tools: list | None = None,
+    output: str | None = None,
+    wrong: dict[int, set[str]] | None = None,
+) -> bytes:
+    """One OpenAI chat fine-tuning line: the conversation, its final turn the gold answer.
+
+    ``messages`` as stored: of a transcript the whole conversation (its last
+    message the turn under review), else the history before ``prompt``.
+    ``wrong`` maps step numbers (from 1) to the parts marked wrong ("" the
+    whole turn, else tool call ids). ``output`` is the model's own final text:
+    a final turn marked wrong and released unchanged teaches nothing, so it is
+    skipped.
+    """
+    if not isinstance(messages, list):
+        raise SkipRow("malformed_messages")
+    wrong = wrong or {}
+    if is_transcript:
+        if not messages:
+            raise SkipRow("malformed_messages")
+        history, final = messages[:-1], messages[-1]
+    else:
+        history = [*messages, {"role": "user", "content": prompt}]
+        final = {"role": "assistant", "content": output}
+    turns: list[dict[str, Any]] = []
+    weights: list[int | None] = []
+    for step, message in enumerate(history, start=1):
+        turn = openai_message(message)
+        turns.append(turn)
+        if turn["role"] == "assistant":
+            weights.append(0 if step in wrong or not is_transcript else 1)
+        else:
+            weights.append(None)
+    final_step = len(history) + 1
+    final_marks = wrong.get(final_step, set())
+    if WHOLE_TURN in final_marks and (gold or "") == (output or ""):
+        raise SkipRow("final_turn_marked_wrong")
+    # The gold turn: the released text, and the final turn's tool calls unless marked wrong
+    # (or the whole turn was, and a correction replaced it).
+    gold_source: dict[str, Any] = {"role": "assistant", "content": gold or ""}
+    calls = final.get("tool_calls") if isinstance(final, dict) else None
+    if calls and WHOLE_TURN not in final_marks:
+        gold_source["tool_calls"] = calls
+    gold_turn = openai_message(gold_source, drop_calls=frozenset(final_marks))
+    if not gold_turn.get("content", "").strip() and not gold_turn.get("tool_calls"):
         raise SkipRow("empty_gold_output")
-    turns = chat_history(messages, assistant_weight=0)
-    turns.append({"role": "user", "content": prompt})
-    turns.append({"role": "assistant", "content": gold})
-    return dumps({"messages": turns}) + b"\n"
+    turns.append(gold_turn)
+    weights.append(1)
+    if any(weight == 0 for weight in weights):
+        for turn, weight in zip(turns, weights, strict=True):
+            if weight is not None:
+                turn["weight"] = weight
+    line: dict[str, Any] = {"messages": turns}
+    if tools:
+        line["tools"] = tools
+    return dumps(line) + b"\n"
 
 
 def rows(export: DatasetExport) -> QuerySet:
@@ -30,8 +99,23 @@ def rows(export: DatasetExport) -> QuerySet:
 
 
 def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:
+    """Reads the chunk's marked steps in one query; each line then takes its item's."""
+    wrong = wrong_steps_by_item([row[0] for row in chunk])
     line = sft_line
-    return lambda row: line(prompt=row[1], messages=loads(row[2]), gold=row[3])
+
+    def encode(row: Row) -> bytes:
+        item_id, prompt, messages, gold, is_transcript, tools, output = row[:7]
+        return line(
+            prompt=prompt,
+            messages=loads(messages),
+            gold=gold,
+            is_transcript=is_transcript,
+            tools=loads(tools) if tools else None,
+            output=output,
+            wrong=wrong.get(item_id),
+        )
+
+    return encode
 
 
 def repeat_key(row: Row) -> bytes | None:

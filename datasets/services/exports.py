@@ -21,7 +21,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from datasets import formats
-from datasets.models import DatasetExport, DatasetExportItem, ExportStatus
+from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, WrongSteps
 from datasets.storage import export_files_delete, temp_entries
 from hitlplatform import queues
 from hitlplatform.queues import enqueue_on_commit
@@ -73,7 +73,10 @@ def export_filters_normalise(*, format: str, filters: dict[str, Any]) -> dict[st
     corrected; review log: approved, corrected, rejected). The date range is on
     ``decided_at``, after inclusive, before exclusive. ``item_ids`` (present
     only when given: the item list's "export the selection") keeps just those
-    items. Raises ``ValidationError`` with messages per field.
+    items. ``wrong_steps`` "exclude" (present only then) leaves out items whose
+    conversation has a step marked wrong; the default, "weight", keeps them and
+    the SFT format weights the marked turns 0. Raises ``ValidationError`` with
+    messages per field.
     """
     errors: dict[str, list[str]] = {}
     try:
@@ -117,6 +120,12 @@ def export_filters_normalise(*, format: str, filters: dict[str, Any]) -> dict[st
             errors["item_ids"] = [f"Choose between 1 and {MAX_ITEM_IDS} items."]
         else:
             normalised["item_ids"] = sorted(set(item_ids))
+    wrong_steps = filters.get("wrong_steps") or WrongSteps.WEIGHT
+    if wrong_steps not in WrongSteps.values:
+        errors["wrong_steps"] = [f"Choose one of {', '.join(WrongSteps.values)}."]
+    elif wrong_steps == WrongSteps.EXCLUDE:
+        # Only present when chosen, so the filters of other exports read as before.
+        normalised["wrong_steps"] = str(wrong_steps)
     if errors:
         raise ValidationError(errors)
     return normalised

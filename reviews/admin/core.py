@@ -45,6 +45,7 @@ from reviews.models import (
     Project,
     ProjectMembership,
     ReviewItem,
+    RubricCriterion,
 )
 from reviews.quality.admin import CONTROL_ACTIONS, ControlListFilter, item_fields_for
 from reviews.services.accounts import user_roles_sync
@@ -67,6 +68,19 @@ class CheckRuleInline(admin.StackedInline):
         "keywords",
         "limit",
         "json_schema",
+    ]
+
+
+class RubricCriterionInline(admin.StackedInline):
+    """The project's rubric: what reviewers score each output on (reviews/services/rubric.py)."""
+
+    model = RubricCriterion
+    extra = 0
+    fields = [
+        ("key", "label", "kind", "required", "order", "level"),
+        "description",
+        ("scale_min", "scale_max", "anchors"),
+        "options",
     ]
 
 
@@ -137,7 +151,7 @@ class ProjectAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    inlines = [CheckRuleInline, MembershipInline]
+    inlines = [CheckRuleInline, RubricCriterionInline, MembershipInline]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description"]}),
         (
@@ -153,6 +167,7 @@ class ProjectAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
                     "audit_salt",
                     "reason_codes",
                     "lease_minutes",
+                    "undo_seconds",
                 ]
             },
         ),

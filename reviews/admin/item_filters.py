@@ -27,6 +27,7 @@ from reviews.models import (
     Severity,
 )
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.review_rules import reason_label
 
 # Blind review: what a review said shows only once no review of the item is awaited.
 REVIEWS_VISIBLE = [*FINAL_STATUSES, ItemStatus.IN_ADJUDICATION]
@@ -66,7 +67,7 @@ class ReasonFilter(_ReviewExistsFilter):
         projects = projects_where(request.user, Capability.VIEW)
         for reason_codes in projects.values_list("reason_codes", flat=True):
             codes.update(code for code in reason_codes or [] if isinstance(code, str))
-        return [(code, code) for code in sorted(codes)]
+        return [(code, reason_label(code)) for code in sorted(codes)]
 
 
 class SeverityFilter(_ReviewExistsFilter):

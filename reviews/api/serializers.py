@@ -290,6 +290,32 @@ class BatchResultSerializer(serializers.Serializer):
 DECISION_VERDICTS = (*Verdict.values, AUTO_APPROVE, AUTO_REJECT)
 
 
+class DecisionStepSerializer(serializers.Serializer):
+    """A step of the conversation a reviewer marked wrong."""
+
+    step = serializers.IntegerField(
+        help_text="The turn's number in the whole conversation, from 1 (of a transcript: "
+        "messages[step - 1]; else the history, then the prompt, then the output)."
+    )
+    part = serializers.CharField(
+        allow_blank=True, help_text="The id of the tool call that went wrong; empty: the turn."
+    )
+    reason = serializers.CharField(help_text="One of the project's reason codes.")
+    severity = serializers.CharField(help_text="minor, major or critical.")
+    note = serializers.CharField(allow_blank=True)
+
+
+class RubricScoresSerializer(serializers.Serializer):
+    """One reviewer's rubric scores (``reviews.services.rubric``)."""
+
+    reviewer = serializers.CharField(help_text='Who scored: "user <username>".')
+    scores = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Criterion key -> score: an integer on a scale, the option of a categorical "
+        "criterion, true/false for a boolean one.",
+    )
+
+
 class DecisionSerializer(serializers.Serializer):
     """The final decision (``reviews.outcomes.item_decision``)."""
 
@@ -309,6 +335,16 @@ class DecisionSerializer(serializers.Serializer):
     severity = serializers.CharField(allow_blank=True)
     adjudicated = serializers.BooleanField()
     decided_at = serializers.DateTimeField()
+    steps = DecisionStepSerializer(
+        many=True,
+        help_text="The turns or tool calls the reviewers marked wrong (step verdicts); empty "
+        "for automatic decisions.",
+    )
+    rubric_scores = RubricScoresSerializer(
+        many=True,
+        help_text="The rubric scores of the reviews behind a human decision, oldest first "
+        "(empty for automatic decisions and projects without a rubric).",
+    )
 
 
 class AuditSerializer(serializers.Serializer):
@@ -436,7 +472,8 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         return item.final_output if item.is_final else None
 
     def get_decision(self, item: ReviewItem) -> dict | None:
-        decision = item_decision(item)
+        # Lists attach decision_steps per page (reviews.selectors.items_with_audits).
+        decision = item_decision(item, steps=getattr(item, "decision_steps", None))
         return None if decision is None else DecisionSerializer(decision).data
 
     def get_audit(self, item: ReviewItem) -> dict | None:
@@ -480,7 +517,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             ],
             "judge": self.get_judge(item),
             "final_output": item.final_output if final else None,
-            "decision": _decision(item_decision(item)),
+            "decision": _decision(item_decision(item, steps=getattr(item, "decision_steps", None))),
             "audit": self.get_audit(item),
             "message": self.get_message(item),
         }

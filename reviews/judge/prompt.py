@@ -52,14 +52,37 @@ class JudgeRequest:
     user: str
 
 
-def submission_json(*, prompt: str, output: str, messages: list[Any], context: list[Any]) -> str:
-    """The untrusted material as a JSON document that cannot break out of its tag."""
-    document = {
-        "conversation_before_prompt": messages or [],
-        "user_prompt": prompt,
-        "retrieved_context": context or [],
-        "model_output": output,
-    }
+def submission_json(
+    *,
+    prompt: str,
+    output: str,
+    messages: list[Any],
+    context: list[Any],
+    tools: list[Any] | None = None,
+    is_transcript: bool = False,
+) -> str:
+    """The untrusted material as a JSON document that cannot break out of its tag.
+
+    The whole conversation goes in with its tool calls and tool results, and
+    the tool definitions; of a transcript, the final turn under review is the
+    model output (its text and the tools it calls).
+    """
+    document: dict[str, Any] = {}
+    if tools:
+        document["tools"] = tools
+    if is_transcript and messages:
+        final = messages[-1]
+        document["conversation_before_output"] = messages[:-1]
+        document["user_prompt"] = prompt
+        document["retrieved_context"] = context or []
+        document["model_output"] = output
+        if final.get("tool_calls"):
+            document["model_output_tool_calls"] = final["tool_calls"]
+    else:
+        document["conversation_before_prompt"] = messages or []
+        document["user_prompt"] = prompt
+        document["retrieved_context"] = context or []
+        document["model_output"] = output
     text = json.dumps(document, ensure_ascii=False, indent=1)
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
@@ -73,13 +96,20 @@ def build_request(
     output: str,
     messages: list[Any],
     context: list[Any],
+    tools: list[Any] | None = None,
+    is_transcript: bool = False,
 ) -> JudgeRequest:
     return JudgeRequest(
         item_id=item_id,
         system=SYSTEM_TEMPLATE.format(rubric=rubric.strip(), version=rubric_version),
         user=USER_TEMPLATE.format(
             submission=submission_json(
-                prompt=prompt, output=output, messages=messages, context=context
+                prompt=prompt,
+                output=output,
+                messages=messages,
+                context=context,
+                tools=tools,
+                is_transcript=is_transcript,
             ),
             labels=" / ".join(LABELS),
         ),

@@ -234,6 +234,8 @@ def _outcome_batches(
             output=item.output,
             messages=item.messages,
             context=item.context,
+            tools=item.tools,
+            is_transcript=item.is_transcript,
         )
         for item in items
     ]

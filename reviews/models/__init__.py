@@ -35,12 +35,18 @@ from reviews.models.quality import (
     Quarantine,
     ReviewerStanding,
 )
+from reviews.models.rubric import (
+    CriterionKind,
+    MeasurementLevel,
+    RubricCriterion,
+)
 from reviews.models.work import (
     Assignment,
     AssignmentState,
     CorrectionTriplet,
     Review,
     Severity,
+    StepVerdict,
     Verdict,
 )
 
@@ -60,6 +66,7 @@ __all__ = [
     "CheckSeverity",
     "ControlAnswer",
     "CorrectionTriplet",
+    "CriterionKind",
     "DailyCodeRollup",
     "DailyDecisionRollup",
     "DailyReviewerRollup",
@@ -75,6 +82,7 @@ __all__ = [
     "JudgeConfig",
     "JudgeLabel",
     "JudgeVerdict",
+    "MeasurementLevel",
     "MemberRole",
     "MonitoringDashboard",
     "OtlpGrouping",
@@ -89,7 +97,9 @@ __all__ = [
     "ReviewerStanding",
     "RollupCodeKind",
     "RollupState",
+    "RubricCriterion",
     "Severity",
+    "StepVerdict",
     "Verdict",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -92,6 +92,12 @@ class Project(models.Model):
     lease_minutes = models.PositiveIntegerField(
         default=30, help_text="How long a reviewer's claim on an item lasts."
     )
+    undo_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MaxValueValidator(3600)],
+        help_text="How long a reviewer may undo their last decision (seconds), as long as "
+        "nobody else acted on the item and no webhook told the client. 0: no undo.",
+    )
     # --- Webhooks and monitoring (reviews/webhooks/, reviews/monitoring/) ---
     webhook_url = models.URLField(
         max_length=500,

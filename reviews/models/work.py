@@ -107,6 +107,12 @@ class Review(models.Model):
     candidate_order = models.JSONField(
         default=list, blank=True, help_text="Comparisons: candidate ids in the order shown."
     )
+    rubric_scores = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Scores per rubric criterion key (reviews.rubric): an integer for a scale, "
+        "the option for a categorical criterion, true/false for a boolean one.",
+    )
     is_audit = models.BooleanField(
         default=False, help_text="An audit review of an auto-approved item."
     )
@@ -155,3 +161,66 @@ class CorrectionTriplet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} {self.attribute}"
+
+
+class StepVerdictQuerySet(models.QuerySet):
+    def counted(self) -> "StepVerdictQuerySet":
+        """Marks that belong to the decision: of submitted reviews that count (not
+        quarantined), not audit reviews (an audit has its own outcome)."""
+        return self.filter(
+            review__isnull=False, review__quarantine__isnull=True, review__is_audit=False
+        )
+
+
+class StepVerdict(models.Model):
+    """A reviewer's mark on one step of a conversation: this turn (or tool call) went wrong.
+
+    ``step`` is the turn's number in the item's whole conversation, from 1
+    (``reviews.transcripts.transcript_of``); ``part`` the id of one of that
+    turn's tool calls, or "" for the whole turn. Marked while the reviewer
+    holds the claim (``assignment``), linked to their ``review`` when it is
+    submitted; only submitted, trusted reviews' marks reach clients and exports.
+    """
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="step_verdicts")
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.CASCADE, related_name="step_verdicts"
+    )
+    review = models.ForeignKey(
+        Review,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="step_verdicts",
+        help_text="The review the mark belongs to; empty until the reviewer submits.",
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="step_verdicts"
+    )
+    step = models.PositiveIntegerField(
+        help_text="The turn's number in the whole conversation, from 1."
+    )
+    part = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The id of the tool call that went wrong; empty for the whole turn.",
+    )
+    reason = models.CharField(max_length=50, help_text="One of the project's reason codes.")
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+    objects = StepVerdictQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["step", "part", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "step", "part"], name="one_step_verdict_per_claim_part"
+            )
+        ]
+        indexes = [models.Index(fields=["item", "review"], name="step_verdict_item_review_idx")]
+
+    def __str__(self) -> str:
+        where = f"step {self.step}" + (f" ({self.part})" if self.part else "")
+        return f"{self.item_id} {where}: {self.reason}"

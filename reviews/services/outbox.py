@@ -24,7 +24,14 @@ from reviews.models import (
     WebhookDelivery,
     WebhookEvent,
 )
-from reviews.outcomes import as_json, audit_reviews_of, item_audit, item_decision
+from reviews.outcomes import (
+    as_json,
+    audit_reviews_of,
+    decision_steps_of,
+    item_audit,
+    item_decision,
+    rubric_reviews_of,
+)
 from reviews.services.bulk import rows_copy
 
 WEBHOOK_QUEUE = "webhooks"
@@ -39,11 +46,13 @@ def webhook_payload(
     delivery_id: str,
     event: str = WebhookEvent.ITEM_FINAL,
     audit_review: Review | None = None,
+    steps: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The body sent for an item's ``event`` (what the API shows once final).
 
     ``decision`` and ``audit`` have the items API's shapes (``reviews.outcomes``);
-    ``audit_review`` is the item's audit review, once in.
+    ``audit_review`` is the item's audit review, once in; ``steps`` its marked
+    steps when read for many items at once.
     """
     return {
         "event": str(event),
@@ -57,7 +66,7 @@ def webhook_payload(
             "model_version": item.model_version,
             "is_audit": item.is_audit,
             "final_output": item.final_output,
-            "decision": as_json(item_decision(item)),
+            "decision": as_json(item_decision(item, steps=steps)),
             "audit": as_json(item_audit(item, audit_review)),
             "metadata": item.metadata,
         },
@@ -81,14 +90,19 @@ def webhook_deliveries_create(
     now = now or timezone.now()
     # An audit sample made final again (an override) may hold its audit already.
     audits = audit_reviews_of(items)
+    steps = decision_steps_of(items)
+    scored = rubric_reviews_of(items)  # the decision's rubric scores: one query, not one each
     rows = []
     for item in items:
+        if item.final_verdict:
+            item.rubric_reviews = scored.get(item.pk, [])
         delivery_id = uuid.uuid4()
         payload = webhook_payload(
             item=item,
             project=project,
             delivery_id=str(delivery_id),
             audit_review=audits.get(item.pk),
+            steps=steps.get(item.pk),
         )
         rows.append((delivery_id, item.pk, WebhookEvent.ITEM_FINAL, payload))
     return _deliveries_write(project=project, rows=rows, now=now)

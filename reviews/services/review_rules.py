@@ -14,6 +14,16 @@ from reviews.models import Project, Severity, Verdict
 OTHER_REASON = "other"
 
 
+def reason_label(code: str) -> str:
+    """How a reason code reads to people: ``factual_error`` -> "Factual error".
+
+    Codes stay the stable values of the API, webhooks and exports; pages show
+    this label (the code remains in the page for tooltips and keys).
+    """
+    text = " ".join(str(code or "").replace("_", " ").replace("-", " ").split())
+    return text[:1].upper() + text[1:]
+
+
 def decision_validate(
     *,
     project: Project,

@@ -53,6 +53,16 @@ class TransitionError(Exception):
     """A status change the state machine does not allow."""
 
 
+def item_shown_awaiting_review(item: ReviewItem, *, held: bool) -> ReviewItem:
+    """``item`` as a real item awaiting review reads: queued, "In review" while
+    ``held``. In memory only, for pages that must not tell a control (which
+    never moves) from real work; never saved.
+    """
+    item.status = ItemStatus.IN_REVIEW if held else ItemStatus.PENDING_REVIEW
+    item.in_queue = True
+    return item
+
+
 def check_transition(from_status: str, to_status: str) -> None:
     if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
         raise TransitionError(f"An item cannot go from {from_status} to {to_status}.")
@@ -206,6 +216,21 @@ def item_audit_close(*, item: ReviewItem, review: Review, reason: str, user=None
         item._history_user = user
     item.save(update_fields=["in_queue", "updated_at"])
     webhook_audit_delivery_create(item=item, review=review)
+    return item
+
+
+def item_audit_reopen(*, item: ReviewItem, reason: str, user=None) -> ReviewItem:
+    """Put an audited item back in the queue: its audit review was taken back (undo).
+
+    The inverse of ``item_audit_close``, allowed only while no ``item.audited``
+    webhook was written for that review (the caller checks). Call inside the
+    transaction holding the item's row lock.
+    """
+    item.in_queue = True
+    item._change_reason = reason[:100]
+    if user is not None:
+        item._history_user = user
+    item.save(update_fields=["in_queue", "updated_at"])
     return item
 
 

@@ -17,8 +17,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from reviews.errors import NotAllowed
-from reviews.models import AssignmentState, Project, Severity, Verdict
-from reviews.services.review_rules import OTHER_REASON
+from reviews.models import AssignmentState, CriterionKind, Project, Review, Severity, Verdict
+from reviews.services.review_rules import OTHER_REASON, reason_label
+from reviews.services.rubric import field_name, rubric_of
 from reviews.workspace.compare_admin import comparison_post, render_comparison
 from reviews.workspace.selectors import (
     assignment_for_review_page,
@@ -28,6 +29,8 @@ from reviews.workspace.selectors import (
     item_timeline,
     output_view,
     queue_overview,
+    step_verdicts_of,
+    transcript_view,
 )
 from reviews.workspace.services import (
     NOTE_MAX_CHARS,
@@ -35,10 +38,14 @@ from reviews.workspace.services import (
     ReviewInput,
     ReviewInvalid,
     StaleAssignment,
+    StepMark,
     assignment_claim_next,
     assignment_release,
     review_submit,
+    step_verdict_mark,
+    step_verdict_remove,
 )
+from reviews.workspace.undo import UndoRefused, review_undo, undo_deadline
 
 ACTION_SKIP = "skip"
 ACTION_RELEASE = "release"
@@ -58,6 +65,11 @@ SHORTCUTS = [
     ("m", "Show the texts as written (raw) or with their markdown rendered"),
     ("/", "Search the retrieved context; Enter goes to the next match"),
     ("n", "Skip this item (someone else will take it)"),
+    ("s 0-3", "Severity: s then 0 none, 1 minor, 2 major, 3 critical"),
+    ("c / C", "Rubric: go to the next (C: previous) criterion; Tab moves between them too"),
+    ("digit", "On a rubric criterion: pick that score or option (then on to the next)"),
+    ("Backspace", "On a rubric criterion: clear its score"),
+    ("u", "Undo your last decision while the undo button is shown"),
     ("?", "Show or hide this help"),
     ("Ctrl+Enter", "Submit the open reject or correct form"),
     ("Esc", "Close the open form or this help"),
@@ -65,6 +77,13 @@ SHORTCUTS = [
 
 
 NARROWING_SESSION_KEY = "reviews_workspace_narrowing"
+UNDO_SESSION_KEY = "reviews_workspace_undo"
+SEVERITY_DIGITS = {
+    Severity.NONE: "0",
+    Severity.MINOR: "1",
+    Severity.MAJOR: "2",
+    Severity.CRITICAL: "3",
+}
 
 
 class NarrowingForm(forms.Form):
@@ -100,6 +119,49 @@ class ReviewForm(forms.Form):
     severity = forms.ChoiceField(required=False, choices=[("", "---"), *Severity.choices])
     note = forms.CharField(required=False, max_length=NOTE_MAX_CHARS, widget=forms.Textarea)
     active_seconds = forms.FloatField(required=False, min_value=0)
+
+    def __init__(self, *args, criteria=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.criteria = list(criteria)
+        # One optional text field per criterion: review_submit judges the scores.
+        for criterion in self.criteria:
+            self.fields[field_name(criterion)] = forms.CharField(required=False, max_length=200)
+
+    def rubric(self) -> dict:
+        return {c.key: self.cleaned_data.get(field_name(c), "") for c in self.criteria}
+
+
+STEP_MARK = "mark"
+STEP_REMOVE = "remove"
+# The service's field names -> the step form's (prefixed: the page has two forms).
+STEP_FIELDS = {
+    "step": "step_index",
+    "part": "step_part",
+    "reason": "step_reason",
+    "severity": "step_severity",
+    "note": "step_note",
+}
+
+
+class StepForm(forms.Form):
+    """A mark on one step of the conversation; the rules live in ``step_verdict_validate``."""
+
+    step_action = forms.ChoiceField(choices=[(STEP_MARK, "Mark"), (STEP_REMOVE, "Remove")])
+    step_index = forms.IntegerField(min_value=1, max_value=1_000_000)
+    step_part = forms.CharField(required=False, max_length=255)
+    step_reason = forms.CharField(required=False, max_length=50)
+    step_severity = forms.CharField(required=False, max_length=10)
+    step_note = forms.CharField(required=False, max_length=NOTE_MAX_CHARS, widget=forms.Textarea)
+
+    def mark(self) -> StepMark:
+        data = self.cleaned_data
+        return StepMark(
+            step=data["step_index"],
+            part=data["step_part"].strip(),
+            reason=data["step_reason"],
+            severity=data["step_severity"],
+            note=data["step_note"],
+        )
 
 
 def _context(request: HttpRequest, admin_site, **extra) -> dict:
@@ -147,6 +209,7 @@ def queue_view(request: HttpRequest, *, admin_site) -> HttpResponse:
             rows=rows,
             narrowing_form=form,
             narrowing=narrowing,
+            undo=undo_offer(request),
         ),
         status=200 if form.is_valid() else 400,
     )
@@ -184,7 +247,8 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
         if not _usable(assignment):
             messages.warning(request, _closed_message(assignment))
             return redirect(_queue_url())
-        return _render_review(request, admin_site, assignment, ReviewForm(), status=200)
+        form = ReviewForm(criteria=assignment.item.project.rubric_criteria.all())
+        return _render_review(request, admin_site, assignment, form, status=200)
 
     # A submit needs only the claim; the page's data is loaded again on a 400.
     assignment = assignment_of(assignment_id=assignment_id, user=request.user)
@@ -199,19 +263,19 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
             review_url=_review_url,
             narrowing=_session_narrowing(request),
         )
-    form = ReviewForm(request.POST)
+    item = assignment.item
+    form = ReviewForm(request.POST, criteria=rubric_of(item.project))
     if not form.is_valid():
         return _rerender(request, admin_site, assignment, form)
     data = form.cleaned_data
     action = data["action"]
-    item = assignment.item
     try:
         if action in (ACTION_SKIP, ACTION_RELEASE):
             assignment_release(
                 assignment_id=assignment.pk, reviewer=request.user, skip=action == ACTION_SKIP
             )
         else:
-            review_submit(
+            review = review_submit(
                 assignment_id=assignment.pk,
                 reviewer=request.user,
                 data=ReviewInput(
@@ -220,9 +284,11 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
                     reason_code=data["reason_code"],
                     note=data["note"],
                     severity=data["severity"],
+                    rubric=form.rubric(),
                 ),
                 active_seconds=data["active_seconds"],
             )
+            request.session[UNDO_SESSION_KEY] = review.pk
     except ReviewInvalid as exc:
         for name, errors in exc.detail.items():
             for error in errors:
@@ -246,6 +312,40 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
     return redirect(_review_url(next_assignment))
 
 
+@require_POST
+def steps_view(request: HttpRequest, assignment_id: int, *, admin_site) -> HttpResponse:
+    """Mark a step of the conversation wrong (or take the mark back) while holding the claim."""
+    assignment = assignment_of(assignment_id=assignment_id, user=request.user)
+    if assignment is None:
+        raise Http404("No such claim.")
+    if not _usable(assignment):
+        messages.warning(request, _closed_message(assignment))
+        return redirect(_queue_url())
+    form = StepForm(request.POST)
+    if not form.is_valid():
+        return _rerender(request, admin_site, assignment, ReviewForm(), step_form=form)
+    mark = form.mark()
+    try:
+        if form.cleaned_data["step_action"] == STEP_REMOVE:
+            removed = step_verdict_remove(
+                assignment_id=assignment.pk, reviewer=request.user, step=mark.step, part=mark.part
+            )
+            done = f"Removed the mark on step {mark.step}." if removed else "Nothing to remove."
+        else:
+            step_verdict_mark(assignment_id=assignment.pk, reviewer=request.user, mark=mark)
+            done = f"Marked step {mark.step} wrong."
+    except ReviewInvalid as exc:
+        for name, errors in exc.detail.items():
+            for error in errors:
+                form.add_error(STEP_FIELDS.get(name), error)
+        return _rerender(request, admin_site, assignment, ReviewForm(), step_form=form)
+    except StaleAssignment as exc:
+        messages.error(request, exc.message)
+        return redirect(_queue_url())
+    messages.success(request, done)
+    return redirect(f"{_review_url(assignment)}#ws-step-{mark.step}")
+
+
 def _usable(assignment) -> bool:
     return (
         assignment.state == AssignmentState.ACTIVE and assignment.lease_expires_at > timezone.now()
@@ -260,15 +360,27 @@ def _closed_message(assignment) -> str:
     return f"That claim is closed ({assignment.get_state_display().lower()})."
 
 
-def _rerender(request, admin_site, assignment, form) -> TemplateResponse:
+def _rerender(request, admin_site, assignment, form, *, step_form=None) -> TemplateResponse:
     """The review page again with the form's errors and the reviewer's input (HTTP 400)."""
     full = assignment_for_review_page(assignment_id=assignment.pk, user=request.user)
-    return _render_review(request, admin_site, full, form, status=400)
+    return _render_review(request, admin_site, full, form, status=400, step_form=step_form)
 
 
-def _render_review(request, admin_site, assignment, form, *, status: int) -> TemplateResponse:
+def _render_review(
+    request, admin_site, assignment, form, *, status: int, step_form=None
+) -> TemplateResponse:
     item = assignment.item
     project: Project = item.project
+    # One query for the claim's marks, whatever the number of turns.
+    has_turns = bool(item.messages) or item.is_transcript
+    turns = transcript_view(item, step_verdicts_of(assignment) if has_turns else [])
+    # A refused mark reopens its step's form with the errors; errors on a step the page
+    # has no form for (a bad index) show above the conversation.
+    step_open = ""
+    if step_form is not None and step_form.is_bound:
+        posted = str(step_form.data.get("step_index", ""))
+        markable = {str(turn.step) for turn in turns if turn.markable}
+        step_open = posted if posted in markable else ""
     judge = list(item.judge_verdicts.all())
     checks = list(item.check_results.all())
     corrected = form.data.get("corrected_output") if form.is_bound else None
@@ -285,20 +397,110 @@ def _render_review(request, admin_site, assignment, form, *, status: int) -> Tem
         checks_failed=sum(1 for check in checks if not check.passed),
         judge=judge[0] if judge else None,
         form=form,
-        reason_codes=project.reason_codes,
-        other_reason=OTHER_REASON,
-        severities=Severity.choices,
+        reasons=[(code, reason_label(code)) for code in project.reason_codes or []],
+        other_reason=reason_label(OTHER_REASON),
+        severities=[(v, label, SEVERITY_DIGITS[v]) for v, label in Severity.choices],
         # A JSON output is edited pretty-printed (review_submit stores it in the output's layout).
         editor_text=corrected if corrected is not None else output.text,
         shortcuts=SHORTCUTS,
+        rubric=rubric_rows(form),
+        undo=undo_offer(request),
         lease_seconds=max(0, int((assignment.lease_expires_at - timezone.now()).total_seconds())),
         open_panel=form.data.get("action", "") if form.is_bound else "",
+        turns=turns,
+        step_form=step_form,
+        step_open=step_open,
+        step_severities=[(v, label) for v, label in Severity.choices if v != Severity.NONE],
     )
     if item.is_comparison:
         return render_comparison(
             request, admin_site, assignment, form, status=status, context=context
         )
     return TemplateResponse(request, "admin/reviews/workspace/review.html", context, status=status)
+
+
+def rubric_rows(form: ReviewForm) -> list[dict]:
+    """Each criterion of the review page with its choices, the entered value and errors.
+
+    Every choice has the digit that picks it on the keyboard: a scale's own
+    scores, a categorical criterion's options 1-9, a boolean 1 (yes) and 0 (no).
+    """
+    rows = []
+    for criterion in form.criteria:
+        name = field_name(criterion)
+        entered = str(form.data.get(name, "")) if form.is_bound else ""
+        if criterion.kind == CriterionKind.SCALE:
+            anchors = criterion.anchors or {}
+            scores = range(criterion.scale_min, criterion.scale_max + 1)
+            choices = [(str(v), str(v), str(v), anchors.get(str(v), "")) for v in scores]
+        elif criterion.kind == CriterionKind.CATEGORICAL:
+            choices = [
+                (option, str(i), option, "") for i, option in enumerate(criterion.options, 1)
+            ]
+        else:
+            choices = [("yes", "1", "Yes", ""), ("no", "0", "No", "")]
+        rows.append(
+            {
+                "criterion": criterion,
+                "field": name,
+                "choices": [
+                    {
+                        "value": v,
+                        "digit": d,
+                        "text": t,
+                        "anchor": a,
+                        "checked": entered == v,
+                    }
+                    for v, d, t, a in choices
+                ],
+                "errors": form.errors.get(name, []) if form.is_bound else [],
+            }
+        )
+    return rows
+
+
+def undo_offer(request: HttpRequest) -> dict | None:
+    """The reviewer's last decision while it may still be undone by time, else None.
+
+    Whether nothing else forbids it is ``review_undo``'s to say when it is asked.
+    """
+    review_id = request.session.get(UNDO_SESSION_KEY)
+    if not review_id:
+        return None
+    review = (
+        Review.objects.filter(pk=review_id, reviewer=request.user)
+        .select_related("item__project")
+        .only("created_at", "verdict", "item__external_id", "item__project__undo_seconds")
+        .first()
+    )
+    deadline = undo_deadline(review, review.item.project) if review else None
+    left = (deadline - timezone.now()).total_seconds() if deadline else 0
+    if left <= 0:
+        request.session.pop(UNDO_SESSION_KEY, None)
+        return None
+    return {
+        "url": reverse("admin:reviews_workspace_undo", args=[review.pk]),
+        "external_id": review.item.external_id,
+        "verdict": review.get_verdict_display(),
+        "seconds_left": int(left),
+    }
+
+
+@require_POST
+def undo_view(request: HttpRequest, review_id: int, *, admin_site) -> HttpResponse:
+    try:
+        assignment = review_undo(review_id=review_id, reviewer=request.user)
+    except NotAllowed as exc:
+        raise Http404("No such review.") from exc
+    except UndoRefused as exc:
+        request.session.pop(UNDO_SESSION_KEY, None)
+        messages.error(request, exc.message)
+        return redirect(_queue_url())
+    request.session.pop(UNDO_SESSION_KEY, None)
+    messages.success(
+        request, f"Undone: your decision on {assignment.item.external_id} was withdrawn."
+    )
+    return redirect(_review_url(assignment))
 
 
 def metadata_text(value) -> str:
@@ -355,6 +557,16 @@ def workspace_urls(admin_site) -> list:
             "workspace/review/<int:assignment_id>/",
             _workspace_view(review_view, admin_site),
             name="reviews_workspace_review",
+        ),
+        path(
+            "workspace/review/<int:assignment_id>/steps/",
+            _workspace_view(steps_view, admin_site),
+            name="reviews_workspace_steps",
+        ),
+        path(
+            "workspace/undo/<int:review_id>/",
+            _workspace_view(undo_view, admin_site),
+            name="reviews_workspace_undo",
         ),
         path(
             "<int:item_id>/timeline/",

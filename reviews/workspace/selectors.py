@@ -4,6 +4,7 @@ The review page's queries are decided here once, so the page costs the same
 handful of queries whatever the size of the queue.
 """
 
+import json
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,8 +26,14 @@ from reviews.models import (
     Project,
     Review,
     ReviewItem,
+    RubricCriterion,
+    StepVerdict,
 )
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.review_rules import reason_label
+from reviews.services.rubric import rubric_text
+from reviews.services.transitions import item_shown_awaiting_review
+from reviews.transcripts import MARKABLE_ROLES, transcript_of
 
 
 @dataclass
@@ -100,8 +107,9 @@ def assignment_of(*, assignment_id: int, user) -> Assignment | None:
 def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None:
     """The user's claim with its item and everything the review page shows, or None.
 
-    Three queries whatever the queue size: the claim with its item and project,
-    the item's check results, its judge verdicts (newest first).
+    Four queries whatever the queue size: the claim with its item and project,
+    the item's check results, its judge verdicts (newest first), the project's
+    rubric criteria (in page order).
     """
     return (
         _own_assignments(user, assignment_id)
@@ -112,9 +120,101 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
                 "item__judge_verdicts",
                 queryset=JudgeVerdict.objects.order_by("-created_at", "-id"),
             ),
+            Prefetch(
+                "item__project__rubric_criteria",
+                queryset=RubricCriterion.objects.order_by("order", "id"),
+            ),
         )
         .first()
     )
+
+
+@dataclass
+class ToolCallView:
+    id: str
+    name: str
+    arguments: str
+    """Pretty-printed JSON text (shown escaped)."""
+
+
+@dataclass
+class TurnView:
+    """One turn of the conversation as the review page shows it."""
+
+    step: int
+    role: str
+    content: str
+    timestamp: str = ""
+    model: str = ""
+    name: str = ""
+    tool_calls: list[ToolCallView] = field(default_factory=list)
+    tool_call_id: str = ""
+    answers: str = ""
+    """Of a tool result: the name of the call it answers."""
+    under_review: bool = False
+    markable: bool = False
+    marks: list = field(default_factory=list)
+
+
+def _pretty_arguments(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        return str(text)
+
+
+def transcript_view(item: ReviewItem, marks: list[StepVerdict] = ()) -> list[TurnView]:
+    """The item's whole conversation turn by turn, with ``marks`` on their steps.
+
+    Empty for a plain prompt-and-output item (no history): there is nothing
+    before the output to show or mark. Pure: no queries.
+    """
+    if not item.messages and not item.is_transcript:
+        return []
+    turns = transcript_of(
+        messages=item.messages,
+        prompt=item.prompt,
+        output=item.output,
+        is_transcript=item.is_transcript,
+    )
+    by_step: dict[int, list[StepVerdict]] = {}
+    for mark in marks:
+        by_step.setdefault(mark.step, []).append(mark)
+    call_names: dict[str, str] = {}
+    views = []
+    for number, turn in enumerate(turns, start=1):
+        calls = [
+            ToolCallView(
+                id=call["id"],
+                name=call["function"]["name"],
+                arguments=_pretty_arguments(call["function"]["arguments"]),
+            )
+            for call in turn.get("tool_calls") or ()
+        ]
+        call_names.update((call.id, call.name) for call in calls)
+        call_id = turn.get("tool_call_id") or ""
+        views.append(
+            TurnView(
+                step=number,
+                role=str(turn.get("role", "")),
+                content=turn.get("content") or "",
+                timestamp=turn.get("timestamp", ""),
+                model=turn.get("model", ""),
+                name=turn.get("name", ""),
+                tool_calls=calls,
+                tool_call_id=call_id,
+                answers=call_names.get(call_id, ""),
+                under_review=number == len(turns),
+                markable=turn.get("role") in MARKABLE_ROLES,
+                marks=by_step.get(number, []),
+            )
+        )
+    return views
+
+
+def step_verdicts_of(assignment: Assignment) -> list[StepVerdict]:
+    """The marks made on this claim, by step (one query)."""
+    return list(StepVerdict.objects.filter(assignment=assignment).order_by("step", "part", "id"))
 
 
 @dataclass
@@ -144,6 +244,7 @@ class TimelineEvent:
     detail: str = ""
     diff: CorrectionDiff | None = None
     triplets: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
     hidden: bool = False
 
 
@@ -161,6 +262,12 @@ def item_for_timeline(*, item_id: int, user) -> ReviewItem | None:
     )
 
 
+def _review_detail(review: Review) -> str:
+    """The review's note, then its rubric scores by key (``factuality 4 · safe yes``)."""
+    scores = rubric_text(review.rubric_scores)
+    return "\n".join(part for part in (review.note, f"Rubric: {scores}" if scores else "") if part)
+
+
 def control_seen_by(*, item: ReviewItem, viewer) -> ReviewItem:
     """``item`` as ``viewer`` may see it: a control, to anyone but its project's admins,
     shows the status and queue flag of a real item awaiting review ("In review" while
@@ -174,16 +281,15 @@ def control_seen_by(*, item: ReviewItem, viewer) -> ReviewItem:
         state=AssignmentState.ACTIVE,
         lease_expires_at__gt=timezone.now(),
     ).exists()
-    item.status = ItemStatus.IN_REVIEW if holds else ItemStatus.PENDING_REVIEW
-    item.in_queue = True
-    return item
+    return item_shown_awaiting_review(item, held=holds)
 
 
 def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     """Everything that happened to ``item``, oldest first, blind where it must be.
 
     Ingest and every status change (from the item's history, with who and
-    why), check results, judge verdicts, claims and their ends, reviews,
+    why), check results, judge verdicts, claims and their ends, reviews (with
+    the steps each marked wrong),
     adjudication cases, and the dataset exports that included the item. While
     a review is still awaited, other reviewers' reviews show that they exist
     but not what they said.
@@ -260,7 +366,10 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
     reviews = Review.objects.filter(item=item, **({"reviewer": viewer} if alone else {}))
     reviews = (
         reviews.select_related("reviewer")
-        .prefetch_related(Prefetch("triplets", queryset=CorrectionTriplet.objects.order_by("id")))
+        .prefetch_related(
+            Prefetch("triplets", queryset=CorrectionTriplet.objects.order_by("id")),
+            Prefetch("step_verdicts", queryset=StepVerdict.objects.order_by("step", "part", "id")),
+        )
         .order_by("created_at", "id")
     )
     for review in reviews:
@@ -280,13 +389,15 @@ def item_timeline(*, item: ReviewItem, viewer) -> list[TimelineEvent]:
         if review.is_audit:
             title = f"Audit review: {review.get_verdict_display()}"
         if review.reason_code:
-            title += f" — {review.reason_code}, {review.get_severity_display().lower()}"
+            reason = reason_label(review.reason_code)
+            title += f" — {reason}, {review.get_severity_display().lower()}"
         event = TimelineEvent(
             at=review.created_at,
             kind="review",
             title=title,
             actor=_actor(review.reviewer),
-            detail=review.note,
+            detail=_review_detail(review),
+            steps=list(review.step_verdicts.all()),
         )
         if review.corrected_output is not None:
             event.diff = correction_diff(item.output, review.corrected_output)

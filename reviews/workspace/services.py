@@ -1,4 +1,5 @@
-"""The reviewer workspace: claims with leases, release, skip, expiry and review submission.
+"""The reviewer workspace: claims with leases, release, skip, expiry, step verdicts and
+review submission.
 
 Locking contract: every writer of an item's review state locks the item row
 (``SELECT … FOR UPDATE``) before it reads assignments or reviews of that item,
@@ -8,7 +9,7 @@ so concurrent reviewers walk past each other's candidates instead of waiting.
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
 from adjudication.services import reviews_settle
 from reviews.access import Capability, may
@@ -31,6 +33,7 @@ from reviews.models import (
     Review,
     ReviewItem,
     Severity,
+    StepVerdict,
     Verdict,
 )
 from reviews.quality.controls import control_review_score, controls_claimable
@@ -38,9 +41,11 @@ from reviews.quality.evaluate import second_review_due
 from reviews.quality.jobs import reviewer_quality_enqueue
 from reviews.services.comparisons import claim_candidate_order
 from reviews.services.decisions import item_finalize
-from reviews.services.review_rules import corrected_output_stored, decision_validate
+from reviews.services.review_rules import OTHER_REASON, corrected_output_stored, decision_validate
+from reviews.services.rubric import rubric_of, rubric_scores_validate
 from reviews.services.search import item_notes_append
 from reviews.services.transitions import item_audit_close, item_transition
+from reviews.transcripts import MARKABLE_ROLES, tool_call_ids, transcript_of
 
 # How long a skipped item stays out of the skipping reviewer's queue.
 SKIP_HIDES_FOR = timedelta(hours=24)
@@ -102,6 +107,8 @@ class ReviewInput:
     reason_code: str = ""
     note: str = ""
     severity: str = ""
+    # Criterion key -> what the reviewer entered (reviews.services.rubric).
+    rubric: dict = field(default_factory=dict)
 
 
 def reviews_needed(item: ReviewItem, project: Project) -> int:
@@ -226,7 +233,8 @@ def _count(queryset) -> Subquery:
     )
 
 
-def _lease(project: Project) -> timedelta:
+def lease_for(project: Project) -> timedelta:
+    """How long a claim in ``project`` lasts."""
     return timedelta(minutes=project.lease_minutes or settings.HITL_DEFAULT_LEASE_MINUTES)
 
 
@@ -315,7 +323,7 @@ def _claim(
         item=item,
         reviewer=reviewer,
         claimed_at=now,
-        lease_expires_at=now + _lease(project),
+        lease_expires_at=now + lease_for(project),
         candidate_order=claim_candidate_order(item=item, reviewer=reviewer),
     )
     if by is None:
@@ -494,8 +502,10 @@ def review_submit(
     or stolen lease records nothing. Refused (``ReviewInvalid``, messages per
     field) when the review breaks the rules: reject and correct need a reason
     from the project's taxonomy and a severity, "other" needs a note, a
-    correction must change the output. Time spent is the claim's age, or the
-    page's active time when given (never more than the claim's age).
+    correction must change the output, and every required rubric criterion
+    needs a score in its range (``reviews.services.rubric``). Time spent is
+    the claim's age, or the page's active time when given (never more than the
+    claim's age).
 
     Then: an audit sample leaves the queue with its status untouched; with one
     review required the decision is made final; with two, the first review
@@ -515,6 +525,8 @@ def review_submit(
             detail={"action": ["Choose the best candidate, a tie or all bad."]},
         )
     errors = review_validate(project=project, item=item, data=data)
+    scores, rubric_errors = rubric_scores_validate(criteria=rubric_of(project), raw=data.rubric)
+    errors.update(rubric_errors)
     if errors:
         raise ReviewInvalid("Please correct the errors below.", detail=errors)
 
@@ -538,6 +550,7 @@ def review_submit(
         note=data.note.strip(),
         severity=Severity.NONE if approving else data.severity,
         seconds_spent=round(elapsed, 1),
+        rubric_scores=scores,
         is_audit=audit,
     )
     _history(review, user=reviewer, reason=reason)
@@ -549,6 +562,7 @@ def review_submit(
         raise StaleAssignment(
             "You already reviewed this item; it was recorded once and this submit was ignored."
         ) from exc
+    _step_verdicts_attach(assignment=assignment, review=review, user=reviewer)
     if correcting:
         CorrectionTriplet.objects.bulk_create(
             CorrectionTriplet(
@@ -629,3 +643,131 @@ def review_submit(
     else:
         reviews_settle(item=item, reviews=reviews[:2], user=reviewer)
     return review
+
+
+# --- step verdicts ------------------------------------------------------------
+
+STEP_SEVERITIES = (Severity.MINOR, Severity.MAJOR, Severity.CRITICAL)
+
+
+@dataclass(frozen=True)
+class StepMark:
+    """A mark on step ``step`` (from 1) or on one of its tool calls (``part``: the call id)."""
+
+    step: int
+    part: str = ""
+    reason: str = ""
+    severity: str = ""
+    note: str = ""
+
+
+def item_transcript(item: ReviewItem) -> list[dict]:
+    """The item's whole conversation, the turn under review last; step N is entry N-1."""
+    return transcript_of(
+        messages=item.messages or [],
+        prompt=item.prompt,
+        output=item.output,
+        is_transcript=item.is_transcript,
+    )
+
+
+def _step_turn(item: ReviewItem, step: int, errors: dict) -> dict | None:
+    turns = item_transcript(item)
+    if not 1 <= step <= len(turns):
+        errors["step"] = [f"No step {step}: the conversation has steps 1 to {len(turns)}."]
+        return None
+    turn = turns[step - 1]
+    if turn.get("role") not in MARKABLE_ROLES:
+        errors["step"] = [
+            f"Step {step} is a {turn.get('role')} turn; only assistant and tool turns "
+            "can be marked wrong."
+        ]
+        return None
+    return turn
+
+
+def step_verdict_validate(*, project: Project, item: ReviewItem, mark: StepMark) -> dict:
+    """Messages per field (step, part, reason, severity, note) for a mark the rules refuse.
+
+    The step must be an assistant or tool turn of the item's conversation; a
+    part must be one of that turn's tool call ids; the reason one of the
+    project's codes ("other" needs a note); the severity minor, major or
+    critical. Empty when the mark is acceptable.
+    """
+    errors: dict[str, list[str]] = {}
+    turn = _step_turn(item, mark.step, errors)
+    if turn is not None and mark.part and mark.part not in tool_call_ids(turn):
+        errors["part"] = [f"Step {mark.step} has no tool call {mark.part!r}."]
+    if mark.reason not in project.reason_codes:
+        errors["reason"] = [f"Choose one of {', '.join(project.reason_codes)}."]
+    elif mark.reason == OTHER_REASON and not mark.note.strip():
+        errors["note"] = ["Describe the problem when the reason is 'other'."]
+    if mark.severity not in STEP_SEVERITIES:
+        errors["severity"] = [f"Choose one of {', '.join(STEP_SEVERITIES)}."]
+    if len(mark.note) > NOTE_MAX_CHARS:
+        errors["note"] = [f"At most {NOTE_MAX_CHARS} characters."]
+    return errors
+
+
+def _describe_mark(step: int, part: str) -> str:
+    return f"step {step}" + (f", tool call {part}" if part else "")
+
+
+@transaction.atomic
+def step_verdict_mark(*, assignment_id: int, reviewer, mark: StepMark) -> StepVerdict:
+    """Record that step ``mark.step`` (or its tool call ``mark.part``) went wrong.
+
+    Only the reviewer holding the active, unexpired claim may mark
+    (``StaleAssignment`` otherwise); ``ReviewInvalid`` with messages per field
+    when ``step_verdict_validate`` refuses it. Marking the same step and part
+    again replaces the earlier mark. The mark joins the review when it is
+    submitted. Holds the item's and the claim's row locks.
+    """
+    now = timezone.now()
+    item, assignment = _lock_claim(assignment_id=assignment_id, reviewer=reviewer, now=now)
+    errors = step_verdict_validate(project=item.project, item=item, mark=mark)
+    if errors:
+        raise ReviewInvalid("Please correct the errors in the step mark.", detail=errors)
+    verdict = StepVerdict.objects.filter(
+        assignment=assignment, step=mark.step, part=mark.part
+    ).first() or StepVerdict(
+        item=item, assignment=assignment, reviewer=reviewer, step=mark.step, part=mark.part
+    )
+    verdict.reason = mark.reason
+    verdict.severity = mark.severity
+    verdict.note = mark.note.strip()
+    _history(verdict, user=reviewer, reason=f"Marked {_describe_mark(mark.step, mark.part)}")
+    verdict.save()
+    return verdict
+
+
+@transaction.atomic
+def step_verdict_remove(*, assignment_id: int, reviewer, step: int, part: str = "") -> bool:
+    """Take back the caller's mark on ``step`` / ``part``; False when there was none.
+
+    Same claim rule as ``step_verdict_mark``; holds the same locks.
+    """
+    now = timezone.now()
+    _item, assignment = _lock_claim(assignment_id=assignment_id, reviewer=reviewer, now=now)
+    verdict = StepVerdict.objects.filter(assignment=assignment, step=step, part=part).first()
+    if verdict is None:
+        return False
+    _history(verdict, user=reviewer, reason=f"Unmarked {_describe_mark(step, part)}")
+    verdict.delete()
+    return True
+
+
+def _step_verdicts_attach(*, assignment: Assignment, review: Review, user) -> None:
+    """The claim's marks become the review's. Call inside ``review_submit``."""
+    marks = list(StepVerdict.objects.filter(assignment=assignment))
+    for mark in marks:
+        mark.review = review
+        _history(mark, user=user, reason="Review submitted")
+    if marks:
+        bulk_update_with_history(
+            marks,
+            StepVerdict,
+            fields=["review"],
+            default_user=user,
+            default_change_reason="Review submitted",
+        )

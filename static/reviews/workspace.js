@@ -1,6 +1,6 @@
 /* Reviewer workspace: keyboard shortcuts, the reject/correct panel, the live correction diff
  * (static/reviews/diff.js), the page layout, raw/markdown text, context search, active-time
- * tracking and double-submit protection. Untrusted text (the model output, the context and
+ * tracking, rubric scores and severity on keys, and double-submit protection. Untrusted text (the model output, the context and
  * the reviewer's edit) is only ever written with textContent or as text nodes, never as HTML. */
 (function () {
   "use strict";
@@ -228,6 +228,39 @@
     closePanel();
   }
 
+  // --- Marking a step reloads the page: the decision being written survives it (once,
+  // in this tab only). Values go back into the form fields as values, never as HTML.
+  const draftKey = `hitl-workspace-draft:${form.action}`;
+  function keepDraft() {
+    if (!mode) { sessionStorage.removeItem(draftKey); return; }
+    const severity = form.querySelector("input[name=severity]:checked");
+    sessionStorage.setItem(draftKey, JSON.stringify({
+      mode,
+      corrected: editor ? editor.value : null,
+      reason: reason.value,
+      severity: severity ? severity.value : "",
+      note: note.value,
+    }));
+  }
+  document.querySelectorAll(".ws-step-form, .ws-inline-form").forEach((stepForm) => {
+    stepForm.addEventListener("submit", keepDraft);
+  });
+  form.addEventListener("submit", () => sessionStorage.removeItem(draftKey));
+  const kept = sessionStorage.getItem(draftKey);
+  sessionStorage.removeItem(draftKey);
+  if (kept && !page.dataset.openPanel) {
+    let draft = null;
+    try { draft = JSON.parse(kept); } catch (error) { draft = null; }
+    if (draft && (draft.mode === "reject" || draft.mode === "correct")) {
+      if (editor && typeof draft.corrected === "string") editor.value = draft.corrected;
+      reason.value = draft.reason || "";
+      note.value = draft.note || "";
+      const severity = form.querySelector(`input[name=severity][value="${CSS.escape(draft.severity || "")}"]`);
+      if (severity) severity.checked = true;
+      openPanel(draft.mode);
+    }
+  }
+
   // --- Help.
   const helpToggle = document.getElementById("ws-help-toggle");
   function toggleHelp(show) {
@@ -280,9 +313,46 @@
   }
 
   // --- Keyboard shortcuts.
+  // Radios and checkboxes take no text: shortcuts stay on while one has the focus.
   function typing(target) {
-    return target instanceof HTMLElement &&
-      (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+    if (!(target instanceof HTMLElement)) return false;
+    if (target.tagName === "INPUT" && ["radio", "checkbox"].includes(target.type)) return false;
+    return target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
+  }
+
+  // --- Rubric: focus a criterion (Tab, c / C), a digit picks its score and moves on.
+  const criteria = Array.from(document.querySelectorAll(".ws-criterion"));
+  function focusCriterion(step) {
+    if (!criteria.length) return;
+    const at = criteria.indexOf(document.activeElement);
+    const next = at < 0 ? (step > 0 ? 0 : criteria.length - 1) : (at + step + criteria.length) % criteria.length;
+    criteria[next].focus();
+  }
+  function scoreCriterion(criterion, key) {
+    if (key === "Backspace" || key === "Delete") {
+      criterion.querySelectorAll("input[type=radio]").forEach((radio) => { radio.checked = false; });
+      return true;
+    }
+    const radio = criterion.querySelector(`input[type=radio][data-digit="${key}"]`);
+    if (!radio) return false;
+    radio.checked = true;
+    criterion.classList.remove("ws-criterion-error");
+    const at = criteria.indexOf(criterion);
+    if (at >= 0 && at < criteria.length - 1) criteria[at + 1].focus();
+    return true;
+  }
+  criteria.forEach((criterion) => {
+    // A click on a choice keeps the criterion focused, so digits keep working.
+    criterion.addEventListener("change", () => criterion.focus());
+  });
+
+  // --- Severity: s, then a digit 0-3.
+  let severityPending = false;
+  const severityHint = document.getElementById("ws-severity-hint");
+  function pickSeverity(key) {
+    const radio = form.querySelector(`input[name=severity][data-digit="${key}"]`);
+    if (radio) radio.checked = true;
+    return Boolean(radio);
   }
 
   document.addEventListener("keydown", (event) => {
@@ -299,6 +369,16 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (severityPending) {
+      severityPending = false;
+      if (severityHint) severityHint.hidden = true;
+      if (/^[0-3]$/.test(event.key) && pickSeverity(event.key)) { event.preventDefault(); return; }
+    }
+    const criterion = event.target instanceof HTMLElement ? event.target.closest(".ws-criterion") : null;
+    if (criterion && (/^[0-9]$/.test(event.key) || event.key === "Backspace" || event.key === "Delete")) {
+      if (scoreCriterion(criterion, event.key)) event.preventDefault();
+      return;
+    }
     if (mode && /^[1-9]$/.test(event.key)) {
       const option = reason.options[Number(event.key)];
       if (option) { reason.value = option.value; event.preventDefault(); }
@@ -315,6 +395,9 @@
       m: () => showRaw(!page.classList.contains("ws-show-raw")),
       "/": () => { if (search) search.focus(); },
       "?": () => toggleHelp(),
+      s: () => { severityPending = true; if (severityHint) severityHint.hidden = false; },
+      c: () => focusCriterion(1),
+      C: () => focusCriterion(-1),
     };
     const action = actions[event.key];
     if (action) {

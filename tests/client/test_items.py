@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from reviews.api.auth import ApiKeyRateThrottle
-from reviews.models import ReviewItem
+from reviews.models import ReviewItem, RubricCriterion
 from reviews.services.projects import api_key_create
 from reviews.workspace.services import ReviewInput, assignment_claim_next, review_submit
 from tests import factories
@@ -303,3 +303,20 @@ def test_async_client_has_the_same_methods(proxy, key, django_user_model, gate):
     # 2 batches + the retried 503, then find, get, 3 pages, the conflict, the polls.
     assert sent[:3] == ["POST"] * 3
     assert len(proxy.seen) == len(sent)
+
+
+def test_the_decision_carries_the_rubric_scores(client, gate, django_user_model):
+    RubricCriterion.objects.create(project=gate, key="factuality", label="Factuality")
+    reviewer = django_user_model.objects.create_user("rubric-rita", password="x", is_staff=True)
+    factories.add_member(gate, reviewer, "reviewer")
+    item = client.submit(payload(43))
+    assignment = assignment_claim_next(reviewer=reviewer, project=gate)
+    review_submit(
+        assignment_id=assignment.pk,
+        reviewer=reviewer,
+        data=ReviewInput(verdict="approve", rubric={"factuality": "5"}),
+    )
+    final = client.get(item.id)
+    assert final.decision.rubric_scores == [
+        {"reviewer": "user rubric-rita", "scores": {"factuality": 5}}
+    ]

@@ -2,7 +2,8 @@
 
 The build's writer is tuned for speed (bench/export.py); this pins what it
 writes, so a faster writer must produce the very same file (and sha256) for
-the same data.
+the same data. (The third line's gold turn carries ``"weight": 1`` since step
+verdicts: a line with any weight weights every assistant turn.)
 """
 
 import hashlib
@@ -23,9 +24,9 @@ EXPECTED = (
     b'{"role":"user","content":"And with liver disease?"},'
     b'{"role":"assistant","content":"Hello","weight":0},'
     b'{"role":"user","content":"With liver disease: what then?"},'
-    b'{"role":"assistant","content":"At most 2 g a day.\\tAsk first."}]}\n'
+    b'{"role":"assistant","content":"At most 2 g a day.\\tAsk first.","weight":1}]}\n'
 )
-EXPECTED_SHA256 = "8be0d0a1e73c5882f90e8b9acc218d3bc1a52ee10dc0089036c68d19e0c8723d"
+EXPECTED_SHA256 = "2e44287414642e827efb7bd48e8a99c2611b97ebc174612233cb9f83e2117e3c"
 
 
 def test_sft_export_of_a_fixed_dataset_has_pinned_bytes(project, export_dir):

@@ -83,8 +83,11 @@ def test_sft_keeps_earlier_assistant_turns_as_unweighted_context(project, export
     (row,) = lines(export_dir, export)
     schemas.validate(row, schemas.OPENAI_CHAT_LINE)
     assert row["messages"][1] == {**history[1], "weight": 0}
-    assert "weight" not in row["messages"][-1]
-    assert export.counts["skipped"] == {"unsupported_role:tool": 1}
+    # With any weight on the line, the gold turn's is explicit.
+    assert row["messages"][-1]["weight"] == 1
+    # A stored tool turn answering no call (written before transcripts were validated)
+    # cannot be written: OpenAI's format needs its tool_call_id.
+    assert export.counts["skipped"] == {"malformed_messages": 1}
 
 
 def test_dpo_pairs_follow_trl_preference_columns_from_corrections_only(

@@ -92,7 +92,7 @@ def test_two_reviewers_prefer_different_candidates_and_a_senior_decides(
     senior.wait_for_url(re.compile(rf"/{case.pk}/work/$"))
     expect(senior.locator("#adj-review-a h2")).to_contain_text("is best")
     expect(senior.locator("#adj-review-b h2")).to_contain_text("is best")
-    expect(senior.locator("#adj-candidates .adj-chip")).to_have_count(2)
+    expect(senior.locator("#adj-candidates .adj-choice-chip")).to_have_count(2)
     screenshot(senior, "comparison-case")
     senior.keyboard.press("2")  # uphold review B
     senior.locator("#id_rationale").fill("B's choice answers the question; A's hedges.")

@@ -216,7 +216,7 @@ def test_project_admin_refuses_non_http_webhooks_and_missing_secrets(client, adm
             "webhook_url": "ftp://hooks.example.com/x",
         }
     )
-    for prefix in ("check_rules", "memberships"):
+    for prefix in ("check_rules", "rubric_criteria", "memberships"):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     response = client.post(url, data)
     assert response.status_code == 200

@@ -220,7 +220,7 @@ def test_the_webhook_secret_is_kept_replaced_generated_and_removed(client, admin
                 "webhook_secret_action": "keep",
             }
         )
-        for prefix in ("check_rules", "memberships"):
+        for prefix in ("check_rules", "rubric_criteria", "memberships"):
             data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
         data.update(changes)
         return client.post(url, data, follow=True)
@@ -304,6 +304,8 @@ def test_a_project_admin_cannot_change_the_role_of_a_member_of_another_project(
         {
             "check_rules-TOTAL_FORMS": "0",
             "check_rules-INITIAL_FORMS": "0",
+            "rubric_criteria-TOTAL_FORMS": "0",
+            "rubric_criteria-INITIAL_FORMS": "0",
             "memberships-TOTAL_FORMS": str(len(memberships)),
             "memberships-INITIAL_FORMS": str(len(memberships)),
         }

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from datasets import formats
-from datasets.models import ExportStatus
+from datasets.models import ExportStatus, WrongSteps
 from datasets.services import export_build, export_create
 from datasets.storage import export_location
 from reviews.models import Project, Severity
@@ -42,6 +42,12 @@ class Command(BaseCommand):
         parser.add_argument("--reason-code", action="append", default=[])
         parser.add_argument("--adjudicated-only", action="store_true")
         parser.add_argument("--exclude-audit", action="store_true")
+        parser.add_argument(
+            "--wrong-steps",
+            choices=WrongSteps.values,
+            default=WrongSteps.WEIGHT,
+            help="items with steps marked wrong: weight the marked turns 0 (default) or exclude",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--validation-ratio", type=float, default=0.0)
         parser.add_argument("--no-dedupe", action="store_true", help="keep repeated pairs")
@@ -74,6 +80,7 @@ class Command(BaseCommand):
                     "reason_codes": options["reason_code"],
                     "adjudicated_only": options["adjudicated_only"],
                     "exclude_audit": options["exclude_audit"],
+                    "wrong_steps": options["wrong_steps"],
                 },
                 seed=options["seed"],
                 validation_ratio=options["validation_ratio"],

@@ -218,6 +218,8 @@ class Decision:
     severity: str
     adjudicated: bool
     decided_at: datetime | None
+    # The rubric scores of the reviews behind a human decision: {"reviewer", "scores"}.
+    rubric_scores: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_api(cls, data: dict[str, Any] | None) -> Decision | None:
@@ -231,6 +233,7 @@ class Decision:
             severity=data.get("severity", ""),
             adjudicated=bool(data.get("adjudicated")),
             decided_at=parse_time(data.get("decided_at")),
+            rubric_scores=list(data.get("rubric_scores") or []),
         )
 
 
