@@ -22,6 +22,7 @@ from adjudication.forms import (
 )
 from adjudication.metrics import project_agreement
 from adjudication.models import AdjudicationCase, CaseClaim
+from adjudication.preferences import case_preferences
 from adjudication.selectors import (
     case_for_page,
     case_queue_for,
@@ -194,6 +195,7 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
 
     def _decide(self, request, case, form):
         data = form.cleaned_data
+        preference, winner_id = form.own_preference()
         try:
             case_decide(
                 case=case,
@@ -205,6 +207,8 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
                 final_output=data["final_output"],
                 reason_code=data["reason_code"],
                 severity=data["severity"],
+                preference=preference,
+                winner_id=winner_id,
             )
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from exc
@@ -253,6 +257,7 @@ class AdjudicationCaseAdmin(ProjectScopedAdminMixin, ReadOnlyHistoryAdmin):
                 may_decide=case.is_open and senior_may_adjudicate(user=request.user, case=case),
                 form=form,
                 history=cases_of_item(item_id=item.pk).exclude(pk=case.pk),
+                preferences=case_preferences(case) if item.is_comparison else None,
             ),
         )
 

@@ -74,3 +74,19 @@ def reviews_agree(*, original: str, verdict_a: str, output_a, verdict_b: str, ou
     if verdict_a != Verdict.CORRECT:
         return True
     return outputs_equal(original=original, left=output_a or "", right=output_b or "")
+
+
+def preferences_agree(*, review_a, review_b) -> bool:
+    """Two preferences on a comparison agree: the same choice (winner, tie, all bad), the
+    same winner, and for a winner the same verdict and correction by the rule above
+    (the winner's output standing for the original)."""
+    if review_a.preference != review_b.preference or review_a.winner_id != review_b.winner_id:
+        return False
+    original = review_a.winner.output if review_a.winner_id is not None else ""
+    return reviews_agree(
+        original=original,
+        verdict_a=review_a.verdict,
+        output_a=review_a.corrected_output,
+        verdict_b=review_b.verdict,
+        output_b=review_b.corrected_output,
+    )

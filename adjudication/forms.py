@@ -30,6 +30,14 @@ class DecisionForm(forms.Form):
     )
     # Submit-and-next: after deciding, claim the next case and open it.
     and_next = forms.BooleanField(required=False)
+    # A comparison's own decision: "winner:<candidate id>", "tie" or "all_bad".
+    own = forms.CharField(required=False, max_length=40)
+
+    def own_preference(self) -> tuple[str, int | None]:
+        """(preference, winner id) of the own-decision radio; the rules judge them."""
+        own = self.cleaned_data.get("own") or ""
+        preference, _, winner = own.partition(":")
+        return preference, int(winner) if winner.isdigit() else None
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)

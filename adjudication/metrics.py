@@ -18,7 +18,7 @@ from django.db import connection
 from adjudication.agreement import outputs_equal, reviews_agree
 from adjudication.models import AdjudicationCase, CaseStatus, Upheld
 from adjudication.rubric_metrics import rubric_agreement
-from reviews.models import Project, Review, ReviewItem, Verdict
+from reviews.models import ItemKind, Project, Review, ReviewItem, Verdict
 from reviews.quality.selectors import control_accuracy
 from reviews.stats import cohen_kappa
 
@@ -180,7 +180,7 @@ FROM (
     FROM {review} r
     WHERE r.item_id IN (
         SELECT r2.item_id FROM {review} r2 JOIN {item} i2 ON i2.id = r2.item_id
-        WHERE i2.project_id = %s AND NOT i2.is_control
+        WHERE i2.project_id = %s AND NOT i2.is_control AND i2.kind = %s
           AND r2.created_at >= %s AND r2.created_at < %s
     )
     WINDOW w AS (PARTITION BY r.item_id ORDER BY r.created_at, r.id)
@@ -192,7 +192,7 @@ WHERE p.n = 1 AND p.reviewer_b IS NOT NULL AND p.reviewer_id <> p.reviewer_b
 
 
 def _load_pairs(project: Project, start: datetime, end: datetime) -> list[Pair]:
-    """First two reviews of each item whose second review falls in [start, end).
+    """First two reviews of each single-output item whose second review falls in [start, end).
 
     One query: a window over each item's reviews puts the second beside the
     first; texts travel only for pairs of corrections, where agreement
@@ -201,7 +201,17 @@ def _load_pairs(project: Project, start: datetime, end: datetime) -> list[Pair]:
     adapt = connection.ops.adapt_datetimefield_value
     sql = _PAIRS_SQL.format(review=Review._meta.db_table, item=ReviewItem._meta.db_table)
     correct = [Verdict.CORRECT.value] * 6
-    params = [*correct, project.pk, adapt(start), adapt(end), adapt(start), adapt(end)]
+    # Verdict agreement is of single outputs: two preferences for different winners are
+    # both "approve" (their own agreement figures are the preference report's).
+    params = [
+        *correct,
+        project.pk,
+        ItemKind.SINGLE.value,
+        adapt(start),
+        adapt(end),
+        adapt(start),
+        adapt(end),
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -234,12 +244,19 @@ def _decided_cases(project: Project, start, end) -> list[dict]:
             "final_verdict",
             "final_output",
             "item__output",
+            "item__kind",
+            "item__final_preference",
+            "item__final_candidate_id",
             "review_a__reviewer_id",
             "review_a__verdict",
             "review_a__corrected_output",
+            "review_a__preference",
+            "review_a__winner_id",
             "review_b__reviewer_id",
             "review_b__verdict",
             "review_b__corrected_output",
+            "review_b__preference",
+            "review_b__winner_id",
         )
     )
     rows = []
@@ -251,6 +268,16 @@ def _decided_cases(project: Project, start, end) -> list[dict]:
                 row[f"agrees_{side}"] = True
             elif case.upheld in (Upheld.A, Upheld.B):
                 row[f"agrees_{side}"] = case.upheld == side
+            elif case.item.kind == ItemKind.COMPARISON:
+                # An own preference: the same choice, winner and correction upholds it.
+                item = case.item
+                row[f"agrees_{side}"] = (
+                    review.preference == item.final_preference
+                    and review.winner_id == item.final_candidate_id
+                    and review.verdict == case.final_verdict
+                    and (review.corrected_output or "")
+                    == (case.final_output if review.verdict == Verdict.CORRECT else "")
+                )
             else:
                 # The senior wrote their own decision: a review that says the
                 # same thing was not overturned.

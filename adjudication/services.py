@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from adjudication.agreement import reviews_agree
+from adjudication.agreement import preferences_agree, reviews_agree
 from adjudication.models import (
     AdjudicationCase,
     CaseClaim,
@@ -23,8 +23,9 @@ from adjudication.models import (
 from adjudication.selectors import senior_may_adjudicate
 from reviews.access import Capability, may, projects_where
 from reviews.errors import Conflict, DomainError, NotAllowed
-from reviews.models import ItemStatus, Review, ReviewItem, Severity, Verdict
+from reviews.models import Candidate, ItemStatus, Review, ReviewItem, Severity, Verdict
 from reviews.models.work import SEVERITY_RANK
+from reviews.services.comparisons import PreferenceDecision, PreferenceInput, preference_decide
 from reviews.services.decisions import item_finalize
 from reviews.services.review_rules import corrected_output_stored, decision_validate
 from reviews.services.transitions import item_transition
@@ -41,6 +42,14 @@ def _higher_severity(a: str, b: str) -> str:
 def _in_order(reviews) -> tuple[Review, Review]:
     first, second = sorted(reviews, key=lambda review: (review.created_at, review.pk))
     return first, second
+
+
+def _preference_label(review: Review) -> str:
+    """A preference in a history reason: by candidate id, never by model."""
+    if review.winner_id is not None:
+        corrected = ", corrected" if review.verdict == Verdict.CORRECT else ""
+        return f"candidate {review.winner_id}{corrected}"
+    return review.preference
 
 
 def reviews_settle(*, item: ReviewItem, reviews: list[Review], user) -> None:
@@ -62,13 +71,19 @@ def reviews_settle(*, item: ReviewItem, reviews: list[Review], user) -> None:
     review_a, review_b = _in_order(reviews)
     if review_a.reviewer_id == review_b.reviewer_id:
         raise ValueError("The two reviews of an item must come from different reviewers.")
-    if reviews_agree(
-        original=item.output,
-        verdict_a=review_a.verdict,
-        output_a=review_a.corrected_output,
-        verdict_b=review_b.verdict,
-        output_b=review_b.corrected_output,
-    ):
+    if item.is_comparison:
+        agree = preferences_agree(review_a=review_a, review_b=review_b)
+        said_a, said_b = _preference_label(review_a), _preference_label(review_b)
+    else:
+        agree = reviews_agree(
+            original=item.output,
+            verdict_a=review_a.verdict,
+            output_a=review_a.corrected_output,
+            verdict_b=review_b.verdict,
+            output_b=review_b.corrected_output,
+        )
+        said_a, said_b = review_a.verdict, review_b.verdict
+    if agree:
         item_finalize(
             item=item,
             verdict=review_a.verdict,
@@ -76,13 +91,15 @@ def reviews_settle(*, item: ReviewItem, reviews: list[Review], user) -> None:
             reason_code=review_a.reason_code or review_b.reason_code,
             severity=_higher_severity(review_a.severity, review_b.severity),
             user=user,
-            reason=f"Two blind reviews agree: {review_a.verdict}",
+            reason=f"Two blind reviews agree: {said_a}",
+            preference=review_a.preference,
+            candidate=review_a.winner,
         )
         return
     item_transition(
         item=item,
         to_status=ItemStatus.IN_ADJUDICATION,
-        reason=f"Two blind reviews disagree ({review_a.verdict} / {review_b.verdict})",
+        reason=f"Two blind reviews disagree ({said_a} / {said_b})",
         user=user,
     )
     case = AdjudicationCase(
@@ -93,7 +110,7 @@ def reviews_settle(*, item: ReviewItem, reviews: list[Review], user) -> None:
         review_b=review_b,
         severity_rank=_severity_rank(review_a.severity, review_b.severity),
         opened_at=timezone.now(),
-        open_reason=f"Review A: {review_a.verdict}; review B: {review_b.verdict}.",
+        open_reason=f"Review A: {said_a}; review B: {said_b}.",
     )
     case._history_user = user
     case._change_reason = "Opened: two blind reviews disagree"
@@ -276,6 +293,40 @@ def _decision_from(
     return verdict, None, reason_code, severity
 
 
+def _preference_from(
+    *, case: AdjudicationCase, item: ReviewItem, upheld: str, data: PreferenceInput
+) -> PreferenceDecision:
+    """What a senior's decision on a comparison case stands for; ``DomainError`` per field."""
+    errors: dict[str, list[str]] = {}
+    decision = None
+    if upheld in (Upheld.A, Upheld.B):
+        review = case.review_a if upheld == Upheld.A else case.review_b
+        if review is None or not review.preference:
+            errors["upheld"] = ["Write the final decision instead."]
+        else:
+            decision = PreferenceDecision(
+                preference=review.preference,
+                winner=review.winner,
+                verdict=review.verdict,
+                corrected_output=review.corrected_output,
+                reason_code=review.reason_code,
+                severity=review.severity,
+            )
+    elif upheld == Upheld.NEITHER:
+        candidates = list(Candidate.objects.filter(item=item).order_by("position"))
+        decision, found = preference_decide(project=item.project, candidates=candidates, data=data)
+        errors = {_DECISION_FIELDS.get(field, field): messages for field, messages in found.items()}
+    else:
+        errors["upheld"] = ["Choose A, B or neither."]
+    if not data.note:
+        errors.setdefault("rationale", ["Explain the decision."])
+    if errors:
+        only_rationale = set(errors) == {"rationale"}
+        message = "A rationale is required." if only_rationale else "The decision is incomplete."
+        raise DomainError(message, detail=errors)
+    return decision
+
+
 @transaction.atomic
 def case_decide(
     *,
@@ -288,8 +339,15 @@ def case_decide(
     final_output: str | None = None,
     reason_code: str = "",
     severity: str = "",
+    preference: str = "",
+    winner_id: int | None = None,
 ) -> AdjudicationCase:
     """Record a senior's final decision on ``case`` and make the item final with it.
+
+    On a comparison, upholding A or B takes that review's preference; the
+    senior's own decision is ``preference`` (winner / tie / all_bad),
+    ``winner_id`` and optionally ``final_output`` correcting the winner, held to
+    the reviewers' rules (``reviews.services.comparisons.preference_decide``).
 
     ``upheld`` is ``a`` or ``b`` (take that review's decision) or ``neither``
     (``verdict``, ``final_output`` for a correction, ``reason_code`` and
@@ -319,18 +377,38 @@ def case_decide(
         raise Conflict("Your claim on this case expired; claim it again.")
     if item.status != ItemStatus.IN_ADJUDICATION:
         raise Conflict(f"The item is {item.status}, not in adjudication.")
-    verdict, corrected, reason_code, severity = _decision_from(
-        case=case,
-        item=item,
-        upheld=upheld,
-        verdict=verdict,
-        final_output=final_output,
-        reason_code=reason_code,
-        severity=severity,
-        rationale=rationale,
-    )
+    candidate = None
+    if item.is_comparison:
+        decision = _preference_from(
+            case=case,
+            item=item,
+            upheld=upheld,
+            data=PreferenceInput(
+                preference=preference,
+                winner_id=winner_id,
+                corrected_output=final_output,
+                reason_code=reason_code,
+                note=rationale,
+                severity=severity,
+            ),
+        )
+        verdict, corrected = decision.verdict, decision.corrected_output
+        reason_code, severity = decision.reason_code, decision.severity
+        preference, candidate = decision.preference, decision.winner
+    else:
+        verdict, corrected, reason_code, severity = _decision_from(
+            case=case,
+            item=item,
+            upheld=upheld,
+            verdict=verdict,
+            final_output=final_output,
+            reason_code=reason_code,
+            severity=severity,
+            rationale=rationale,
+        )
+        preference = ""
     label = {Upheld.A: "upheld review A", Upheld.B: "upheld review B"}.get(
-        upheld, f"senior's own decision ({verdict})"
+        upheld, f"senior's own decision ({preference or verdict})"
     )
     item_finalize(
         item=item,
@@ -341,6 +419,8 @@ def case_decide(
         user=user,
         reason=f"Adjudicated (case {case.pk}), {label}: {rationale}",
         adjudicated=True,
+        preference=preference,
+        candidate=candidate,
     )
     case.status = CaseStatus.DECIDED
     case.decided_by = user

@@ -8,7 +8,7 @@ from django.db.models.functions import Cast
 from datasets import formats
 from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, WrongSteps
 from reviews.access import Capability, projects_where
-from reviews.models import CorrectionTriplet, Review, ReviewItem, StepVerdict
+from reviews.models import CorrectionTriplet, ItemKind, Review, ReviewItem, StepVerdict
 from reviews.models.work import SEVERITY_RANK
 
 
@@ -44,11 +44,15 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
     """The final items an export's filters select (see datasets.services.export_filters).
 
     Controls are never exported; an item whose decision was withdrawn by a
-    quarantine is not final until someone else re-reviews it.
+    quarantine is not final until someone else re-reviews it. Comparisons are
+    left out: these formats hold one output per item, and a comparison's
+    preference pairs need the preference formats.
     """
     filters: dict[str, Any] = export.filters
     items = ReviewItem.objects.for_clients().filter(
-        project__in=export.projects.all(), status__in=filters["statuses"]
+        project__in=export.projects.all(),
+        status__in=filters["statuses"],
+        kind=ItemKind.SINGLE,
     )
     if filters.get("decided_after"):
         items = items.filter(decided_at__gte=filters["decided_after"])

@@ -321,6 +321,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ItemStatusEnum": "reviews.models.items.ItemStatus",
         "ExportStatusEnum": "datasets.models.ExportStatus",
+        "ItemKindEnum": "reviews.models.items.ItemKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

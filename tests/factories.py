@@ -192,3 +192,26 @@ def ingest_transcript(
     assert not errors, errors
     (item,) = item_ingest(project=project, payloads=[clean]).items
     return item
+
+
+def comparison_payload(count: int = 2, **overrides) -> dict:
+    """A comparison item: one prompt, ``count`` candidates from different models."""
+    n = next(_counter)
+    payload = {
+        "external_id": f"cmp-{n}",
+        "prompt": f"How long should paracetamol doses be spaced? (case {n})",
+        "candidates": [
+            {
+                "output": f"Candidate answer {i} for case {n}: space doses {4 + i} hours apart.",
+                "model_name": f"model-{'wxyz'[i]}",
+                "model_version": f"v{i + 1}.0",
+                "confidence": 0.5 + i / 10,
+            }
+            for i in range(count)
+        ],
+        "messages": [],
+        "context": [],
+        "metadata": {},
+    }
+    payload.update(overrides)
+    return payload

@@ -158,6 +158,16 @@ def may(principal, capability: Capability, project: Project | int | None) -> boo
     return role is not None and capability in ROLE_CAPABILITIES[role]
 
 
+def may_see_candidate_models(principal, *, project_id: int, is_final: bool) -> bool:
+    """Whether ``principal`` may see which models wrote a comparison's candidates.
+
+    Preferences are given blind: until the item is final only those who submit
+    to the project (its API key, its admins, superusers) see the models; its
+    reviewers and seniors see labels only, on every page and in the API.
+    """
+    return is_final or may(principal, Capability.SUBMIT, project_id)
+
+
 def may_anywhere(principal, capability: Capability) -> bool:
     """Whether ``principal`` holds ``capability`` in at least one project (superusers: always)."""
     if isinstance(principal, ApiClient):

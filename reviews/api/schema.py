@@ -24,7 +24,7 @@ from reviews.api.serializers import (
     ItemOutputSerializer,
 )
 from reviews.checks import BUILTIN_CHECK_KINDS
-from reviews.models import CheckKind, CheckSeverity
+from reviews.models import MAX_CANDIDATES, MIN_CANDIDATES, CheckKind, CheckSeverity
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -199,6 +199,7 @@ class ItemInputSchema(OpenApiSerializerExtension):
             f"Any JSON object, nested at most {settings.HITL_MAX_JSON_DEPTH} levels; "
             "its text (keys included) without NUL characters or lone surrogates."
         )
+        properties["candidates"].update(minItems=MIN_CANDIDATES, maxItems=MAX_CANDIDATES)
         return schema
 
 

@@ -7,9 +7,20 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reviews import transcripts
+from reviews.access import may_see_candidate_models
+from reviews.api.candidates import ITEM_LEVEL_FIELDS, comparison_errors, comparison_form
 from reviews.api.transcript_schema import MESSAGES_SCHEMA, TOOLS_SCHEMA
 from reviews.jsontext import json_value_error, text_error
-from reviews.models import ItemStatus, JudgeLabel, ReviewItem, Verdict
+from reviews.models import (
+    MAX_CANDIDATES,
+    MIN_CANDIDATES,
+    ItemKind,
+    ItemStatus,
+    JudgeLabel,
+    Preference,
+    ReviewItem,
+    Verdict,
+)
 from reviews.outcomes import (
     AUDIT_DONE,
     AUDIT_PENDING,
@@ -99,14 +110,31 @@ class ContextDocumentSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class CandidateInputSerializer(serializers.Serializer):
+    """One candidate output of a comparison."""
+
+    output = StrictCharField(
+        max_length=settings.HITL_MAX_TEXT_CHARS,
+        help_text="The candidate output; no two candidates of an item may be identical "
+        "(whitespace aside).",
+    )
+    model_name = StrictCharField(max_length=200)
+    model_version = StrictCharField(max_length=200)
+    confidence = ConfidenceField(required=False, allow_null=True)
+
+
 class ItemInputSerializer(serializers.Serializer):
-    """One model output to review.
+    """One model output to review, or a comparison of 2-4 candidate outputs.
 
     The documented shape of a submitted item. The items endpoint validates with
     reviews.api.validation.validate_item, which enforces this shape faster.
     Either ``prompt`` and ``output`` (``messages``: the history before the
     prompt), or neither and ``messages`` the whole conversation, ending with
     the assistant turn under review.
+
+    A comparison sends ``candidates`` instead of ``output``, ``model_name``,
+    ``model_version`` and ``confidence``; its transcript form ends ``messages``
+    with the user turn the candidates answer.
     """
 
     external_id = StrictCharField(max_length=255, help_text="Your id; resubmits are idempotent.")
@@ -131,11 +159,27 @@ class ItemInputSerializer(serializers.Serializer):
         max_length=settings.HITL_MAX_TEXT_CHARS,
         help_text="The output under review. Required unless messages holds the whole conversation.",
     )
-    model_name = StrictCharField(max_length=200)
-    model_version = StrictCharField(max_length=200)
+    model_name = StrictCharField(
+        max_length=200,
+        required=False,
+        help_text="Required, except on a comparison (each candidate has its own).",
+    )
+    model_version = StrictCharField(
+        max_length=200,
+        required=False,
+        help_text="Required, except on a comparison (each candidate has its own).",
+    )
     confidence = ConfidenceField(required=False, allow_null=True)
     context = ContextDocumentSerializer(many=True, required=False)
     metadata = JSONObjectField(required=False)
+    candidates = CandidateInputSerializer(
+        many=True,
+        required=False,
+        min_length=MIN_CANDIDATES,
+        max_length=MAX_CANDIDATES,
+        help_text="A comparison: 2-4 candidate outputs of one prompt, instead of output, "
+        "model_name, model_version and confidence. Reviewed as a preference (best, tie, all bad).",
+    )
 
     def to_internal_value(self, data):
         errors: dict = {}
@@ -148,10 +192,28 @@ class ItemInputSerializer(serializers.Serializer):
         limits = transcripts.Limits(
             text_chars=settings.HITL_MAX_TEXT_CHARS, json_depth=settings.HITL_MAX_JSON_DEPTH
         )
+        if comparison_form(data):
+            # The comparison rules are reviews.api.candidates', shared with the fast validator.
+            conversation, problems = comparison_errors(data, limits=limits)
+            for name in ("messages", "tools", "candidates", "prompt", *ITEM_LEVEL_FIELDS):
+                errors.pop(name, None)
+            if "prompt" in data and "prompt" not in problems:
+                try:
+                    self.fields["prompt"].run_validation(data["prompt"])
+                except serializers.ValidationError as exc:
+                    problems["prompt"] = exc.detail
+            errors.update(problems)
+            if errors:
+                raise serializers.ValidationError(errors)
+            value = {k: v for k, v in value.items() if k not in ITEM_LEVEL_FIELDS}
+            return {**value, **conversation}
         conversation, problems = transcripts.conversation_clean(data, limits=limits)
         errors.pop("messages", None)
         errors.pop("tools", None)
         errors.update(problems)
+        for name in ("model_name", "model_version"):
+            if name not in data:
+                errors[name] = [serializers.Field.default_error_messages["required"]]
         if not transcripts.transcript_form(data):
             for name in transcripts.DERIVED_FIELDS:
                 if name not in data:
@@ -327,6 +389,34 @@ class JudgeVerdictSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class CandidateOutputSerializer(serializers.Serializer):
+    """A comparison's candidate as submitted, with its tier-1 results."""
+
+    id = serializers.IntegerField(help_text="Names the candidate in the preference.")
+    position = serializers.IntegerField(help_text="Index in the submitted list.")
+    output = serializers.CharField()
+    model_name = serializers.CharField(
+        allow_null=True,
+        help_text="null for the project's reviewers and seniors until the item is final "
+        "(preferences are given blind).",
+    )
+    model_version = serializers.CharField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    checks = CheckResultSerializer(many=True)
+    check_failed = serializers.BooleanField(
+        help_text="A blocking check failed: kept, shown as failed, never the gold answer."
+    )
+
+
+class PreferenceOutputSerializer(serializers.Serializer):
+    """The final preference on a comparison."""
+
+    preference = serializers.ChoiceField(choices=Preference.choices)
+    winner = serializers.IntegerField(
+        allow_null=True, help_text="The winning candidate's id (preference winner)."
+    )
+
+
 _DATETIME = serializers.DateTimeField()
 
 
@@ -355,6 +445,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "id",
             "external_id",
             "project",
+            "kind",
             "status",
             "is_final",
             "model_name",
@@ -405,6 +496,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "id": item.pk,
             "external_id": item.external_id,
             "project": item.project.slug,
+            "kind": item.kind,
             "status": item.status,
             "is_final": final,
             "model_name": item.model_name,
@@ -450,6 +542,14 @@ class ItemDetailSerializer(ItemOutputSerializer):
     )
     messages = MessagesField(read_only=True)
     tools = ToolsField(read_only=True)
+    candidates = serializers.SerializerMethodField(
+        help_text="A comparison's candidates in the submitted order (empty for single items)."
+    )
+    preference = serializers.SerializerMethodField(
+        help_text="A comparison's final preference once final (null before, and for single "
+        "items); final_output is then the winner's output or its correction, null for a tie "
+        "or all bad."
+    )
 
     class Meta(ItemOutputSerializer.Meta):
         fields = [
@@ -459,15 +559,43 @@ class ItemDetailSerializer(ItemOutputSerializer):
             "messages",
             "tools",
             "output",
+            "candidates",
+            "preference",
             "context",
             "metadata",
         ]
 
+    # Computed, not attributes of the item (every other detail field is one).
+    COMPUTED_FIELDS = ("candidates", "preference")
+
     def to_representation(self, instance: ReviewItem) -> dict:
         data = super().to_representation(instance)
         for name in self.Meta.fields[len(ItemOutputSerializer.Meta.fields) :]:
-            data[name] = getattr(instance, name)
+            if name in self.COMPUTED_FIELDS:
+                data[name] = getattr(self, f"get_{name}")(instance)
+            else:
+                data[name] = getattr(instance, name)
         return data
+
+    @extend_schema_field(CandidateOutputSerializer(many=True))
+    def get_candidates(self, item: ReviewItem) -> list[dict]:
+        if item.kind != ItemKind.COMPARISON:
+            return []
+        rows = CandidateOutputSerializer(item.candidates.order_by("position"), many=True).data
+        request = self.context.get("request")
+        principal = getattr(request, "user", None)
+        if not may_see_candidate_models(
+            principal, project_id=item.project_id, is_final=item.is_final
+        ):
+            for row in rows:
+                row["model_name"] = row["model_version"] = None
+        return rows
+
+    @extend_schema_field(PreferenceOutputSerializer(allow_null=True))
+    def get_preference(self, item: ReviewItem) -> dict | None:
+        if item.kind != ItemKind.COMPARISON or not item.is_final or not item.final_preference:
+            return None
+        return {"preference": item.final_preference, "winner": item.final_candidate_id}
 
 
 MAX_EXTERNAL_IDS = 1000

@@ -7,7 +7,6 @@ with DRF's messages, per field; a parity test keeps the two in step.
 ``ItemSubmissionSerializer`` is what the items endpoint parses a request with.
 """
 
-import math
 import re
 from typing import Any
 
@@ -16,13 +15,20 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from reviews import transcripts
+from reviews.api.candidates import (
+    BLANK,
+    NOT_STRING,
+    NULL,
+    REQUIRED,
+    comparison_errors,
+    comparison_form,
+)
+from reviews.api.candidates import confidence_value as _confidence
+from reviews.api.candidates import string_error as _string_error
 from reviews.api.serializers import ItemBatchSerializer
-from reviews.jsontext import NOT_FINITE, json_value_error, text_error
+from reviews.jsontext import json_value_error
 
-REQUIRED = "This field is required."
-NOT_STRING = "Must be a string."
-BLANK = "This field may not be blank."
-NULL = "This field may not be null."
+__all__ = ["BLANK", "NOT_STRING", "NULL", "REQUIRED", "ItemSubmissionSerializer", "validate_item"]
 
 STRING_FIELDS = {
     # name: (required, allow_blank, max_length or None = the text limit)
@@ -35,20 +41,6 @@ STRING_FIELDS = {
 CONTEXT_KEYS = {"text": None, "source": 2000, "title": 500, "id": 255}
 # DRF's SlugField pattern, anchored at the true end of the string.
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
-
-
-def _too_long(limit: int) -> str:
-    return f"Ensure this field has no more than {limit} characters."
-
-
-def _string_error(value: Any, *, allow_blank: bool, limit: int) -> str | None:
-    if not isinstance(value, str):
-        return NOT_STRING
-    if not allow_blank and not value.strip():
-        return BLANK
-    if len(value) > limit:
-        return _too_long(limit)
-    return text_error(value)
 
 
 def _context(value: Any, text_limit: int) -> tuple[list | None, Any]:
@@ -81,19 +73,6 @@ def _context(value: Any, text_limit: int) -> tuple[list | None, Any]:
     return documents, None
 
 
-def _confidence(value: Any) -> tuple[float | None, str | None]:
-    if value is None:
-        return None, None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None, "Must be a number between 0 and 1."
-    if isinstance(value, float) and not math.isfinite(value):
-        return None, NOT_FINITE
-    # Compared before float(): an integer of 400 digits has no float.
-    if not 0 <= value <= 1:
-        return None, "Must be between 0 and 1."
-    return float(value), None
-
-
 def transcript_limits() -> transcripts.Limits:
     return transcripts.Limits(
         text_chars=settings.HITL_MAX_TEXT_CHARS, json_depth=settings.HITL_MAX_JSON_DEPTH
@@ -107,13 +86,21 @@ def validate_item(raw: Any) -> tuple[dict | None, dict]:
     text_limit = settings.HITL_MAX_TEXT_CHARS
     errors: dict[str, Any] = {}
     clean: dict[str, Any] = {}
-    # The conversation (messages, tools; a transcript's prompt and output): reviews.transcripts.
-    whole = transcripts.transcript_form(raw)
-    conversation, problems = transcripts.conversation_clean(raw, limits=transcript_limits())
+    compared = comparison_form(raw)
+    if compared:
+        # Candidates instead of one output: reviews.api.candidates.
+        whole = "prompt" not in raw
+        conversation, problems = comparison_errors(raw, limits=transcript_limits())
+    else:
+        # The conversation (messages, tools; a transcript's prompt and output): reviews.transcripts.
+        whole = transcripts.transcript_form(raw)
+        conversation, problems = transcripts.conversation_clean(raw, limits=transcript_limits())
     clean.update(conversation)
     errors.update(problems)
     for name, (required, allow_blank, limit) in STRING_FIELDS.items():
         if whole and name in transcripts.DERIVED_FIELDS:
+            continue
+        if compared and (name in errors or name in ("output", "model_name", "model_version")):
             continue
         if name not in raw:
             if required:
@@ -137,7 +124,7 @@ def validate_item(raw: Any) -> tuple[dict | None, dict]:
         else:
             clean["project"] = project
 
-    if "confidence" in raw:
+    if "confidence" in raw and not compared:
         value, error = _confidence(raw["confidence"])
         if error:
             errors["confidence"] = [error]

@@ -1,6 +1,8 @@
+from reviews.models.comparisons import MAX_CANDIDATES, MIN_CANDIDATES, Candidate, Preference
 from reviews.models.imports import ImportFormat, ImportStatus, ItemImport, ItemImportError
 from reviews.models.items import (
     CheckResult,
+    ItemKind,
     ItemSearch,
     ItemStatus,
     ReviewItem,
@@ -57,11 +59,14 @@ from reviews.models.work import (
 
 __all__ = [
     "DEFAULT_REASON_CODES",
+    "MAX_CANDIDATES",
+    "MIN_CANDIDATES",
     "ApiKey",
     "Assignment",
     "AssignmentState",
     "BudgetDay",
     "BudgetState",
+    "Candidate",
     "CheckKind",
     "CheckResult",
     "CheckRule",
@@ -78,6 +83,7 @@ __all__ = [
     "ImportStatus",
     "ItemImport",
     "ItemImportError",
+    "ItemKind",
     "ItemSearch",
     "ItemStatus",
     "JudgeBackend",
@@ -89,6 +95,7 @@ __all__ = [
     "MonitoringDashboard",
     "OtlpGrouping",
     "OtlpTraceSpan",
+    "Preference",
     "Project",
     "ProjectMembership",
     "ProjectMode",

@@ -67,6 +67,11 @@ class SearchDocument(Func):
         return f"to_tsvector('{SEARCH_CONFIG}'::regconfig, left({columns}, {SEARCH_PREFIX_CHARS}))"
 
 
+class ItemKind(models.TextChoices):
+    SINGLE = "single", "Single output"
+    COMPARISON = "comparison", "Comparison of 2-4 candidates"
+
+
 class ReviewItemQuerySet(models.QuerySet):
     def for_clients(self) -> "ReviewItemQuerySet":
         """Items a client may hear of: every item but the controls (reviews/quality/)."""
@@ -131,6 +136,13 @@ class ReviewItem(models.Model):
     )
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="items")
+    kind = models.CharField(
+        max_length=10,
+        choices=ItemKind.choices,
+        default=ItemKind.SINGLE,
+        help_text="single: one output (approve / reject / correct); comparison: 2-4 candidates "
+        "(reviews.models.comparisons), reviewed as a preference.",
+    )
     external_id = models.CharField(
         max_length=255, help_text="The client's id for this output; resubmits are idempotent."
     )
@@ -189,6 +201,20 @@ class ReviewItem(models.Model):
     final_reason_code = models.CharField(max_length=50, blank=True)
     final_severity = models.CharField(max_length=10, blank=True)
     adjudicated = models.BooleanField(default=False)
+    final_preference = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="Comparisons: winner / tie / all_bad once final (reviews.models.comparisons).",
+    )
+    final_candidate = models.ForeignKey(
+        "reviews.Candidate",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Comparisons: the winning candidate once final (its output, or the "
+        "correction of it, is final_output).",
+    )
     is_control = models.BooleanField(
         default=False,
         editable=False,
@@ -253,6 +279,10 @@ class ReviewItem(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def is_comparison(self) -> bool:
+        return self.kind == ItemKind.COMPARISON
 
 
 class ItemSearch(models.Model):

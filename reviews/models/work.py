@@ -27,6 +27,12 @@ class Assignment(models.Model):
     claimed_at = models.DateTimeField()
     lease_expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    candidate_order = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Comparisons: candidate ids in the order this reviewer is shown them, "
+        "drawn at the claim (a reload shows the same order).",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -84,6 +90,23 @@ class Review(models.Model):
     note = models.TextField(blank=True)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.NONE)
     seconds_spent = models.FloatField(default=0)
+    preference = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="Comparisons: winner / tie / all_bad (verdict then approve, correct when the "
+        "winner was corrected, approve for a tie, reject for all bad).",
+    )
+    winner = models.ForeignKey(
+        "reviews.Candidate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Comparisons: the candidate preferred (with preference = winner).",
+    )
+    candidate_order = models.JSONField(
+        default=list, blank=True, help_text="Comparisons: candidate ids in the order shown."
+    )
     rubric_scores = models.JSONField(
         default=dict,
         blank=True,

@@ -38,6 +38,7 @@ from reviews.models import (
     DailyCodeRollup,
     DailyDecisionRollup,
     DailyReviewerRollup,
+    ItemKind,
     ItemStatus,
     JudgeLabel,
     JudgeVerdict,
@@ -247,6 +248,8 @@ def _recompute(spans: list[Span]) -> int:
             _where(spans, project="project_id", moment="decided_at"),
             status__in=FINAL_STATUSES,
             decided_at__isnull=False,
+            # Accuracy per model version is of single outputs; a comparison names no one model.
+            kind=ItemKind.SINGLE,
         )
         .annotate(day=TruncDate("decided_at"))
         .values("project_id", "model_name", "model_version", "day")
@@ -287,6 +290,7 @@ def _recompute(spans: list[Span]) -> int:
             "verdict",
             "is_audit",
             "item__is_control",
+            "item__kind",
             "reason_code",
             "severity",
         )
@@ -296,7 +300,8 @@ def _recompute(spans: list[Span]) -> int:
         project_id, day, n, verdict = r["item__project_id"], r["day"], r["n"], r["verdict"]
         # Control reviews measure the reviewer, never the model: throughput only.
         control = r["item__is_control"]
-        if not control:
+        # Nor does a comparison's preference measure one model (the reviewer's work counts).
+        if not control and r["item__kind"] == ItemKind.SINGLE:
             target = row(project_id, r["item__model_name"], r["item__model_version"], day)
             if r["is_audit"]:
                 target.audit_total += n

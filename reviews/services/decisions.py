@@ -20,21 +20,31 @@ def item_finalize(
     user,
     reason: str,
     adjudicated: bool = False,
+    preference: str = "",
+    candidate=None,
 ) -> ReviewItem:
     """Make a human decision final on ``item`` and release its output.
 
     Approve releases the original output, correct releases ``corrected_output``,
-    reject releases nothing. Call inside a transaction holding the item's row
+    reject releases nothing. A comparison's decision is a ``preference``
+    (reviews.models.comparisons): approving the winning ``candidate`` releases
+    its output, correcting it the correction; a tie (approve, no candidate) and
+    all bad (reject) release nothing. Call inside a transaction holding the item's row
     lock; the status change goes through the state machine and writes one
     history row with ``user`` and ``reason``.
     """
     if verdict == Verdict.CORRECT and corrected_output is None:
         raise ValueError("A correction needs the corrected output.")
+    approved = item.output
+    if item.is_comparison:
+        approved = candidate.output if candidate is not None else None
     item.final_output = {
-        Verdict.APPROVE: item.output,
+        Verdict.APPROVE: approved,
         Verdict.CORRECT: corrected_output,
         Verdict.REJECT: None,
     }[verdict]
+    item.final_preference = preference
+    item.final_candidate = candidate
     item.final_verdict = verdict
     item.final_reason_code = reason_code
     item.final_severity = severity
@@ -50,5 +60,7 @@ def item_finalize(
             "final_reason_code",
             "final_severity",
             "adjudicated",
+            "final_preference",
+            "final_candidate",
         ),
     )

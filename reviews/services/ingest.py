@@ -6,14 +6,29 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from reviews.checks import CompiledCheck, Outcome, compile_checks, run_checks
 from reviews.errors import Conflict, DomainError
 from reviews.jsontext import json_bytes
-from reviews.models import CheckResult, CheckRule, ItemStatus, JudgeConfig, Project, ReviewItem
+from reviews.models import (
+    Candidate,
+    CheckResult,
+    CheckRule,
+    ItemKind,
+    ItemStatus,
+    JudgeConfig,
+    Project,
+    ReviewItem,
+)
 from reviews.models.items import PRIORITY_NORMAL
 from reviews.precompiled import Precompiled
 from reviews.services.bulk import check_results_of, item_insert_one, items_insert
+from reviews.services.comparisons import (
+    candidates_build,
+    comparison_confidence,
+    comparison_route,
+)
 from reviews.services.judge_queue import judge_config_active, judge_enqueue
 from reviews.services.routing import (
     Budget,
@@ -89,6 +104,9 @@ def payload_hash(payload: dict[str, Any]) -> str:
     fields = {name: payload.get(name) for name in INGEST_FIELDS}
     # Transcript fields count only when set, so items stored before they existed keep their hash.
     fields.update({name: payload[name] for name in TRANSCRIPT_FIELDS if payload.get(name)})
+    # Likewise candidates: a resubmit that changes, adds or reorders them is a conflict.
+    if payload.get("candidates"):
+        fields["candidates"] = payload["candidates"]
     canonical = json_bytes(fields, sort_keys=True)
     return hashlib.sha256(canonical).hexdigest()
 
@@ -145,7 +163,9 @@ def item_ingest(
     checks = compile_checks(_RULES_OF_PROJECT(project.pk))
     risk = RiskMatcher(project.risk_keywords)
     judge = judge_config_active(project=project)
-    if len(unique) == 1 and connection.vendor == "postgresql" and not budget_applies(project):
+    # The one-INSERT path is for single outputs; a comparison brings its candidate rows.
+    one = len(unique) == 1 and not unique[0].get("candidates")
+    if one and connection.vendor == "postgresql" and not budget_applies(project):
         return _ingest_one(
             project=project,
             payload=unique[0],
@@ -253,11 +273,14 @@ def _insert_new(
         now = timezone.now()
         new_items: list[ReviewItem] = []
         outcomes_per_item = []
+        candidates: list[Candidate] = []
+        compared = []
         budget = budget_open(project=project) if judge is None else None
         for payload in payloads:
             if payload["external_id"] in existing:
                 continue
-            item, outcomes = _build_item(
+            build = _build_comparison if payload.get("candidates") else _build_item
+            item, outcomes = build(
                 project=project,
                 payload=payload,
                 digest=hashes[payload["external_id"]],
@@ -270,6 +293,10 @@ def _insert_new(
                 budget=budget,
             )
             new_items.append(item)
+            if item.is_comparison:
+                # A comparison's check results live on its candidates, not in CheckResult.
+                compared.append((item, payload["candidates"], outcomes))
+                outcomes = []
             outcomes_per_item.append(outcomes)
         if budget is not None:
             budget.close()
@@ -279,6 +306,15 @@ def _insert_new(
                 (item.pk, item_outcomes)
                 for item, item_outcomes in zip(new_items, outcomes_per_item, strict=True)
             )
+            for item, submitted, results in compared:
+                candidates += candidates_build(item=item, candidates=submitted, results=results)
+            if candidates:
+                bulk_create_with_history(
+                    candidates,
+                    Candidate,
+                    default_user=user,
+                    default_change_reason=f"Ingested via {via}" if via else "Ingested",
+                )
             # Auto-approved / auto-rejected items are final at once: webhook outbox rows.
             items_became_final(items=new_items, now=now)
             if judge is not None:
@@ -352,3 +388,37 @@ def _build_item(
             why = f"{ingested}; checks passed; routed to {decision.status} ({found})"
     route_apply(item=item, decision=decision, now=now, reason=why)
     return item, outcomes
+
+
+def _build_comparison(
+    *,
+    project: Project,
+    payload: dict[str, Any],
+    digest: str,
+    checks: list[CompiledCheck],
+    risk: RiskMatcher,
+    now,
+    user,
+    via: str,
+    **_routing,
+):
+    """A comparison item and its checks per candidate (``reviews.services.comparisons``):
+    routed to review (or auto-rejected) at once, without the judge or the budget."""
+    submitted = payload["candidates"]
+    item = _new_item(
+        payload,
+        project_id=project.pk,
+        payload_hash=digest,
+        created_at=now,
+        updated_at=now,
+        kind=ItemKind.COMPARISON,
+        confidence=comparison_confidence(submitted),
+    )
+    _PROJECT_FIELD.set_cached_value(item, project)
+    item._history_user = user
+    ingested = f"Ingested via {via}" if via else "Ingested"
+    decision, results, why = comparison_route(
+        project=project, item=item, candidates=submitted, checks=checks, risk=risk
+    )
+    route_apply(item=item, decision=decision, now=now, reason=f"{ingested}; {why}")
+    return item, results

@@ -20,6 +20,7 @@ from reviews.errors import NotAllowed
 from reviews.models import AssignmentState, CriterionKind, Project, Review, Severity, Verdict
 from reviews.services.review_rules import OTHER_REASON, reason_label
 from reviews.services.rubric import field_name, rubric_of
+from reviews.workspace.compare_admin import comparison_post, render_comparison
 from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
@@ -253,6 +254,15 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
     assignment = assignment_of(assignment_id=assignment_id, user=request.user)
     if assignment is None:
         raise Http404("No such claim.")
+    if assignment.item.is_comparison:
+        return comparison_post(
+            request,
+            assignment,
+            rerender=lambda form: _rerender(request, admin_site, assignment, form),
+            queue_url=_queue_url(),
+            review_url=_review_url,
+            narrowing=_session_narrowing(request),
+        )
     item = assignment.item
     form = ReviewForm(request.POST, criteria=rubric_of(item.project))
     if not form.is_valid():
@@ -402,6 +412,10 @@ def _render_review(
         step_open=step_open,
         step_severities=[(v, label) for v, label in Severity.choices if v != Severity.NONE],
     )
+    if item.is_comparison:
+        return render_comparison(
+            request, admin_site, assignment, form, status=status, context=context
+        )
     return TemplateResponse(request, "admin/reviews/workspace/review.html", context, status=status)
 
 

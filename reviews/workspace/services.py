@@ -39,6 +39,7 @@ from reviews.models import (
 from reviews.quality.controls import control_review_score, controls_claimable
 from reviews.quality.evaluate import second_review_due
 from reviews.quality.jobs import reviewer_quality_enqueue
+from reviews.services.comparisons import claim_candidate_order
 from reviews.services.decisions import item_finalize
 from reviews.services.review_rules import OTHER_REASON, corrected_output_stored, decision_validate
 from reviews.services.rubric import rubric_of, rubric_scores_validate
@@ -319,7 +320,11 @@ def _claim(
     if stale:
         _expire_on_item(item, now=now, user=actor)
     assignment = Assignment(
-        item=item, reviewer=reviewer, claimed_at=now, lease_expires_at=now + lease_for(project)
+        item=item,
+        reviewer=reviewer,
+        claimed_at=now,
+        lease_expires_at=now + lease_for(project),
+        candidate_order=claim_candidate_order(item=item, reviewer=reviewer),
     )
     if by is None:
         reason, why = "Claimed from the queue", f"Claimed by {reviewer.get_username()}"
@@ -514,6 +519,11 @@ def review_submit(
     audit = item.is_audit and item.status == ItemStatus.AUTO_APPROVED
     if item.is_final and not audit:
         raise StaleAssignment("This item was already decided; nothing was recorded.")
+    if item.is_comparison:
+        raise ReviewInvalid(
+            "A comparison takes a preference.",
+            detail={"action": ["Choose the best candidate, a tie or all bad."]},
+        )
     errors = review_validate(project=project, item=item, data=data)
     scores, rubric_errors = rubric_scores_validate(criteria=rubric_of(project), raw=data.rubric)
     errors.update(rubric_errors)

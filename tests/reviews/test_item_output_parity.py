@@ -36,6 +36,7 @@ def items(db):
     rejected = factories.ingest(gate, factories.item_payload(output="A miracle cure, daily."))[0]
     released = factories.ingest(monitor, factories.item_payload(confidence=1))[0]
     sampled = factories.ingest(audited, factories.item_payload())[0]
+    compared = factories.ingest(gate, factories.comparison_payload(3))[0]
     JudgeVerdict.objects.create(
         item=reviewed, backend="openai", model="judge", rubric_version=2, label="flag", score=0.2
     )
@@ -54,7 +55,9 @@ def items(db):
     found = []
     for key in keys:
         found += list(items_visible_to(key).order_by("id"))
-    assert {i.pk for i in found} == {i.pk for i in (reviewed, rejected, released, sampled, decided)}
+    assert {i.pk for i in found} == {
+        i.pk for i in (reviewed, rejected, released, sampled, decided, compared)
+    }
     return found
 
 

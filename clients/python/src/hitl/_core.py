@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from hitl import errors
-from hitl.models import Agreement, BatchResult, Export, Item, ItemResult, item_body
+from hitl.models import Agreement, BatchResult, Comparison, Export, Item, ItemResult, item_body
 
 API = "/api/v1"
 DEFAULT_BATCH = 1000
@@ -198,13 +198,13 @@ def relative(url: str) -> tuple[str, dict[str, str]]:
 # --- operations ------------------------------------------------------------------
 
 
-def submit(item: Item | dict[str, Any]) -> Operation:
+def submit(item: Item | Comparison | dict[str, Any]) -> Operation:
     answer = yield Call("POST", f"{API}/items/", json=item_body(item))
     return ItemResult.from_api(check(answer), created=answer.status == 201)
 
 
 def submit_many(
-    items: Iterable[Item | dict[str, Any]],
+    items: Iterable[Item | Comparison | dict[str, Any]],
     *,
     state: State,
     batch_size: int | None,

@@ -19,7 +19,7 @@ import httpx
 
 from hitl import _core, errors
 from hitl._core import Answer, Call, Download, Operation, RetryPolicy, Sleep, State
-from hitl.models import Agreement, BatchResult, Export, Item, ItemResult
+from hitl.models import Agreement, BatchResult, Comparison, Export, Item, ItemResult
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
@@ -176,13 +176,13 @@ class Client(_Base):
 
     # --- items ---
 
-    def submit(self, item: Item | dict[str, Any]) -> ItemResult:
+    def submit(self, item: Item | Comparison | dict[str, Any]) -> ItemResult:
         """Submit one item; an identical resubmit returns the stored item (``created`` False)."""
         return self._run(_core.submit(item))
 
     def submit_many(
         self,
-        items: Iterable[Item | dict[str, Any]],
+        items: Iterable[Item | Comparison | dict[str, Any]],
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> BatchResult:
@@ -355,12 +355,12 @@ class AsyncClient(_Base):
                 raise _final_error(call, answer, None)
             await asyncio.sleep(delay)
 
-    async def submit(self, item: Item | dict[str, Any]) -> ItemResult:
+    async def submit(self, item: Item | Comparison | dict[str, Any]) -> ItemResult:
         return await self._run(_core.submit(item))
 
     async def submit_many(
         self,
-        items: Iterable[Item | dict[str, Any]],
+        items: Iterable[Item | Comparison | dict[str, Any]],
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> BatchResult:

@@ -99,13 +99,68 @@ class Item:
         return body
 
 
-def item_body(item: Item | dict[str, Any]) -> dict[str, Any]:
-    """The JSON object sent for ``item`` (an ``Item`` or a dict already in the API's shape)."""
-    if isinstance(item, Item):
+@dataclass
+class Candidate:
+    """One candidate output of a ``Comparison``, with the model that wrote it."""
+
+    output: str
+    model_name: str
+    model_version: str
+    confidence: float | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "output": self.output,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+        }
+        if self.confidence is not None:
+            body["confidence"] = self.confidence
+        return body
+
+
+@dataclass
+class Comparison:
+    """One prompt with 2-4 candidate outputs, reviewed as a preference (best, tie, all bad).
+
+    The server refuses fewer than 2 or more than 4 candidates and two identical
+    outputs, naming the field (``candidates.1.output``).
+    """
+
+    external_id: str
+    prompt: str
+    candidates: list[Candidate | dict[str, Any]]
+    messages: list[Message | dict[str, Any]] = field(default_factory=list)
+    context: list[ContextDocument | dict[str, Any] | str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "external_id": self.external_id,
+            "prompt": self.prompt,
+            "candidates": [c.to_api() if isinstance(c, Candidate) else c for c in self.candidates],
+            "messages": [m.to_api() if isinstance(m, Message) else m for m in self.messages],
+            "context": [c.to_api() if isinstance(c, ContextDocument) else c for c in self.context],
+            "metadata": self.metadata,
+        }
+        if self.project is not None:
+            body["project"] = self.project
+        body.update(self.extra)
+        return body
+
+
+def item_body(item: Item | Comparison | dict[str, Any]) -> dict[str, Any]:
+    """The JSON object sent for ``item`` (an ``Item``, a ``Comparison`` or a dict already
+    in the API's shape)."""
+    if isinstance(item, Item | Comparison):
         return item.to_api()
     if isinstance(item, dict):
         return item
-    raise TypeError(f"An item is an hitl.Item or a dict, not {type(item).__name__}.")
+    raise TypeError(
+        f"An item is an hitl.Item, an hitl.Comparison or a dict, not {type(item).__name__}."
+    )
 
 
 # --- what comes back ---------------------------------------------------------------
@@ -237,6 +292,8 @@ class ItemResult:
     created: bool | None = None
     """On a submit: True when this call stored it, False for an identical resubmit."""
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    kind: str = "single"
+    """``single`` (one output) or ``comparison`` (candidates: see ``raw["candidates"]``)."""
 
     @classmethod
     def from_api(cls, data: dict[str, Any], *, created: bool | None = None) -> ItemResult:
@@ -259,6 +316,7 @@ class ItemResult:
             created_at=parse_time(data.get("created_at")),
             created=created,
             raw=data,
+            kind=data.get("kind", "single"),
         )
 
 
