@@ -51,6 +51,9 @@ SHORTCUTS = [
 class PreferenceForm(forms.Form):
     """The comparison page's form; the rules live in ``preference_decide``."""
 
+    # Rubric criteria score single outputs; a comparison is scored by its preference.
+    criteria = ()
+
     choice = forms.CharField(max_length=40)
     winner = forms.IntegerField(required=False, min_value=1)
     corrected_output = forms.CharField(required=False, strip=False, widget=forms.Textarea)

@@ -4,6 +4,7 @@ from django.test import Client
 from django.urls import reverse
 
 from reviews.models import Assignment
+from reviews.services.search import search_index_pending
 from reviews.workspace.services import (
     QueueNarrowing,
     ReviewInput,
@@ -85,6 +86,7 @@ def test_a_note_enters_the_item_search(project, reviewer):
     )
     item.refresh_from_db()
     assert item.review_notes == "Dangerous overdose"
+    search_index_pending()  # the worker's job, run here (search is near-real-time)
     assert list(type(item).objects.search("overdose").values_list("pk", flat=True)) == [item.pk]
 
 
@@ -101,5 +103,6 @@ def test_a_first_blind_review_note_stays_out_of_the_search_until_the_second(
             reviewer=reviewer,
             data=ReviewInput(verdict="approve", note=note),
         )
+        search_index_pending()
         found = set(type(item).objects.search("hallucination").values_list("pk", flat=True))
         assert found == (set() if reviewer == first else {item.pk})
