@@ -49,7 +49,7 @@ from reviews.services.routing import (
     trigger_reasons,
 )
 from reviews.services.search import search_pending_add
-from reviews.services.transitions import check_transition
+from reviews.services.transitions import control_routed_to_review
 from reviews.transcripts import TRANSCRIPT_FIELDS
 
 HUMAN_DECIDED = (ItemStatus.APPROVED, ItemStatus.CORRECTED, ItemStatus.REJECTED)
@@ -357,13 +357,7 @@ def controls_judged(*, entries: list[tuple[ReviewItem, list[str], str]]) -> None
 def _control_to_review(*, item: ReviewItem, why: str) -> None:
     """Move a control out of ``pending_judge`` to ``pending_review`` (not the queue), with
     ``why`` as its history line, written without a user as the judge's routing is."""
-    check_transition(item.status, ItemStatus.PENDING_REVIEW)
-    item.status = ItemStatus.PENDING_REVIEW
-    item.in_queue = False
-    item.updated_at = timezone.now()
-    item._change_reason = why
-    item._history_user = None
-    item.save(update_fields=["status", "in_queue", "priority", "review_reasons", "updated_at"])
+    control_routed_to_review(item=item, why=why)
 
 
 def _arrival(source: ReviewItem) -> tuple[str, str | None]:

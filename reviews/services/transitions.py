@@ -63,6 +63,18 @@ def item_shown_awaiting_review(item: ReviewItem, *, held: bool) -> ReviewItem:
     return item
 
 
+def control_routed_to_review(*, item: ReviewItem, why: str) -> None:
+    """A judged control to ``pending_review``, never the queue (controls are served by
+    their own draw), ``why`` its history line, written without a user as routing is."""
+    check_transition(item.status, ItemStatus.PENDING_REVIEW)
+    item.status = ItemStatus.PENDING_REVIEW
+    item.in_queue = False
+    item.updated_at = timezone.now()
+    item._change_reason = why
+    item._history_user = None
+    item.save(update_fields=["status", "in_queue", "priority", "review_reasons", "updated_at"])
+
+
 def check_transition(from_status: str, to_status: str) -> None:
     if to_status not in ALLOWED_TRANSITIONS.get(from_status, frozenset()):
         raise TransitionError(f"An item cannot go from {from_status} to {to_status}.")

@@ -62,6 +62,7 @@ def normalise(text: str, *, item) -> str:
     """Take out what legitimately differs between two claims: ids, tokens, the lease clock."""
     text = text.replace(item.external_id, "EXTERNAL_ID")
     text = text.replace(f"/reviewitem/{item.pk}/", "/reviewitem/ITEM/")
+    text = re.sub(r"/workspace/review/\d+/", "/workspace/review/CLAIM/", text)
     # Django masks the CSRF token afresh on every page.
     text = re.sub(r'value="\w{64}" \.value="\w{64}"', 'value="TOKEN"', text)
     return re.sub(r'data-lease-seconds="\d+"', 'data-lease-seconds="LEASE"', text)
