@@ -22,6 +22,7 @@ and the indexer then runs once over everything ingested, timed on its own
 (``search_index_items_per_s``), so the deferred cost is visible in the same run.
 
     python bench/ingest.py [--requests-1 500] [--requests-100 60] [--requests-1000 20]
+                           [--database hitl_bench_ingest]
 """
 
 import argparse
@@ -185,6 +186,7 @@ def stored_rows(rng: random.Random, start: int, count: int, project_id: int) -> 
                 now,
                 now,
                 now,
+                "",
             )
         )
     return rows
@@ -194,7 +196,8 @@ COPY_COLUMNS = (
     "project_id, external_id, prompt, messages, tools, is_transcript, output, model_name, "
     "model_version, confidence, context, metadata, payload_hash, status, priority, in_queue, "
     "is_audit, review_reasons, final_output, final_verdict, final_reason_code, final_severity, "
-    "adjudicated, is_control, second_review, review_notes, decided_at, created_at, updated_at"
+    "adjudicated, is_control, second_review, review_notes, decided_at, created_at, updated_at, "
+    "final_preference"
 )
 
 
@@ -256,6 +259,9 @@ def main() -> None:
     parser.add_argument("--copy-batches", type=int, default=20, help="reference COPY batches")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
+        "--database", default="hitl_bench_ingest", help="throwaway database (created, dropped)"
+    )
+    parser.add_argument(
         "--clients",
         type=int,
         nargs="+",
@@ -264,7 +270,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    with bench_database("hitl_bench_ingest") as url:
+    with bench_database(args.database) as url:
         env = dict(
             os.environ,
             DATABASE_URL=url,
