@@ -22,7 +22,6 @@ and the indexer then runs once over everything ingested, timed on its own
 (``search_index_items_per_s``), so the deferred cost is visible in the same run.
 
     python bench/ingest.py [--requests-1 500] [--requests-100 60] [--requests-1000 20]
-                           [--database hitl_bench_ingest]
 """
 
 import argparse
@@ -186,7 +185,9 @@ def stored_rows(rng: random.Random, start: int, count: int, project_id: int) -> 
                 now,
                 now,
                 now,
+                "single",
                 "",
+                None,
             )
         )
     return rows
@@ -197,7 +198,7 @@ COPY_COLUMNS = (
     "model_version, confidence, context, metadata, payload_hash, status, priority, in_queue, "
     "is_audit, review_reasons, final_output, final_verdict, final_reason_code, final_severity, "
     "adjudicated, is_control, second_review, review_notes, decided_at, created_at, updated_at, "
-    "final_preference"
+    "kind, final_preference, final_candidate_id"
 )
 
 
@@ -259,14 +260,14 @@ def main() -> None:
     parser.add_argument("--copy-batches", type=int, default=20, help="reference COPY batches")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
-        "--database", default="hitl_bench_ingest", help="throwaway database (created, dropped)"
-    )
-    parser.add_argument(
         "--clients",
         type=int,
         nargs="+",
         default=[1, 2],
         help="concurrent client connections; one run per value",
+    )
+    parser.add_argument(
+        "--database", default="hitl_bench_ingest", help="throwaway database (dropped and recreated)"
     )
     args = parser.parse_args()
 
