@@ -78,6 +78,15 @@ _RULES_OF_PROJECT = Precompiled(
     lambda project_id: CheckRule.objects.filter(project_id=project_id), sample=[-7_100_000_001]
 )
 _FIELDS = ReviewItem._meta.concrete_fields
+
+
+def _rules_of(project: Project) -> list[CheckRule]:
+    """The project's check rules: those it was loaded with (the API key's query
+    prefetches them), else one query."""
+    prefetched = getattr(project, "_prefetched_objects_cache", {}).get("check_rules")
+    return list(prefetched) if prefetched is not None else _RULES_OF_PROJECT(project.pk)
+
+
 _PROJECT_FIELD = ReviewItem._meta.get_field("project")
 
 
@@ -160,7 +169,7 @@ def item_ingest(
                 detail={"items": {str(index): {"external_id": ["Duplicated in this batch."]}}},
             )
 
-    checks = compile_checks(_RULES_OF_PROJECT(project.pk))
+    checks = compile_checks(_rules_of(project))
     risk = RiskMatcher(project.risk_keywords)
     judge = judge_config_active(project=project)
     # The one-INSERT path is for single outputs; a comparison brings its candidate rows.
