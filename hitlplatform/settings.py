@@ -332,6 +332,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
+# Seconds a web process reuses an API key it looked up (with its project, judge
+# configuration and check rules): a key revoked, or a project changed, takes
+# effect in the other processes within this; 0 looks the key up on every request.
+HITL_API_KEY_CACHE_SECONDS = env_int("HITL_API_KEY_CACHE_SECONDS", 5)
 # Seconds a client is told to wait (Retry-After) when the database is unreachable.
 HITL_RETRY_AFTER_SECONDS = env_int("HITL_RETRY_AFTER_SECONDS", 5)
 

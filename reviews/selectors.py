@@ -1,6 +1,7 @@
 """Read paths: who may see what, and the item pages' queries."""
 
 import functools
+import time
 
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
@@ -110,6 +111,47 @@ def _prefetched(instance, name: str, objects: list) -> None:
     queryset._result_cache = objects
     queryset._prefetch_done = True
     instance.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
+
+
+# hashed key -> (monotonic time loaded, ApiKey): one dict per process, so revoking
+# a key here (``api_key_forget``) evicts it for every thread of the process.
+_KEYS_LOADED: dict[str, tuple[float, ApiKey]] = {}
+KEYS_LOADED_MAX = 1000
+_clock = time.monotonic
+
+
+def api_key_recent(hashed_key: str, *, max_age: float) -> ApiKey | None:
+    """``api_key_with_project(hashed_key, with_check_rules=True)``, reused for up to
+    ``max_age`` seconds by every request of this process.
+
+    So a key revoked, or its project, judge configuration or check rules
+    changed, in another process takes effect here within ``max_age`` seconds;
+    in this process at once (``api_key_forget``). Only keys found are kept: a
+    new key works at once, a wrong one queries every time. The cached rows
+    are shared by the requests that reuse them: read them, never change them.
+    """
+    if max_age <= 0:
+        return api_key_with_project(hashed_key, with_check_rules=True)
+    now = _clock()
+    loaded = _KEYS_LOADED.get(hashed_key)
+    if loaded is not None and now - loaded[0] < max_age:
+        return loaded[1]
+    key = api_key_with_project(hashed_key, with_check_rules=True)
+    if key is None:
+        _KEYS_LOADED.pop(hashed_key, None)
+        return None
+    if len(_KEYS_LOADED) >= KEYS_LOADED_MAX:
+        _KEYS_LOADED.clear()
+    _KEYS_LOADED[hashed_key] = (now, key)
+    return key
+
+
+def api_key_forget(hashed_key: str | None = None) -> None:
+    """Drop one key (every key without ``hashed_key``) from ``api_key_recent``'s rows."""
+    if hashed_key is None:
+        _KEYS_LOADED.clear()
+    else:
+        _KEYS_LOADED.pop(hashed_key, None)
 
 
 def item_as_inserted(item: ReviewItem, *, check_results: list[CheckResult]) -> ReviewItem:

@@ -1,5 +1,6 @@
 """Who is calling, and whether they may knock: API keys, the role gate, throttles."""
 
+from django.conf import settings
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
@@ -10,7 +11,7 @@ from reviews import access
 from reviews.errors import NotAllowed
 from reviews.models.projects import hash_api_key
 from reviews.principals import ApiClient
-from reviews.selectors import api_key_with_project
+from reviews.selectors import api_key_recent
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -30,8 +31,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 raw = parts[1].decode()
             except UnicodeDecodeError as exc:
                 raise exceptions.AuthenticationFailed(_("Malformed API key header.")) from exc
-        # A POST may ingest: the project's check rules come in the same query.
-        key = api_key_with_project(hash_api_key(raw), with_check_rules=request.method == "POST")
+        # With its project, judge configuration and check rules (what ingest needs),
+        # reused for a few seconds: revocation reaches other processes within that.
+        key = api_key_recent(hash_api_key(raw), max_age=settings.HITL_API_KEY_CACHE_SECONDS)
         if key is None:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
         return ApiClient(key=key), key

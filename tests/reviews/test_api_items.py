@@ -3,10 +3,12 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from reviews import selectors
 from reviews.api.auth import ApiKeyRateThrottle
-from reviews.models import ReviewItem
+from reviews.models import ApiKey, ReviewItem
 from reviews.services.projects import api_key_create, api_key_revoke
 from tests.factories import ingest, item_payload, make_project
 
@@ -197,6 +199,26 @@ def test_missing_or_revoked_key_is_refused(project):
     assert post(client, item_payload()).status_code == 201
     api_key_revoke(key=key)
     response = post(client, item_payload())
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid or revoked API key."
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_seconds(
+    project, monkeypatch, settings
+):
+    settings.HITL_API_KEY_CACHE_SECONDS = 5
+    now = [1000.0]
+    monkeypatch.setattr(selectors, "_clock", lambda: now[0])
+    key, raw = api_key_create(project=project, name="elsewhere")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    assert client.get(URL).status_code == 200
+    # Revoked as another web process or a shell would: this process is not told.
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    now[0] += 4.9
+    assert client.get(URL).status_code == 200
+    now[0] += 0.2
+    response = client.get(URL)
     assert response.status_code == 401
     assert response.json()["detail"] == "Invalid or revoked API key."
 

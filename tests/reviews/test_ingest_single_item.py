@@ -200,10 +200,24 @@ def test_a_different_resubmit_of_one_item_is_a_conflict_and_stores_nothing(check
     assert CheckResult.objects.filter(item=item).count() == 4
 
 
-def test_the_statement_budget_counts_the_insert(checked_project, django_assert_num_queries):
+def test_the_statement_budget_counts_the_insert(
+    checked_project, django_assert_num_queries, settings
+):
     """The budget would mean nothing if the writes escaped the count."""
+    settings.HITL_API_KEY_CACHE_SECONDS = 0  # the key looked up on every request
     client = client_for(checked_project)
     client.post("/api/v1/items/", factories.item_payload(), format="json")
     with django_assert_num_queries(4) as captured:
         client.post("/api/v1/items/", factories.item_payload(), format="json")
     assert any("INSERT INTO" in q["sql"] for q in captured.captured_queries)
+
+
+def test_a_key_seen_a_moment_ago_is_not_looked_up_again(checked_project, django_assert_num_queries):
+    client = client_for(checked_project)
+    client.post("/api/v1/items/", factories.item_payload(), format="json")
+    with django_assert_num_queries(3) as captured:  # SAVEPOINT, INSERT, RELEASE
+        response = client.post("/api/v1/items/", factories.item_payload(), format="json")
+    assert response.status_code == 201
+    assert not any("reviews_apikey" in q["sql"] for q in captured.captured_queries)
+    # The rules came with the key: all four ran on the item.
+    assert len(response.json()["checks"]) == 4
