@@ -1,6 +1,7 @@
 """Ingest: store submitted outputs, run tier-1 checks and route them, in one transaction."""
 
 import hashlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from reviews.models import (
     Project,
     ReviewItem,
 )
-from reviews.models.items import PRIORITY_NORMAL
+from reviews.models.items import FINAL_STATUSES, PRIORITY_NORMAL
 from reviews.precompiled import Precompiled
 from reviews.services.bulk import check_results_of, item_insert_one, items_insert
 from reviews.services.comparisons import (
@@ -30,6 +31,7 @@ from reviews.services.comparisons import (
     comparison_route,
 )
 from reviews.services.judge_queue import judge_config_active, judge_enqueue
+from reviews.services.outbox import webhook_deliveries_due
 from reviews.services.routing import (
     Budget,
     RiskMatcher,
@@ -213,7 +215,6 @@ def item_ingest(
     return IngestOutcome(items=items, created=created, outcomes=outcomes)
 
 
-@transaction.atomic
 def _ingest_one(
     *,
     project: Project,
@@ -227,7 +228,14 @@ def _ingest_one(
 ) -> IngestOutcome:
     """``item_ingest`` of one item without a review budget: checked and routed in
     memory, then the item, its history row and its check results in one INSERT
-    that skips a taken external id (then a resubmit or a ``Conflict``)."""
+    that skips a taken external id (then a resubmit or a ``Conflict``).
+
+    That INSERT is atomic by itself: a transaction (BEGIN and COMMIT, two round
+    trips) is opened only when another row must commit with it, the webhook
+    outbox row of an item final at once, or a savepoint when the caller's
+    transaction is open. Without one, the after-commit work (the judge's job,
+    the search indexer) is enqueued once the INSERT has committed.
+    """
     now = timezone.now()
     item, item_outcomes = _build_item(
         project=project,
@@ -240,17 +248,19 @@ def _ingest_one(
         user=user,
         via=via,
     )
-    if not item_insert_one(item=item, outcomes=item_outcomes, user=user):
-        stored = ReviewItem.objects.get(project=project, external_id=item.external_id)
-        if stored.payload_hash != digest:
-            raise Conflict(
-                "Items with these external_ids exist with different content.",
-                detail={"conflicting_external_ids": [stored.external_id]},
-            )
-        return IngestOutcome(items=[stored], created=[False])
-    items_became_final(items=[item], now=now)
-    if judge is not None and item.status == ItemStatus.PENDING_JUDGE:
-        judge_enqueue(config=judge, item_ids=[item.pk])
+    outbox = item.status in FINAL_STATUSES and webhook_deliveries_due(project=project, items=[item])
+    with transaction.atomic() if outbox or connection.in_atomic_block else nullcontext():
+        if not item_insert_one(item=item, outcomes=item_outcomes, user=user):
+            stored = ReviewItem.objects.get(project=project, external_id=item.external_id)
+            if stored.payload_hash != digest:
+                raise Conflict(
+                    "Items with these external_ids exist with different content.",
+                    detail={"conflicting_external_ids": [stored.external_id]},
+                )
+            return IngestOutcome(items=[stored], created=[False])
+        items_became_final(items=[item], now=now)
+        if judge is not None and item.status == ItemStatus.PENDING_JUDGE:
+            judge_enqueue(config=judge, item_ids=[item.pk])
     return IngestOutcome(items=[item], created=[True], outcomes={item.pk: item_outcomes})
 
 

@@ -221,3 +221,45 @@ def test_a_key_seen_a_moment_ago_is_not_looked_up_again(checked_project, django_
     assert not any("reviews_apikey" in q["sql"] for q in captured.captured_queries)
     # The rules came with the key: all four ran on the item.
     assert len(response.json()["checks"]) == 4
+
+
+def _statements(captured) -> list[str]:
+    return [q["sql"].split()[0].upper() for q in captured.captured_queries]
+
+
+def test_outside_a_transaction_an_item_is_one_statement_without_begin_or_commit(
+    transactional_db, queue_redis, django_assert_num_queries
+):
+    project = factories.make_project(slug="autocommit", mode="gate")
+    factories.make_rule(project, kind="min_length", limit=10)
+    client = client_for(project)
+    client.post("/api/v1/items/", factories.item_payload(), format="json")  # key remembered
+
+    with django_assert_num_queries(1) as captured:
+        response = client.post("/api/v1/items/", factories.item_payload(), format="json")
+
+    assert _statements(captured) == ["WITH"]
+    assert response.status_code == 201
+    item = ReviewItem.objects.get(pk=response.json()["id"])
+    assert item.status == ItemStatus.PENDING_REVIEW
+    assert item.history.count() == 1
+    assert CheckResult.objects.filter(item=item).count() == 1
+    assert SearchPending.objects.filter(item_id=item.pk).exists()
+
+
+def test_outside_a_transaction_a_released_item_commits_with_its_webhook_row(
+    transactional_db, queue_redis, django_assert_max_num_queries
+):
+    project = factories.make_project(
+        slug="released-at-once", mode="monitor", webhook_url="https://hooks.example.com/hitl"
+    )
+    client = client_for(project)
+    client.post("/api/v1/items/", factories.item_payload(), format="json")
+
+    with django_assert_max_num_queries(MAX_STATEMENTS) as captured:
+        response = client.post("/api/v1/items/", factories.item_payload(), format="json")
+
+    assert response.json()["status"] == ItemStatus.AUTO_APPROVED
+    statements = _statements(captured)
+    assert statements[0] == "BEGIN" and statements[-1] == "COMMIT", statements
+    assert WebhookDelivery.objects.filter(item_id=response.json()["id"]).count() == 1
