@@ -220,11 +220,13 @@ def claim_view(request: HttpRequest, project_id: int, *, admin_site) -> HttpResp
     project = get_object_or_404(Project, pk=project_id)
     narrowing = NarrowingForm(request.POST).narrowing()
     # The next item after each decision comes from the same part of the queue.
-    request.session[NARROWING_SESSION_KEY] = {
+    chosen = {
         "model_version": narrowing.model_version,
         "reason": narrowing.reason,
         "check": narrowing.check,
     }
+    if request.session.get(NARROWING_SESSION_KEY) != chosen:  # unchanged: no session write
+        request.session[NARROWING_SESSION_KEY] = chosen
     try:
         assignment = assignment_claim_next(
             reviewer=request.user, project=project, narrowing=narrowing
@@ -288,7 +290,7 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
                 ),
                 active_seconds=data["active_seconds"],
             )
-            request.session[UNDO_SESSION_KEY] = review.pk
+            undo_remember(request, review=review, item=item)
     except ReviewInvalid as exc:
         for name, errors in exc.detail.items():
             for error in errors:
@@ -459,29 +461,40 @@ def rubric_rows(form: ReviewForm) -> list[dict]:
     return rows
 
 
+def undo_remember(request: HttpRequest, *, review: Review, item) -> None:
+    """Offer the undo of ``review`` on the next pages while its window lasts.
+
+    The offer keeps what the pages show (the item, the verdict, the deadline) in
+    the session, so no page reads the review again to show the button.
+    """
+    deadline = undo_deadline(review, item.project)
+    if deadline is None:
+        request.session.pop(UNDO_SESSION_KEY, None)
+        return
+    request.session[UNDO_SESSION_KEY] = {
+        "review": review.pk,
+        "external_id": item.external_id,
+        "verdict": review.get_verdict_display(),
+        "until": deadline.timestamp(),
+    }
+
+
 def undo_offer(request: HttpRequest) -> dict | None:
     """The reviewer's last decision while it may still be undone by time, else None.
 
     Whether nothing else forbids it is ``review_undo``'s to say when it is asked.
     """
-    review_id = request.session.get(UNDO_SESSION_KEY)
-    if not review_id:
+    offer = request.session.get(UNDO_SESSION_KEY)
+    if not isinstance(offer, dict):
         return None
-    review = (
-        Review.objects.filter(pk=review_id, reviewer=request.user)
-        .select_related("item__project")
-        .only("created_at", "verdict", "item__external_id", "item__project__undo_seconds")
-        .first()
-    )
-    deadline = undo_deadline(review, review.item.project) if review else None
-    left = (deadline - timezone.now()).total_seconds() if deadline else 0
+    left = offer["until"] - timezone.now().timestamp()
     if left <= 0:
         request.session.pop(UNDO_SESSION_KEY, None)
         return None
     return {
-        "url": reverse("admin:reviews_workspace_undo", args=[review.pk]),
-        "external_id": review.item.external_id,
-        "verdict": review.get_verdict_display(),
+        "url": reverse("admin:reviews_workspace_undo", args=[offer["review"]]),
+        "external_id": offer["external_id"],
+        "verdict": offer["verdict"],
         "seconds_left": int(left),
     }
 
