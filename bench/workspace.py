@@ -244,7 +244,6 @@ def run(*, rounds: int, project, reviewer, comparison: bool, counts: dict | None
     """
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
     client = Client()
@@ -278,9 +277,16 @@ def run(*, rounds: int, project, reviewer, comparison: bool, counts: dict | None
             if counts is None:
                 timings[name].measure(fn)
             else:
-                with CaptureQueriesContext(connection) as captured:
+                # Counted at the cursor: the test client resets Django's query log per request.
+                statements: list[str] = []
+
+                def counted(execute, sql, params, many, context, statements=statements):
+                    statements.append(sql)
+                    return execute(sql, params, many, context)
+
+                with connection.execute_wrapper(counted):
                     fn()
-                counts[name] = len(captured.captured_queries)
+                counts[name] = len(statements)
         # Release the next item so the following round measures a fresh claim again.
         client.post(state["next"], {"choice" if comparison else "action": "release"})
     return timings
@@ -387,7 +393,7 @@ def run_bench(args, url: str, *, kept: bool) -> None:
             figures[f"{kind} {name} cpu"] = statistics.median(timings[name].app_cpu)
             figures[f"{kind} {name} db"] = timings[name].db_cpu / len(timings[name].wall)
         print(
-            "  SQL statements per round trip (session, user, BEGIN/COMMIT included): "
+            "  SQL statements per round trip (session and user included; BEGIN/COMMIT not): "
             + ", ".join(f"{name} {first[name]} then {n}" for name, n in last.items())
             + (" (constant)" if first == last else " (GREW)")
         )

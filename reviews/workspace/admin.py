@@ -20,7 +20,7 @@ from reviews.errors import NotAllowed
 from reviews.models import AssignmentState, CriterionKind, Project, Review, Severity, Verdict
 from reviews.services.review_rules import OTHER_REASON, reason_label
 from reviews.services.rubric import field_name, rubric_of
-from reviews.workspace.compare_admin import comparison_post, render_comparison
+from reviews.workspace.compare_admin import PreferenceForm, comparison_post, render_comparison
 from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
@@ -249,7 +249,12 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
         if not _usable(assignment):
             messages.warning(request, _closed_message(assignment))
             return redirect(_queue_url())
-        form = ReviewForm(criteria=assignment.item.project.rubric_criteria.all())
+        item = assignment.item
+        form = (
+            PreferenceForm()
+            if item.is_comparison
+            else ReviewForm(criteria=item.project.rubric_criteria.all())
+        )
         return _render_review(request, admin_site, assignment, form, status=200)
 
     # A submit needs only the claim; the page's data is loaded again on a 400.
@@ -383,8 +388,10 @@ def _render_review(
         posted = str(step_form.data.get("step_index", ""))
         markable = {str(turn.step) for turn in turns if turn.markable}
         step_open = posted if posted in markable else ""
-    judge = list(item.judge_verdicts.all())
-    checks = list(item.check_results.all())
+    # A comparison has neither: its checks live on its candidates, and the judge grades
+    # single outputs (the selector reads neither for it).
+    judge = [] if item.is_comparison else list(item.judge_verdicts.all())
+    checks = [] if item.is_comparison else list(item.check_results.all())
     corrected = form.data.get("corrected_output") if form.is_bound else None
     output = output_view(item.output)
     context = _focused_context(

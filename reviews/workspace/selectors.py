@@ -113,10 +113,13 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
 
     Four queries whatever the queue size: the claim with its item and project,
     the item's check results, its judge verdicts (newest first), the project's
-    rubric criteria (in page order).
+    rubric criteria (in page order). A comparison's page reads its candidates
+    instead (its checks are theirs; no judge, no rubric): two queries.
     """
     assignment = _own_assignment(user, assignment_id, related="item__project")
-    if assignment is not None:
+    if assignment is not None and assignment.item.is_comparison:
+        prefetch_related_objects([assignment], "item__candidates")
+    elif assignment is not None:
         prefetch_related_objects(
             [assignment],
             Prefetch("item__check_results", queryset=CheckResult.objects.order_by("id")),
