@@ -200,6 +200,8 @@ def seed(*, items: int, comparisons: int, holders: int, rng: random.Random):
     for project in (single, compare):
         for other in others:
             assignment_claim_next(reviewer=other, project=project)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # the planner sees the claims and sessions tables too
 
 
 def queued(project_slug: str) -> int:
@@ -290,6 +292,33 @@ def run(*, rounds: int, project, reviewer, comparison: bool, counts: dict | None
         # Release the next item so the following round measures a fresh claim again.
         client.post(state["next"], {"choice" if comparison else "action": "release"})
     return timings
+
+
+def claim_sql_ms(*, project, reviewer, runs: int = 20) -> float:
+    """Reference: median execution time of the claim's candidate statement alone, as
+    PostgreSQL reports it (EXPLAIN ANALYZE, rolled back), at the same queue."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from reviews.models.items import SUBMITTED_CONTENT_FIELDS
+    from reviews.workspace.services import claimable_items
+
+    times = []
+    with transaction.atomic():
+        queryset = (
+            claimable_items(reviewer=reviewer, project=project, now=timezone.now())
+            .defer(*SUBMITTED_CONTENT_FIELDS, "review_notes")
+            .select_for_update(skip_locked=True, of=("self",))[:1]
+        )
+        sql, params = queryset.query.sql_with_params()
+        with connection.cursor() as cursor:
+            for _ in range(runs):
+                cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+                (plan,) = cursor.fetchone()
+                plan = plan[0] if isinstance(plan, list) else plan
+                times.append(plan["Execution Time"] + plan["Planning Time"])
+        transaction.set_rollback(True)
+    return statistics.median(times)
 
 
 def report(name: str, timings: Timings, target: float) -> float:
@@ -398,6 +427,11 @@ def run_bench(args, url: str, *, kept: bool) -> None:
             + (" (constant)" if first == last else " (GREW)")
         )
         counts[f"{kind} constant"] = {"ok": int(first == last)}
+        figures[f"{kind} claim sql"] = claim_sql_ms(project=project, reviewer=reviewer)
+        print(
+            "  reference: the claim's candidate statement alone (planning + execution, "
+            f"EXPLAIN ANALYZE) {figures[f'{kind} claim sql']:.2f} ms"
+        )
     load = os.getloadavg()
     connection.close()
 
@@ -418,6 +452,7 @@ def run_bench(args, url: str, *, kept: bool) -> None:
             print(f"{prefix}_{key}_db_cpu_ms_{tail} = {figures[f'{kind} {name} db']:.1f}")
             print(f"{prefix}_{key}_queries = {counts[kind][name]}")
         print(f"{prefix}_queries_constant = {counts[f'{kind} constant']['ok']}")
+        print(f"{prefix}_claim_sql_ms_{suffix(kind)} = {figures[f'{kind} claim sql']:.2f}")
     print(f"load_average_1m = {load[0]:.1f}")
 
 
