@@ -171,28 +171,37 @@ def candidate_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
     candidate, and the winner too when it was corrected (its own output lost to
     the correction, which is the gold answer). A tie or all bad implies no
     pair: its first candidate stands for it, so the format can skip and count
-    it. ``fields`` are the candidate's (``output``, ``position``) or its item's
-    (``item__...``), with ``messages_json`` and ``tools_json`` as in ``item_rows``.
+    it. ``fields`` are the item's (with ``messages_json`` and ``tools_json`` as
+    in ``item_rows``) or the candidate's (``candidates__output``,
+    ``candidates__position``: the same join as the filter's).
+
+    Read from the items, each joined to its candidates by the candidate's item
+    index: a plan that starts from the candidates and probes the selection
+    (which PostgreSQL picks for a cursor when it underestimates the selection)
+    costs the product of the two.
     """
-    winner = Q(item__final_preference=Preference.WINNER)
-    lost = ~Q(pk=F("item__final_candidate_id")) | Q(item__final_verdict=Verdict.CORRECT)
+    winner = Q(final_preference=Preference.WINNER)
+    # Positive comparisons, so the filter and the values share one join of the candidates.
+    other = Q(candidates__id__lt=F("final_candidate_id")) | Q(
+        candidates__id__gt=F("final_candidate_id")
+    )
+    lost = other | Q(final_verdict=Verdict.CORRECT)
     return (
-        Candidate.objects.filter(
-            item__in=selected_items(export).filter(kind=ItemKind.COMPARISON).values("pk")
-        )
-        .filter((winner & lost) | (~winner & Q(position=0)))
+        selected_items(export)
+        .filter(kind=ItemKind.COMPARISON)
+        .filter((winner & lost) | (~winner & Q(candidates__position=0)))
         .annotate(
-            messages_json=Cast("item__messages", output_field=TextField()),
-            tools_json=Cast("item__tools", output_field=TextField()),
+            messages_json=Cast("messages", output_field=TextField()),
+            tools_json=Cast("tools", output_field=TextField()),
         )
-        .order_by("item_id", "position")
+        .order_by("id", "candidates__position")
         .values_list(*fields)
     )
 
 
 def correction_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
     """The selected single items that were corrected, as ``fields`` tuples like
-    ``item_rows`` (``position`` is 0: they line up with ``candidate_rows``)."""
+    ``item_rows`` (``position`` is 0, to line up with ``candidate_rows``)."""
     return (
         selected_items(export)
         .filter(kind=ItemKind.SINGLE, status=ItemStatus.CORRECTED)

@@ -23,17 +23,6 @@ from datasets.selectors import candidate_rows, correction_rows
 from reviews.models import ItemKind, ItemStatus
 
 # Candidate rows and corrected items, column for column (then the history id).
-CANDIDATE_FIELDS = (
-    "item_id",
-    "item__prompt",
-    "messages_json",
-    "tools_json",
-    "item__is_transcript",
-    "item__final_preference",
-    "item__final_output",
-    "output",
-    "position",
-)
 ITEM_FIELDS = (
     "id",
     "prompt",
@@ -42,9 +31,9 @@ ITEM_FIELDS = (
     "is_transcript",
     "final_preference",
     "final_output",
-    "output",
-    "position",
 )
+CANDIDATE_FIELDS = (*ITEM_FIELDS, "candidates__output", "candidates__position")
+CORRECTION_FIELDS = (*ITEM_FIELDS, "output", "position")
 
 
 def openai_preference_line(
@@ -84,8 +73,8 @@ def openai_preference_line(
 
 def rows(export: DatasetExport) -> QuerySet:
     pairs = candidate_rows(export, CANDIDATE_FIELDS).order_by()
-    corrections = correction_rows(export, ITEM_FIELDS).order_by()
-    return pairs.union(corrections, all=True).order_by("item_id", "position")
+    corrections = correction_rows(export, CORRECTION_FIELDS).order_by()
+    return pairs.union(corrections, all=True).order_by("id", "candidates__position")
 
 
 def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:

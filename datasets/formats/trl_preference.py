@@ -20,14 +20,7 @@ from datasets.models import DatasetExport
 from datasets.selectors import candidate_rows
 from reviews.models import ItemKind, ItemStatus
 
-FIELDS = (
-    "item_id",
-    "item__prompt",
-    "messages_json",
-    "item__final_preference",
-    "item__final_output",
-    "output",
-)
+FIELDS = ("id", "prompt", "messages_json", "final_preference", "final_output", "candidates__output")
 
 
 def trl_preference_line(
