@@ -20,9 +20,11 @@ from reviews.models import ItemStatus
 from reviews.quality.quarantine import quarantine_create
 from reviews.services.comparisons import PreferenceInput
 from reviews.workspace.preferences import preference_submit
-from reviews.workspace.services import assignment_claim_next
+from reviews.workspace.services import ReviewInput, assignment_claim_next, review_submit
+from tests import factories
 from tests.datasets import schemas
 from tests.datasets.factories import reviewed
+from tests.datasets.test_sft_tool_calls import check_openai_line
 from tests.factories import AGENT_TOOLS, comparison_payload, ingest
 
 HISTORY = [
@@ -271,3 +273,32 @@ def test_the_api_and_the_admin_offer_the_preference_formats(
     form = client.get("/admin/datasets/datasetexport/add/").content.decode()
     for fmt in FORMATS:
         assert f'value="{fmt}"' in form
+
+
+def test_a_corrected_tool_calling_transcript_keeps_its_calls_in_openai_input(
+    project, reviewer, export_dir
+):
+    item = factories.ingest_transcript(project)
+    claim = assignment_claim_next(reviewer=reviewer, project=project)
+    assert claim.item_id == item.pk
+    corrected = "At most 4 g per day; 2 g with liver disease."
+    data = ReviewInput(
+        "correct", corrected_output=corrected, reason_code="factual_error", severity="minor"
+    )
+    review_submit(assignment_id=claim.pk, reviewer=reviewer, data=data)
+    (row,) = lines(export_dir, build(project, "openai_preference"))
+    schemas.validate(row, schemas.OPENAI_PREFERENCE_LINE)
+    assert row["input"]["tools"] == factories.AGENT_TOOLS
+    # The input and the preferred answer make a valid chat fine-tuning conversation:
+    # every tool call answered by its result, the answer last.
+    check_openai_line({"messages": row["input"]["messages"] + row["preferred_output"]})
+    assert any(m.get("tool_calls") for m in row["input"]["messages"])
+    assert row["preferred_output"] == [{"role": "assistant", "content": corrected}]
+    assert row["non_preferred_output"] == [
+        {"role": "assistant", "content": "At most 4 g per day for adults."}
+    ]
+    # TRL's plain turns hold no tool calls (an assistant turn without text content):
+    # skipped and counted under dpo_pairs' reason for them.
+    unpaired = build(project, "trl_unpaired")
+    assert unpaired.row_count == 0
+    assert unpaired.counts["skipped"] == {"malformed_messages": 2}
