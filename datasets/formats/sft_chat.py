@@ -29,6 +29,8 @@ from reviews.models import ItemStatus
 # Chat histories and tools are read as JSON text and decoded here with orjson.
 FIELDS = ("id", "prompt", "messages_json", "final_output", "is_transcript", "tools_json", "output")
 WHOLE_TURN = ""
+# History roles a plain line takes as they are: no weight, no tool calls.
+PLAIN_ROLES = frozenset({"system", "user"})
 
 
 def sft_line(
@@ -42,6 +44,64 @@ def sft_line(
     wrong: dict[int, set[str]] | None = None,
 ) -> bytes:
     """One OpenAI chat fine-tuning line: the conversation, its final turn the gold answer.
+
+    Most lines are plain: a prompt and its gold answer after a history of
+    system and user text turns, no transcript, tools or marks. Those are
+    written here directly, as ``conversation_line`` writes them (the same
+    dicts, so the same bytes; ``tests/datasets/test_sft_fast_path.py`` holds
+    the two side by side); every other line is ``conversation_line``'s.
+    """
+    if not (is_transcript or wrong or tools) and type(prompt) is str and gold:
+        turns = plain_history(messages)
+        if turns is not None and not gold.isspace():
+            turns.append({"role": "user", "content": prompt})
+            turns.append({"role": "assistant", "content": gold})
+            # Copied with its newline: orjson's own result holds a 4 KB buffer, and a
+            # chunk's lines are kept until it is written.
+            return dumps({"messages": turns}) + b"\n"
+    return conversation_line(
+        prompt=prompt,
+        messages=messages,
+        gold=gold,
+        is_transcript=is_transcript,
+        tools=tools,
+        output=output,
+        wrong=wrong,
+    )
+
+
+def plain_history(messages: Any) -> list[dict[str, str]] | None:
+    """The stored history as new turns, when every message is a system or user text turn.
+
+    What ``conversation_line`` makes of such a history; ``None`` for anything
+    else (assistant or tool turns, other roles, non-text content, not a list).
+    """
+    if type(messages) is not list:
+        return None
+    turns = []
+    roles = PLAIN_ROLES
+    for message in messages:
+        if type(message) is not dict:
+            return None
+        role = message.get("role")
+        content = message.get("content")
+        if role not in roles or type(content) is not str:
+            return None
+        turns.append({"role": role, "content": content})
+    return turns
+
+
+def conversation_line(
+    *,
+    prompt: str,
+    messages: list,
+    gold: str | None,
+    is_transcript: bool = False,
+    tools: list | None = None,
+    output: str | None = None,
+    wrong: dict[int, set[str]] | None = None,
+) -> bytes:
+    """Any line of ``sft_line``: the conversation, its final turn the gold answer.
 
     ``messages`` as stored: of a transcript the whole conversation (its last
     message the turn under review), else the history before ``prompt``.
@@ -99,18 +159,27 @@ def rows(export: DatasetExport) -> QuerySet:
 
 
 def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:
-    """Reads the chunk's marked steps in one query; each line then takes its item's."""
+    """Reads the chunk's marked steps in one query; each line then takes its item's.
+
+    Histories repeat (a project's system prompt): each distinct one is decoded
+    once per chunk (``sft_line`` only reads them).
+    """
     wrong = wrong_steps_by_item([row[0] for row in chunk])
     line = sft_line
+    decoded: dict[str, Any] = {}
 
     def encode(row: Row) -> bytes:
-        item_id, prompt, messages, gold, is_transcript, tools, output = row[:7]
+        item_id, prompt, messages_json, gold, is_transcript, tools, output = row[:7]
+        try:
+            messages = decoded[messages_json]
+        except KeyError:
+            messages = decoded[messages_json] = loads(messages_json)
         return line(
             prompt=prompt,
-            messages=loads(messages),
+            messages=messages,
             gold=gold,
             is_transcript=is_transcript,
-            tools=loads(tools) if tools else None,
+            tools=loads(tools) if tools and tools != "[]" else None,
             output=output,
             wrong=wrong.get(item_id),
         )
