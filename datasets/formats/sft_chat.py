@@ -15,13 +15,14 @@ Exports with ``wrong_steps`` "exclude" never see items with marks
 """
 
 from collections.abc import Callable
+from hashlib import blake2b
 from typing import Any
 
 from django.db.models import QuerySet
 from orjson import dumps, loads
 
 from datasets.formats import ExportFormatSpec, Row, SkipRow, register
-from datasets.formats.chat import dedupe_key, openai_message
+from datasets.formats.chat import openai_message
 from datasets.models import DatasetExport
 from datasets.selectors import item_rows, wrong_steps_by_item
 from reviews.models import ItemStatus
@@ -46,19 +47,34 @@ def sft_line(
     """One OpenAI chat fine-tuning line: the conversation, its final turn the gold answer.
 
     Most lines are plain: a prompt and its gold answer after a history of
-    system and user text turns, no transcript, tools or marks. Those are
-    written here directly, as ``conversation_line`` writes them (the same
-    dicts, so the same bytes; ``tests/datasets/test_sft_fast_path.py`` holds
-    the two side by side); every other line is ``conversation_line``'s.
+    system and user text turns (each with text content), no transcript, tools
+    or marks. Those are written here directly, as ``conversation_line`` writes
+    them (the same dicts, so the same bytes; ``tests/datasets/
+    test_sft_fast_path.py`` holds the two side by side); every other line is
+    ``conversation_line``'s. This runs once per exported row.
     """
-    if not (is_transcript or wrong or tools) and type(prompt) is str and gold:
-        turns = plain_history(messages)
-        if turns is not None and not gold.isspace():
-            turns.append({"role": "user", "content": prompt})
-            turns.append({"role": "assistant", "content": gold})
-            # Copied with its newline: orjson's own result holds a 4 KB buffer, and a
-            # chunk's lines are kept until it is written.
-            return dumps({"messages": turns}) + b"\n"
+    if (
+        not (is_transcript or wrong or tools)
+        and type(prompt) is str
+        and type(gold) is str
+        and type(messages) is list
+    ):
+        turns = []
+        for message in messages:
+            if type(message) is not dict:
+                break
+            role = message.get("role")
+            content = message.get("content")
+            if role not in PLAIN_ROLES or type(content) is not str:
+                break
+            turns.append({"role": role, "content": content})
+        else:
+            if gold and not gold.isspace():
+                turns.append({"role": "user", "content": prompt})
+                turns.append({"role": "assistant", "content": gold})
+                # Copied with its newline: orjson's own result holds a 4 KB buffer,
+                # and a chunk's lines are kept until it is written.
+                return dumps({"messages": turns}) + b"\n"
     return conversation_line(
         prompt=prompt,
         messages=messages,
@@ -68,27 +84,6 @@ def sft_line(
         output=output,
         wrong=wrong,
     )
-
-
-def plain_history(messages: Any) -> list[dict[str, str]] | None:
-    """The stored history as new turns, when every message is a system or user text turn.
-
-    What ``conversation_line`` makes of such a history; ``None`` for anything
-    else (assistant or tool turns, other roles, non-text content, not a list).
-    """
-    if type(messages) is not list:
-        return None
-    turns = []
-    roles = PLAIN_ROLES
-    for message in messages:
-        if type(message) is not dict:
-            return None
-        role = message.get("role")
-        content = message.get("content")
-        if role not in roles or type(content) is not str:
-            return None
-        turns.append({"role": role, "content": content})
-    return turns
 
 
 def conversation_line(
@@ -188,9 +183,14 @@ def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:
 
 
 def repeat_key(row: Row) -> bytes | None:
-    """Prompt, history and gold output: the same pair twice teaches nothing new."""
+    """Prompt, history and gold output: the same pair twice teaches nothing new.
+
+    ``chat.dedupe_key(prompt, messages_json, gold)``, written out: it runs once per row.
+    """
     gold = row[3]
-    return None if gold is None else dedupe_key(row[1], row[2], gold)
+    if gold is None:
+        return None
+    return blake2b(dumps([row[2], row[1], gold]), digest_size=16).digest()
 
 
 SPEC = register(

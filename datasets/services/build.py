@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, Spli
 from datasets.selectors import export_source_rows, latest_history_ids, withheld_by_quarantine
 from datasets.services.exports import export_fail
 from datasets.services.pipeline import EntryCopier, Prefetch, SerialSource, batches
+from datasets.services.repeats import SeenKeys
 from datasets.storage import LocalPendingFile, PendingFile, pending_file, scratch_file
 from hitlplatform.metrics.instruments import export_build_observed
 
@@ -325,7 +327,7 @@ class _Build:
         self.skipped: Counter[str] = Counter()
         self.duplicates = 0
         self.item_count = 0
-        self._seen: set[bytes] = set()
+        self._seen = SeenKeys()
         self._last_item: int | None = None
         if self.spec.header:
             for pending in self.files.values():
@@ -365,24 +367,34 @@ class _Build:
                 progress(done, max(total, done))
 
     def _record(self, entries: list[tuple[int, int | None, str]]) -> None:
+        """The chunk's new items: COPY text rows for the database (NULL is \\N) and
+        elements of the manifest's item list (NULL is null)."""
         if not entries:
             return
-        # COPY text rows (NULL is \N) and manifest item list elements (NULL is null).
         copy_prefix = f"{self.export.pk}\t"
-        copy_rows = "".join(
-            [f"{copy_prefix}{item}\t{history}\t{split}\n" for item, history, split in entries]
-        )
+        if self._splitter() is None:
+            # One split: each item formatted once, the rest done on the whole chunk.
+            pairs = "\n".join([f"{item}\t{history}" for item, history, _split in entries])
+            split = entries[0][2]
+            row_end = f"\t{split}\n"
+            copy_rows = copy_prefix + pairs.replace("\n", row_end + copy_prefix) + row_end
+            item_end = f',"{split}"]'
+            items = pairs.replace("\t", ",").replace("\n", item_end + ",\n    [")
+            items = "\n    [" + items + item_end
+        else:
+            copy_rows = "".join(
+                [f"{copy_prefix}{item}\t{history}\t{split}\n" for item, history, split in entries]
+            )
+            items = ",".join(
+                [f'\n    [{item},{history},"{split}"]' for item, history, split in entries]
+            )
         if "\tNone\t" in copy_rows:  # an item without a history row
             copy_rows = copy_rows.replace("\tNone\t", "\t\\N\t")
+            items = items.replace(",None,", ",null,")
         if self.copier is not None:
             self.copier.write(copy_rows.encode())
         else:
             self.entries.write(copy_rows.encode())
-        items = ",".join(
-            [f'\n    [{item},{history},"{split}"]' for item, history, split in entries]
-        )
-        if ",None," in items:
-            items = items.replace(",None,", ",null,")
         self.manifest_items.write(("," if self.item_count else "").encode() + items.encode())
         self.item_count += len(entries)
 
@@ -402,8 +414,6 @@ class _Build:
         This loop runs once per exported row, so it keeps to local names.
         """
         encode = self.spec.encoder(batch)
-        repeat_key = self.spec.dedupe_key if self.export.deduplicate else None
-        seen = self._seen
         skipped = self.skipped
         splitter = self._splitter()
         train = Split.TRAIN.value  # read once: an enum's .value is a property
@@ -411,20 +421,25 @@ class _Build:
         train_lines = lines[train]
         last_item = self._last_item
         duplicates = 0
-        key = None
-        for row in batch:
-            if repeat_key is not None:
-                key = repeat_key(row)
-                if key is not None and key in seen:
-                    duplicates += 1
-                    continue
+        # Each row with its repeat key and whether that key was written in an earlier chunk.
+        repeat_key = self.spec.dedupe_key if self.export.deduplicate else None
+        if repeat_key is None:
+            keyed = zip(batch, repeat(None), repeat(False))
+        else:
+            keys = [repeat_key(row) for row in batch]
+            keyed = zip(batch, keys, self._seen.contains(keys), strict=True)
+        written: set[bytes] = set()  # the keys written in this chunk
+        for row, key, earlier in keyed:
+            if key is not None and (earlier or key in written):
+                duplicates += 1
+                continue
             try:
                 line = encode(row)
             except SkipRow as skip:
                 skipped[skip.reason] += 1
                 continue
             if key is not None:
-                seen.add(key)
+                written.add(key)
             item_id = row[0]
             if splitter is None:
                 train_lines.append(line)
@@ -436,6 +451,7 @@ class _Build:
                 last_item = item_id
         self._last_item = last_item
         self.duplicates += duplicates
+        self._seen.add(list(written))
 
     def counts(self) -> dict[str, Any]:
         return {

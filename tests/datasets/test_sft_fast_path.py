@@ -12,8 +12,9 @@ import itertools
 import orjson
 import pytest
 
-from datasets.formats import SkipRow
-from datasets.formats.sft_chat import conversation_line, plain_history, sft_line
+from datasets.formats import SkipRow, sft_chat
+from datasets.formats.chat import dedupe_key
+from datasets.formats.sft_chat import conversation_line, repeat_key, sft_line
 
 TEXTS = [
     "Max dose of paracetamol?",
@@ -63,7 +64,14 @@ def _written(write, **kwargs) -> bytes | str:
 
 
 @pytest.mark.parametrize("is_transcript", [False, True])
-def test_every_line_is_the_full_writers_line(is_transcript):
+def test_every_line_is_the_full_writers_line(is_transcript, monkeypatch):
+    handed_on = []
+
+    def counted(**kwargs):
+        handed_on.append(1)
+        return conversation_line(**kwargs)
+
+    monkeypatch.setattr(sft_chat, "conversation_line", counted)
     cases = itertools.product(HISTORIES, TEXTS, GOLDS, TOOLS, WRONG)
     compared = plain = 0
     for history, prompt, gold, tools, wrong in cases:
@@ -78,11 +86,12 @@ def test_every_line_is_the_full_writers_line(is_transcript):
             "output": "the model's turn",
             "wrong": wrong,
         }
+        before = len(handed_on)
         fast = _written(sft_line, **kwargs)
         full = _written(conversation_line, **kwargs)
         assert fast == full, kwargs
         compared += 1
-        plain += isinstance(fast, bytes) and plain_history(kwargs["messages"]) is not None
+        plain += len(handed_on) == before
     assert compared == len(HISTORIES) * len(TEXTS) * len(GOLDS) * len(TOOLS) * len(WRONG)
     if not is_transcript:
         assert plain > 100  # the shortcut was taken, not only the full writer
@@ -97,3 +106,9 @@ def test_a_shared_history_is_not_changed_by_writing_it():
         prompt="Q", messages=history[:1], gold="A"
     )
     assert orjson.dumps(history) == before
+
+
+def test_the_sft_repeat_key_is_the_chat_formats_fingerprint():
+    row = (7, "Max dose?", '[{"role": "system", "content": "S"}]', "4 g", False, "[]", "8 g", 3)
+    assert repeat_key(row) == dedupe_key(row[1], row[2], row[3])
+    assert repeat_key((*row[:3], None, *row[4:])) is None
