@@ -2,13 +2,36 @@
 
 from typing import Any
 
-from django.db.models import Exists, F, Max, OuterRef, QuerySet, TextField
+from django.db import connection
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    Lookup,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast
 
 from datasets import formats
 from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, WrongSteps
 from reviews.access import Capability, projects_where
-from reviews.models import CorrectionTriplet, ItemKind, Review, ReviewItem, StepVerdict
+from reviews.models import (
+    Candidate,
+    CorrectionTriplet,
+    ItemKind,
+    ItemStatus,
+    Preference,
+    Review,
+    ReviewItem,
+    StepVerdict,
+    Verdict,
+)
 from reviews.models.work import SEVERITY_RANK
 
 
@@ -44,21 +67,22 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
     """The final items an export's filters select (see datasets.services.export_filters).
 
     Controls are never exported; an item whose decision was withdrawn by a
-    quarantine is not final until someone else re-reviews it. Comparisons are
-    left out: these formats hold one output per item, and a comparison's
-    preference pairs need the preference formats.
+    quarantine is not final until someone else re-reviews it. Only the kinds
+    of item the format reads (``ExportFormatSpec.item_kinds``): the one-output
+    formats leave comparisons out, the preference formats read them.
     """
     filters: dict[str, Any] = export.filters
+    kinds = formats.get(export.format).item_kinds
     items = ReviewItem.objects.for_clients().filter(
         project__in=export.projects.all(),
         status__in=filters["statuses"],
-        kind=ItemKind.SINGLE,
+        kind__in=sorted(kinds),
     )
     if filters.get("decided_after"):
         items = items.filter(decided_at__gte=filters["decided_after"])
     if filters.get("decided_before"):
         items = items.filter(decided_at__lt=filters["decided_before"])
-    items = _by_model_and_id(items, filters)
+    items = _by_model_and_id(items, filters, comparisons=ItemKind.COMPARISON in kinds)
     if filters.get("min_severity"):
         rank = SEVERITY_RANK[filters["min_severity"]]
         items = items.filter(
@@ -75,17 +99,50 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
     return items
 
 
+class _AnyOf(Lookup):
+    """``lhs = ANY(<ids>)``, the ids sent as one array literal (no per-id adaptation)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        array = "{" + ",".join(map(str, map(int, self.rhs))) + "}"
+        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, array]
+
+
+def id_in(field: str, ids: list[int]) -> Q | Lookup:
+    """``field`` is one of ``ids``: on PostgreSQL one array parameter (``= ANY(%s)``).
+
+    A build asks this per chunk of thousands of items; as thousands of ``IN``
+    placeholders each id would be resolved by the ORM and the query split by
+    the driver, which cost more than encoding the chunk's lines.
+    """
+    if connection.vendor == "postgresql":
+        return _AnyOf(F(field), list(ids))
+    return Q(**{f"{field}__in": ids})
+
+
 def wrong_steps_by_item(item_ids: list[int]) -> dict[int, dict[int, set[str]]]:
     """For each of these items with marks: step -> the parts marked wrong ("" is the
-    whole turn). One query."""
+    whole turn). One query.
+
+    Read by id range (a build's chunk is one), then kept to ``item_ids``: a
+    range costs the planner nothing, where thousands of ids in ``ANY`` cost it
+    milliseconds per chunk, and marks are few.
+    """
     marked: dict[int, dict[int, set[str]]] = {}
+    if not item_ids:
+        return marked
+    wanted = set(item_ids)
     rows = (
         StepVerdict.objects.counted()
-        .filter(item_id__in=item_ids)
+        .filter(item_id__gte=min(wanted), item_id__lte=max(wanted))
         .values_list("item_id", "step", "part")
     )
     for item_id, step, part in rows:
-        marked.setdefault(item_id, {}).setdefault(step, set()).add(part)
+        if item_id in wanted:
+            marked.setdefault(item_id, {}).setdefault(step, set()).add(part)
     return marked
 
 
@@ -94,7 +151,7 @@ def step_verdicts_by_review(item_ids: list[int]) -> dict[int, list[dict[str, Any
     grouped: dict[int, list[dict[str, Any]]] = {}
     rows = (
         StepVerdict.objects.filter(
-            item_id__in=item_ids, review__isnull=False, review__quarantine__isnull=True
+            id_in("item_id", item_ids), review__isnull=False, review__quarantine__isnull=True
         )
         .order_by("review_id", "step", "part", "id")
         .values_list("review_id", "step", "part", "reason", "severity", "note")
@@ -106,12 +163,25 @@ def step_verdicts_by_review(item_ids: list[int]) -> dict[int, list[dict[str, Any
     return grouped
 
 
-def _by_model_and_id(items: QuerySet[ReviewItem], filters: dict[str, Any]) -> QuerySet[ReviewItem]:
-    """``items`` narrowed by an export's model name, model version and item id filters."""
-    if filters.get("model_names"):
-        items = items.filter(model_name__in=filters["model_names"])
-    if filters.get("model_versions"):
-        items = items.filter(model_version__in=filters["model_versions"])
+def _by_model_and_id(
+    items: QuerySet[ReviewItem], filters: dict[str, Any], *, comparisons: bool = False
+) -> QuerySet[ReviewItem]:
+    """``items`` narrowed by an export's model name, model version and item id filters.
+
+    With ``comparisons``, a comparison (whose models are its candidates') matches a
+    model filter when one of its candidates does.
+    """
+    for field in ("model_name", "model_version"):
+        wanted = filters.get(f"{field}s")
+        if not wanted:
+            continue
+        match = Q(**{f"{field}__in": wanted})
+        if comparisons:
+            match |= Q(
+                Exists(Candidate.objects.filter(item=OuterRef("pk"), **{f"{field}__in": wanted})),
+                kind=ItemKind.COMPARISON,
+            )
+        items = items.filter(match)
     if filters.get("item_ids"):
         items = items.filter(pk__in=filters["item_ids"])
     return items
@@ -138,6 +208,83 @@ def item_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
         .order_by("id")
         .values_list(*fields)
     )
+
+
+def candidate_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
+    """One row per candidate of the selected comparisons that lost to the gold answer.
+
+    By item id, then the candidate's position. With a winner: every other
+    candidate, and the winner too when it was corrected (its own output lost to
+    the correction, which is the gold answer). A tie or all bad implies no
+    pair: its first candidate stands for it, so the format can skip and count
+    it. ``fields`` are the item's (with ``messages_json`` and ``tools_json`` as
+    in ``item_rows``) or the candidate's (``candidates__output``,
+    ``candidates__position``: the same join as the filter's).
+
+    Read from the items, each joined to its candidates by the candidate's item
+    index: a plan that starts from the candidates and probes the selection
+    (which PostgreSQL picks for a cursor when it underestimates the selection)
+    costs the product of the two.
+    """
+    winner = Q(final_preference=Preference.WINNER)
+    # Positive comparisons, so the filter and the values share one join of the candidates.
+    other = Q(candidates__id__lt=F("final_candidate_id")) | Q(
+        candidates__id__gt=F("final_candidate_id")
+    )
+    lost = other | Q(final_verdict=Verdict.CORRECT)
+    return (
+        selected_items(export)
+        .filter(kind=ItemKind.COMPARISON)
+        .filter((winner & lost) | (~winner & Q(candidates__position=0)))
+        .annotate(
+            messages_json=Cast("messages", output_field=TextField()),
+            tools_json=Cast("tools", output_field=TextField()),
+        )
+        .order_by("id", "candidates__position")
+        .values_list(*fields)
+    )
+
+
+def correction_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
+    """The selected single items that were corrected, as ``fields`` tuples like
+    ``item_rows`` (``position`` is 0, to line up with ``candidate_rows``)."""
+    return (
+        selected_items(export)
+        .filter(kind=ItemKind.SINGLE, status=ItemStatus.CORRECTED)
+        .annotate(
+            messages_json=Cast("messages", output_field=TextField()),
+            tools_json=Cast("tools", output_field=TextField()),
+            position=Value(0),
+        )
+        .values_list(*fields)
+    )
+
+
+def verdict_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
+    """Each selected single item's model output with its label (approved true, else
+    false), and each corrected item's correction (true) after it; by item id.
+
+    ``fields`` name the item's columns; each row ends with ``text``, ``label`` and
+    ``part`` (0 the model's output, 1 the correction).
+    """
+    items = selected_items(export).filter(kind=ItemKind.SINGLE)
+    outputs = items.annotate(
+        messages_json=Cast("messages", output_field=TextField()),
+        text=F("output"),
+        label=Case(When(status=ItemStatus.APPROVED, then=Value(True)), default=Value(False)),
+        part=Value(0),
+    ).values_list(*fields, "text", "label", "part")
+    corrections = (
+        items.filter(status=ItemStatus.CORRECTED)
+        .annotate(
+            messages_json=Cast("messages", output_field=TextField()),
+            text=F("final_output"),
+            label=Value(True),
+            part=Value(1),
+        )
+        .values_list(*fields, "text", "label", "part")
+    )
+    return outputs.order_by().union(corrections.order_by(), all=True).order_by(fields[0], "part")
 
 
 def triplet_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
@@ -180,7 +327,7 @@ def reviews_by_item(
     keys = tuple(columns)
     rows = (
         Review.objects.trusted()
-        .filter(item_id__in=item_ids)
+        .filter(id_in("item_id", item_ids))
         .order_by("item_id", "created_at", "id")
         .values_list("item_id", *columns.values())
     )
@@ -202,7 +349,8 @@ def withheld_by_quarantine(export: DatasetExport) -> int:
         decided_at__isnull=True,
         reviews__quarantine__isnull=False,
     )
-    return _by_model_and_id(items, filters).values("pk").distinct().count()
+    comparisons = ItemKind.COMPARISON in formats.get(export.format).item_kinds
+    return _by_model_and_id(items, filters, comparisons=comparisons).values("pk").distinct().count()
 
 
 def exports_with_quarantined_decisions() -> list[dict[str, Any]]:
