@@ -223,6 +223,31 @@ def test_a_key_revoked_by_another_process_is_refused_within_the_cache_seconds(
     assert response.json()["detail"] == "Invalid or revoked API key."
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_post_with_the_cached_key_of_a_project_deleted_elsewhere_is_not_a_500(
+    project, monkeypatch, settings
+):
+    """The key's rows are reused for a few seconds; its project deleted meanwhile by
+    another process makes the INSERT's foreign key fail (checked at commit, hence a
+    transactional test): a 409 to retry, then a 401."""
+    settings.HITL_API_KEY_CACHE_SECONDS = 5
+    monkeypatch.setattr(selectors, "_clock", lambda: 1000.0)
+    doomed = make_project(slug="doomed")
+    _, raw = api_key_create(project=doomed, name="soon gone")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    assert client.get(URL).status_code == 200
+    # Deleted as the admin in another web process would: this process is not told.
+    type(doomed).objects.filter(pk=doomed.pk).delete()
+    response = post(client, item_payload(external_id="gone-1"))
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "conflict"
+    assert not ReviewItem.objects.filter(external_id="gone-1").exists()
+    response = post(client, item_payload(external_id="gone-1"))
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid or revoked API key."
+
+
 def test_requests_are_throttled_per_key(client_api, monkeypatch, project):
     monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
     codes = [client_api.get(URL).status_code for _ in range(4)]
