@@ -185,6 +185,9 @@ def stored_rows(rng: random.Random, start: int, count: int, project_id: int) -> 
                 now,
                 now,
                 now,
+                "single",
+                "",
+                None,
             )
         )
     return rows
@@ -194,7 +197,8 @@ COPY_COLUMNS = (
     "project_id, external_id, prompt, messages, tools, is_transcript, output, model_name, "
     "model_version, confidence, context, metadata, payload_hash, status, priority, in_queue, "
     "is_audit, review_reasons, final_output, final_verdict, final_reason_code, final_severity, "
-    "adjudicated, is_control, second_review, review_notes, decided_at, created_at, updated_at"
+    "adjudicated, is_control, second_review, review_notes, decided_at, created_at, updated_at, "
+    "kind, final_preference, final_candidate_id"
 )
 
 
@@ -262,9 +266,12 @@ def main() -> None:
         default=[1, 2],
         help="concurrent client connections; one run per value",
     )
+    parser.add_argument(
+        "--database", default="hitl_bench_ingest", help="throwaway database (dropped and recreated)"
+    )
     args = parser.parse_args()
 
-    with bench_database("hitl_bench_ingest") as url:
+    with bench_database(args.database) as url:
         env = dict(
             os.environ,
             DATABASE_URL=url,

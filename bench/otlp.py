@@ -262,6 +262,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--renders", type=int, default=200)
+    parser.add_argument(
+        "--database", default="hitl_bench_otlp", help="throwaway database (dropped and recreated)"
+    )
     args = parser.parse_args()
 
     rng = random.Random(11)
@@ -276,7 +279,7 @@ def main() -> None:
         f"recorded in {time.perf_counter() - began:.1f} s"
     )
 
-    with bench_database("hitl_bench_otlp") as url:
+    with bench_database(args.database) as url:
         # Inline queues, the search indexer left out of the intake and timed after it.
         env = dict(
             os.environ,
