@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -77,26 +78,39 @@ def ingest_reason_without_channel(reason: str) -> str:
 _RULES_OF_PROJECT = Precompiled(
     lambda project_id: CheckRule.objects.filter(project_id=project_id), sample=[-7_100_000_001]
 )
-_FIELDS = ReviewItem._meta.concrete_fields
 _PROJECT_FIELD = ReviewItem._meta.get_field("project")
+# Every column's default, by attname: the constant ones copied, the callable ones
+# (a JSON field's list or dict) called for each item, so no two items share one.
+_DEFAULTS = {f.attname: f.get_default() for f in ReviewItem._meta.concrete_fields}
+_DEFAULT_FACTORIES = [
+    (f.attname, f.default)
+    for f in ReviewItem._meta.concrete_fields
+    if f.has_default() and callable(f.default)
+]
 
 
 def _new_item(payload: dict[str, Any], **values: Any) -> ReviewItem:
-    """An unsaved ReviewItem from ``payload`` and ``values``, other fields at their defaults.
+    """An unsaved ReviewItem from ``values`` and ``payload`` (which wins), other fields
+    at their defaults; ``values`` are keyed by attname.
 
-    Built positionally, the way Django loads rows: the keyword path of
-    ``Model.__init__`` costs about three times as much, and at 1,000 items a
-    request it was a fifth of the ingest CPU.
+    Filled in directly, as the instance ``Model.__init__`` would make (the
+    model has no init signals): its per-field walk was a fifth of the CPU of
+    a 1,000-item batch.
     """
+    data = dict(_DEFAULTS)
+    for name, factory in _DEFAULT_FACTORIES:
+        data[name] = factory()
+    data.update(values)
     for name in INGEST_FIELDS:
         if name in payload:
-            values[name] = payload[name]
+            data[name] = payload[name]
     for name in TRANSCRIPT_FIELDS:
         if name in payload:
-            values[name] = payload[name]
-    return ReviewItem(
-        *(values[f.attname] if f.attname in values else f.get_default() for f in _FIELDS)
-    )
+            data[name] = payload[name]
+    item = ReviewItem.__new__(ReviewItem)
+    item._state = ModelState()
+    item.__dict__.update(data)
+    return item
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
