@@ -193,8 +193,8 @@ def items_insert(
         CHECK_RESULT_COLUMNS,
         (
             (
-                item.pk,
-                outcome.rule.pk,
+                item.id,
+                outcome.rule.id,
                 outcome.rule.name,
                 outcome.rule.kind,
                 outcome.rule.severity,
@@ -206,7 +206,7 @@ def items_insert(
             for outcome in item_outcomes
         ),
     )
-    rows_copy(SearchPending, ["item_id"], ((item.pk,) for item in items))
+    rows_copy(SearchPending, ["item_id"], ((item.id,) for item in items))
     search_index_soon()
 
 
