@@ -11,6 +11,7 @@ search indexer (``reviews.services.search``), which they enqueue after commit.
 """
 
 import functools
+import operator
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -93,40 +94,38 @@ def _check_result(item: ReviewItem, outcome: Outcome) -> CheckResult:
     )
 
 
-class _Stamps:
+class _Stamps(dict):
     """Timestamps as the text COPY sends, each formatted once: psycopg's datetime
     dumper costs several microseconds a value, and a batch's rows share one ``now``."""
 
-    def __init__(self) -> None:
-        self._texts: dict[datetime, str] = {}
-
-    def text(self, value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        text = self._texts.get(value)
-        if text is None:
-            text = self._texts[value] = value.isoformat()
+    def __missing__(self, value: datetime | None) -> str | None:
+        text = self[value] = None if value is None else value.isoformat()
         return text
 
 
 _COPY_ITEM_FIELDS = _columns(ReviewItem)
 _COPY_ITEM_NAMES = [f.attname for f in _COPY_ITEM_FIELDS]
+_COPY_ITEM_VALUES = operator.itemgetter(*_COPY_ITEM_NAMES)
 _COPY_JSON = [i for i, f in enumerate(_COPY_ITEM_FIELDS) if isinstance(f, models.JSONField)]
 _COPY_TIMES = [i for i, f in enumerate(_COPY_ITEM_FIELDS) if isinstance(f, models.DateTimeField)]
-_COPY_HISTORY_FIELDS = _columns(ReviewItem.history.model, skip=("history_id", *HISTORY_EXTRA))
+# Looked up once: each ``ReviewItem.history`` builds a new manager class (a millisecond).
+_HISTORY_MODEL = ReviewItem.history.model
+_COPY_HISTORY_FIELDS = _columns(_HISTORY_MODEL, skip=("history_id", *HISTORY_EXTRA))
 _COPY_HISTORY_NAMES = [*(f.attname for f in _COPY_HISTORY_FIELDS), *HISTORY_EXTRA]
-# Where each history column's value sits in the item's COPY row.
-_COPY_HISTORY_FROM_ITEM = [_COPY_ITEM_NAMES.index(f.attname) for f in _COPY_HISTORY_FIELDS]
+# The history row's columns taken from the item's COPY row, in their order.
+_COPY_HISTORY_FROM_ITEM = operator.itemgetter(
+    *(_COPY_ITEM_NAMES.index(f.attname) for f in _COPY_HISTORY_FIELDS)
+)
 
 
 def _copy_row(values: dict[str, object], stamps: _Stamps) -> list:
     """An item's COPY row from its attribute dict: JSON serialised once (the history
     row reuses it), timestamps through ``stamps``."""
-    row = [values[name] for name in _COPY_ITEM_NAMES]
+    row = list(_COPY_ITEM_VALUES(values))
     for index in _COPY_JSON:
         row[index] = json_bytes(row[index]).decode()
     for index in _COPY_TIMES:
-        row[index] = stamps.text(row[index])
+        row[index] = stamps[row[index]]
     return row
 
 
@@ -175,16 +174,16 @@ def items_insert(
     rows_copy(ReviewItem, _COPY_ITEM_NAMES, rows)
     user_id = getattr(user, "pk", None)
     rows_copy(
-        ReviewItem.history.model,
+        _HISTORY_MODEL,
         _COPY_HISTORY_NAMES,
         (
-            [
-                *(row[at] for at in _COPY_HISTORY_FROM_ITEM),
-                stamps.text(item.created_at),
+            (
+                *_COPY_HISTORY_FROM_ITEM(row),
+                stamps[item.created_at],
                 getattr(item, "_change_reason", ""),
                 "+",
                 user_id,
-            ]
+            )
             for item, row in zip(items, rows, strict=True)
         ),
     )
@@ -200,7 +199,7 @@ def items_insert(
                 outcome.rule.severity,
                 outcome.passed,
                 outcome.message,
-                stamps.text(item.created_at),
+                stamps[item.created_at],
             )
             for item, item_outcomes in zip(items, outcomes, strict=True)
             for outcome in item_outcomes

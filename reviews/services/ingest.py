@@ -278,10 +278,11 @@ def _insert_new(
     outcomes_by_id: dict[int, list[Outcome]],
 ) -> dict[str, tuple[ReviewItem, bool]]:
     with transaction.atomic():
+        taken = _taken_external_ids(project, list(hashes))
         existing = {
             item.external_id: item
-            for item in ReviewItem.objects.filter(
-                project=project, external_id__in=_taken_external_ids(project, list(hashes))
+            for item in (
+                ReviewItem.objects.filter(project=project, external_id__in=taken) if taken else ()
             )
         }
         conflicts = sorted(
