@@ -105,6 +105,46 @@ class RubricAgreementSerializer(serializers.Serializer):
     )
 
 
+class PreferenceSummarySerializer(serializers.Serializer):
+    items = serializers.IntegerField(
+        help_text="Comparisons with preferences from two or more reviewers in the period."
+    )
+    ratings = serializers.IntegerField(help_text="Preferences given on those comparisons.")
+    reviewers = serializers.IntegerField(help_text="Reviewers who gave them.")
+    percent_agreement = serializers.FloatField(
+        allow_null=True, help_text="Share of those comparisons on which every preference is equal."
+    )
+    kappa = serializers.FloatField(
+        allow_null=True,
+        help_text="Fleiss' kappa over those comparisons (any number of reviewers each); "
+        "categories: the candidate chosen (by submitted position), tie, all bad. Null without "
+        "two preferences on one comparison or when all are one category.",
+    )
+    alpha = serializers.FloatField(
+        allow_null=True, help_text="Krippendorff's alpha (nominal) over the same preferences."
+    )
+    categories = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Preferences per category: candidate_1 to candidate_4, tie, all_bad.",
+    )
+
+
+class PreferencePairSerializer(serializers.Serializer):
+    reviewer_a = serializers.CharField()
+    reviewer_b = serializers.CharField()
+    items = serializers.IntegerField(help_text="Comparisons both gave a preference on.")
+    percent_agreement = serializers.FloatField(allow_null=True)
+    kappa = serializers.FloatField(
+        allow_null=True,
+        help_text="Cohen's kappa on their preferences (ties a category); null if undefined.",
+    )
+
+
+class PreferenceAgreementSerializer(serializers.Serializer):
+    summary = PreferenceSummarySerializer()
+    pairs = PreferencePairSerializer(many=True)
+
+
 class AgreementPeriodSerializer(serializers.Serializer):
     """The half-open period [start, end) the figures cover."""
 
@@ -124,6 +164,9 @@ class AgreementSerializer(serializers.Serializer):
     reviewers = ReviewerSerializer(many=True)
     rubric = RubricAgreementSerializer(
         many=True, help_text="Agreement per rubric criterion, in the rubric's order."
+    )
+    preferences = PreferenceAgreementSerializer(
+        help_text="Agreement on preferences (comparison items), ties counted as a category."
     )
 
 

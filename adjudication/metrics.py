@@ -17,6 +17,7 @@ from django.db import connection
 
 from adjudication.agreement import outputs_equal, reviews_agree
 from adjudication.models import AdjudicationCase, CaseStatus, Upheld
+from adjudication.preference_metrics import preference_figures, preference_ratings, raters
 from adjudication.rubric_metrics import rubric_agreement
 from reviews.models import ItemKind, Project, Review, ReviewItem, Verdict
 from reviews.quality.selectors import control_accuracy
@@ -296,8 +297,9 @@ def project_agreement(*, project: Project, start: datetime, end: datetime) -> di
     """Agreement figures of ``project`` for reviews and decisions in [start, end).
 
     A fixed number of queries whatever the volume: the pairs, the period's
-    review times, the decided cases, the reviewers' names, and the rubric's
-    criteria and scores (``adjudication.rubric_metrics``).
+    review times, the decided cases, the preferences on comparisons
+    (``adjudication.preference_metrics``), the reviewers' names, and the
+    rubric's criteria and scores (``adjudication.rubric_metrics``).
     """
     pairs = _load_pairs(project, start, end)
     reviews_in_period = list(
@@ -306,16 +308,18 @@ def project_agreement(*, project: Project, start: datetime, end: datetime) -> di
         ).values_list("item_id", "reviewer_id", "seconds_spent")
     )
     decided = _decided_cases(project, start, end)
-    reviewer_ids = {row[1] for row in reviews_in_period}
+    preferences = preference_ratings(project=project, start=start, end=end)
+    reviewer_ids = {row[1] for row in reviews_in_period} | raters(preferences)
     reviewer_ids.update(p.reviewer_a for p in pairs)
     reviewer_ids.update(p.reviewer_b for p in pairs)
     for case in decided:
         reviewer_ids.update(r for r in (case["reviewer_a"], case["reviewer_b"]) if r is not None)
+    usernames = _usernames(reviewer_ids)
     figures = agreement_summary(
         pairs=pairs,
         reviews_in_period=reviews_in_period,
         decided_cases=decided,
-        usernames=_usernames(reviewer_ids),
+        usernames=usernames,
     )
     # Control accuracy beside the agreement figures (reviews.quality): numbers only.
     accuracy = control_accuracy(project=project, start=start, end=end)
@@ -346,6 +350,7 @@ def project_agreement(*, project: Project, start: datetime, end: datetime) -> di
         "period": {"start": start, "end": end},
         **figures,
         "rubric": rubric_agreement(project=project, start=start, end=end),
+        "preferences": preference_figures(preferences, usernames),
     }
 
 

@@ -19,6 +19,9 @@ class ExportFormat(StrEnum):
     TRIPLETS_JSONL = "triplets_jsonl"
     TRIPLETS_CSV = "triplets_csv"
     REVIEW_LOG = "review_log"
+    TRL_PREFERENCE = "trl_preference"
+    OPENAI_PREFERENCE = "openai_preference"
+    TRL_UNPAIRED = "trl_unpaired"
 
 
 class ExportStatus(models.TextChoices):

@@ -2,13 +2,23 @@
 
 from typing import Any
 
-from django.db.models import Exists, F, Max, OuterRef, QuerySet, TextField
+from django.db.models import Case, Exists, F, Max, OuterRef, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 
 from datasets import formats
 from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, WrongSteps
 from reviews.access import Capability, projects_where
-from reviews.models import CorrectionTriplet, ItemKind, Review, ReviewItem, StepVerdict
+from reviews.models import (
+    Candidate,
+    CorrectionTriplet,
+    ItemKind,
+    ItemStatus,
+    Preference,
+    Review,
+    ReviewItem,
+    StepVerdict,
+    Verdict,
+)
 from reviews.models.work import SEVERITY_RANK
 
 
@@ -44,21 +54,22 @@ def selected_items(export: DatasetExport) -> QuerySet[ReviewItem]:
     """The final items an export's filters select (see datasets.services.export_filters).
 
     Controls are never exported; an item whose decision was withdrawn by a
-    quarantine is not final until someone else re-reviews it. Comparisons are
-    left out: these formats hold one output per item, and a comparison's
-    preference pairs need the preference formats.
+    quarantine is not final until someone else re-reviews it. Only the kinds
+    of item the format reads (``ExportFormatSpec.item_kinds``): the one-output
+    formats leave comparisons out, the preference formats read them.
     """
     filters: dict[str, Any] = export.filters
+    kinds = formats.get(export.format).item_kinds
     items = ReviewItem.objects.for_clients().filter(
         project__in=export.projects.all(),
         status__in=filters["statuses"],
-        kind=ItemKind.SINGLE,
+        kind__in=sorted(kinds),
     )
     if filters.get("decided_after"):
         items = items.filter(decided_at__gte=filters["decided_after"])
     if filters.get("decided_before"):
         items = items.filter(decided_at__lt=filters["decided_before"])
-    items = _by_model_and_id(items, filters)
+    items = _by_model_and_id(items, filters, comparisons=ItemKind.COMPARISON in kinds)
     if filters.get("min_severity"):
         rank = SEVERITY_RANK[filters["min_severity"]]
         items = items.filter(
@@ -106,12 +117,25 @@ def step_verdicts_by_review(item_ids: list[int]) -> dict[int, list[dict[str, Any
     return grouped
 
 
-def _by_model_and_id(items: QuerySet[ReviewItem], filters: dict[str, Any]) -> QuerySet[ReviewItem]:
-    """``items`` narrowed by an export's model name, model version and item id filters."""
-    if filters.get("model_names"):
-        items = items.filter(model_name__in=filters["model_names"])
-    if filters.get("model_versions"):
-        items = items.filter(model_version__in=filters["model_versions"])
+def _by_model_and_id(
+    items: QuerySet[ReviewItem], filters: dict[str, Any], *, comparisons: bool = False
+) -> QuerySet[ReviewItem]:
+    """``items`` narrowed by an export's model name, model version and item id filters.
+
+    With ``comparisons``, a comparison (whose models are its candidates') matches a
+    model filter when one of its candidates does.
+    """
+    for field in ("model_name", "model_version"):
+        wanted = filters.get(f"{field}s")
+        if not wanted:
+            continue
+        match = Q(**{f"{field}__in": wanted})
+        if comparisons:
+            match |= Q(
+                Exists(Candidate.objects.filter(item=OuterRef("pk"), **{f"{field}__in": wanted})),
+                kind=ItemKind.COMPARISON,
+            )
+        items = items.filter(match)
     if filters.get("item_ids"):
         items = items.filter(pk__in=filters["item_ids"])
     return items
@@ -138,6 +162,83 @@ def item_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
         .order_by("id")
         .values_list(*fields)
     )
+
+
+def candidate_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
+    """One row per candidate of the selected comparisons that lost to the gold answer.
+
+    By item id, then the candidate's position. With a winner: every other
+    candidate, and the winner too when it was corrected (its own output lost to
+    the correction, which is the gold answer). A tie or all bad implies no
+    pair: its first candidate stands for it, so the format can skip and count
+    it. ``fields`` are the item's (with ``messages_json`` and ``tools_json`` as
+    in ``item_rows``) or the candidate's (``candidates__output``,
+    ``candidates__position``: the same join as the filter's).
+
+    Read from the items, each joined to its candidates by the candidate's item
+    index: a plan that starts from the candidates and probes the selection
+    (which PostgreSQL picks for a cursor when it underestimates the selection)
+    costs the product of the two.
+    """
+    winner = Q(final_preference=Preference.WINNER)
+    # Positive comparisons, so the filter and the values share one join of the candidates.
+    other = Q(candidates__id__lt=F("final_candidate_id")) | Q(
+        candidates__id__gt=F("final_candidate_id")
+    )
+    lost = other | Q(final_verdict=Verdict.CORRECT)
+    return (
+        selected_items(export)
+        .filter(kind=ItemKind.COMPARISON)
+        .filter((winner & lost) | (~winner & Q(candidates__position=0)))
+        .annotate(
+            messages_json=Cast("messages", output_field=TextField()),
+            tools_json=Cast("tools", output_field=TextField()),
+        )
+        .order_by("id", "candidates__position")
+        .values_list(*fields)
+    )
+
+
+def correction_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
+    """The selected single items that were corrected, as ``fields`` tuples like
+    ``item_rows`` (``position`` is 0, to line up with ``candidate_rows``)."""
+    return (
+        selected_items(export)
+        .filter(kind=ItemKind.SINGLE, status=ItemStatus.CORRECTED)
+        .annotate(
+            messages_json=Cast("messages", output_field=TextField()),
+            tools_json=Cast("tools", output_field=TextField()),
+            position=Value(0),
+        )
+        .values_list(*fields)
+    )
+
+
+def verdict_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
+    """Each selected single item's model output with its label (approved true, else
+    false), and each corrected item's correction (true) after it; by item id.
+
+    ``fields`` name the item's columns; each row ends with ``text``, ``label`` and
+    ``part`` (0 the model's output, 1 the correction).
+    """
+    items = selected_items(export).filter(kind=ItemKind.SINGLE)
+    outputs = items.annotate(
+        messages_json=Cast("messages", output_field=TextField()),
+        text=F("output"),
+        label=Case(When(status=ItemStatus.APPROVED, then=Value(True)), default=Value(False)),
+        part=Value(0),
+    ).values_list(*fields, "text", "label", "part")
+    corrections = (
+        items.filter(status=ItemStatus.CORRECTED)
+        .annotate(
+            messages_json=Cast("messages", output_field=TextField()),
+            text=F("final_output"),
+            label=Value(True),
+            part=Value(1),
+        )
+        .values_list(*fields, "text", "label", "part")
+    )
+    return outputs.order_by().union(corrections.order_by(), all=True).order_by(fields[0], "part")
 
 
 def triplet_rows(export: DatasetExport, fields: tuple[str, ...]) -> QuerySet:
@@ -202,7 +303,8 @@ def withheld_by_quarantine(export: DatasetExport) -> int:
         decided_at__isnull=True,
         reviews__quarantine__isnull=False,
     )
-    return _by_model_and_id(items, filters).values("pk").distinct().count()
+    comparisons = ItemKind.COMPARISON in formats.get(export.format).item_kinds
+    return _by_model_and_id(items, filters, comparisons=comparisons).values("pk").distinct().count()
 
 
 def exports_with_quarantined_decisions() -> list[dict[str, Any]]:

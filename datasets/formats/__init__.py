@@ -25,9 +25,14 @@ FORMAT_MODULES = (
     "datasets.formats.triplets_jsonl",
     "datasets.formats.triplets_csv",
     "datasets.formats.review_log",
+    "datasets.formats.trl_preference",
+    "datasets.formats.openai_preference",
+    "datasets.formats.trl_unpaired",
 )
 KEY_MAX_LENGTH = 20  # DatasetExport.format's column
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+# reviews.models.ItemKind's values, spelled here so the registry stays a leaf.
+ITEM_KINDS = frozenset({"single", "comparison"})
 
 Row = tuple
 """A source row as the build hands it to a format: the row source's columns, then the
@@ -68,6 +73,12 @@ class ExportFormatSpec:
 
     An item is entered in the export's item list (and manifest) with its first
     written line.
+
+    ``item_kinds`` are the kinds of item the selection reads: the one-output
+    formats read single items only; the preference formats read comparisons
+    (and, some of them, single items too). A format that writes several lines
+    for one item gives one source row per line (ordered by item id, then a
+    stable tie-break), as the triplet formats do.
     """
 
     key: str
@@ -83,6 +94,7 @@ class ExportFormatSpec:
     join: Callable[[list[Any]], bytes] = b"".join
     header: bytes = b""
     dedupe_key: Callable[[Row], bytes | None] | None = None
+    item_kinds: frozenset[str] = frozenset({"single"})
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,6 +108,8 @@ class ExportFormatSpec:
             problems.append("extension must be a non-empty name without a dot")
         if not self.content_type:
             problems.append("content_type is empty")
+        if not self.item_kinds or not self.item_kinds <= ITEM_KINDS:
+            problems.append(f"item_kinds must be a non-empty subset of {sorted(ITEM_KINDS)}")
         if problems:
             raise ImproperlyConfigured(f"Export format {self.key!r}: {'; '.join(problems)}.")
 

@@ -1,4 +1,4 @@
-"""Comparisons stay out of the one-output export formats (preference formats come later)."""
+"""Comparisons stay out of the one-output export formats (the preference formats read them)."""
 
 from datasets.services import export_build, export_create
 from reviews.models import ItemStatus

@@ -19,9 +19,13 @@ from datasets.formats import ExportFormatSpec
 from datasets.models import DatasetExport, ExportFormat, ExportStatus
 from datasets.selectors import item_rows
 from datasets.services import export_build, export_create
-from reviews.models import ItemStatus
+from reviews.models import ItemKind, ItemStatus
 from reviews.models.items import FINAL_STATUSES
+from reviews.services.comparisons import PreferenceInput
+from reviews.workspace.preferences import preference_submit
+from reviews.workspace.services import assignment_claim_next
 from tests.datasets.factories import reviewed
+from tests.factories import comparison_payload, ingest
 
 API = "/api/v1/exports/"
 ADMIN = "/admin/datasets/datasetexport/"
@@ -157,6 +161,10 @@ def test_a_key_registers_once_and_a_bad_spec_is_refused(toy_format):
         dataclasses.replace(TOY, default_statuses=(ItemStatus.REJECTED,))
     with pytest.raises(ImproperlyConfigured, match="extension"):
         dataclasses.replace(TOY, extension=".tsv")
+    with pytest.raises(ImproperlyConfigured, match="item_kinds"):
+        dataclasses.replace(TOY, item_kinds=frozenset({"bundle"}))
+    with pytest.raises(ImproperlyConfigured, match="item_kinds"):
+        dataclasses.replace(TOY, item_kinds=frozenset())
 
 
 def test_every_format_module_registers_one_format(monkeypatch):
@@ -171,8 +179,20 @@ def test_every_format_module_registers_one_format(monkeypatch):
     assert {str(key) for key in ExportFormat} == set(keys)  # the alias names only real formats
 
 
+def decided_comparison(project, reviewer) -> None:
+    """A comparison whose second candidate won (what the preference formats read)."""
+    (item,) = ingest(project, comparison_payload(2))
+    claim = assignment_claim_next(reviewer=reviewer, project=project)
+    winner = item.candidates.get(position=1)
+    preference_submit(
+        assignment_id=claim.pk,
+        reviewer=reviewer,
+        data=PreferenceInput(preference="winner", winner_id=winner.pk),
+    )
+
+
 @pytest.mark.parametrize("key", [spec.key for spec in formats.specs()])
-def test_every_registered_format_is_complete(key, project, export_dir):
+def test_every_registered_format_is_complete(key, project, reviewer, export_dir):
     spec = formats.get(key)
     field = DatasetExport._meta.get_field("format")
     assert len(spec.key) <= field.max_length
@@ -184,10 +204,12 @@ def test_every_registered_format_is_complete(key, project, export_dir):
     assert all(callable(f) for f in (spec.rows, spec.encoder, spec.join))
     assert spec.dedupe_key is None or callable(spec.dedupe_key)
     assert isinstance(spec.header, bytes)
+    assert spec.item_kinds and spec.item_kinds <= set(ItemKind.values)
 
     reviewed(project)
     reviewed(project, verdict="correct", corrected_output="Better.")
     reviewed(project, verdict="reject", severity="major", reason_code="unsafe")
+    decided_comparison(project, reviewer)
     export = export_create(
         format=key, projects=[project], filters={"statuses": sorted(spec.statuses)}, enqueue=False
     )

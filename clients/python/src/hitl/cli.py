@@ -197,7 +197,10 @@ def parser() -> argparse.ArgumentParser:
     get.set_defaults(run=cmd_get)
 
     export = commands.add_parser("export", help="build a dataset export and download it")
-    export.add_argument("format", help="sft_chat, dpo_pairs, triplets_jsonl, review_log…")
+    export.add_argument(
+        "format",
+        help="sft_chat, dpo_pairs, trl_preference, openai_preference, trl_unpaired, review_log…",
+    )
     export.add_argument("--project", action="append", help="project slug (repeatable)")
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--split", default="train", choices=["train", "validation"])
