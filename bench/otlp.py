@@ -18,6 +18,11 @@
    p95 and the SQL statements of each page, which must be the same.
 
 Ends with ``key = value`` lines.
+
+Measured 2026-12-04 on the shared 2-core machine, side by side at load average
+5.7-6.2: 1,751 spans/s before the batch path's rework (app CPU 0.24 ms per
+span), 2,615 after (0.15 ms); in a quieter moment (load 3.9) 5,480 spans/s,
+app 0.13 ms and PostgreSQL (every postgres process) 0.12 ms per span.
 """
 
 import argparse
