@@ -20,7 +20,7 @@ from reviews.errors import NotAllowed
 from reviews.models import AssignmentState, CriterionKind, Project, Review, Severity, Verdict
 from reviews.services.review_rules import OTHER_REASON, reason_label
 from reviews.services.rubric import field_name, rubric_of
-from reviews.workspace.compare_admin import comparison_post, render_comparison
+from reviews.workspace.compare_admin import PreferenceForm, comparison_post, render_comparison
 from reviews.workspace.selectors import (
     assignment_for_review_page,
     assignment_of,
@@ -220,11 +220,13 @@ def claim_view(request: HttpRequest, project_id: int, *, admin_site) -> HttpResp
     project = get_object_or_404(Project, pk=project_id)
     narrowing = NarrowingForm(request.POST).narrowing()
     # The next item after each decision comes from the same part of the queue.
-    request.session[NARROWING_SESSION_KEY] = {
+    chosen = {
         "model_version": narrowing.model_version,
         "reason": narrowing.reason,
         "check": narrowing.check,
     }
+    if request.session.get(NARROWING_SESSION_KEY) != chosen:  # unchanged: no session write
+        request.session[NARROWING_SESSION_KEY] = chosen
     try:
         assignment = assignment_claim_next(
             reviewer=request.user, project=project, narrowing=narrowing
@@ -247,7 +249,12 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
         if not _usable(assignment):
             messages.warning(request, _closed_message(assignment))
             return redirect(_queue_url())
-        form = ReviewForm(criteria=assignment.item.project.rubric_criteria.all())
+        item = assignment.item
+        form = (
+            PreferenceForm()
+            if item.is_comparison
+            else ReviewForm(criteria=item.project.rubric_criteria.all())
+        )
         return _render_review(request, admin_site, assignment, form, status=200)
 
     # A submit needs only the claim; the page's data is loaded again on a 400.
@@ -288,7 +295,7 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
                 ),
                 active_seconds=data["active_seconds"],
             )
-            request.session[UNDO_SESSION_KEY] = review.pk
+            undo_remember(request, review=review, item=item)
     except ReviewInvalid as exc:
         for name, errors in exc.detail.items():
             for error in errors:
@@ -381,8 +388,10 @@ def _render_review(
         posted = str(step_form.data.get("step_index", ""))
         markable = {str(turn.step) for turn in turns if turn.markable}
         step_open = posted if posted in markable else ""
-    judge = list(item.judge_verdicts.all())
-    checks = list(item.check_results.all())
+    # A comparison has neither: its checks live on its candidates, and the judge grades
+    # single outputs (the selector reads neither for it).
+    judge = [] if item.is_comparison else list(item.judge_verdicts.all())
+    checks = [] if item.is_comparison else list(item.check_results.all())
     corrected = form.data.get("corrected_output") if form.is_bound else None
     output = output_view(item.output)
     context = _focused_context(
@@ -459,29 +468,40 @@ def rubric_rows(form: ReviewForm) -> list[dict]:
     return rows
 
 
+def undo_remember(request: HttpRequest, *, review: Review, item) -> None:
+    """Offer the undo of ``review`` on the next pages while its window lasts.
+
+    The offer keeps what the pages show (the item, the verdict, the deadline) in
+    the session, so no page reads the review again to show the button.
+    """
+    deadline = undo_deadline(review, item.project)
+    if deadline is None:
+        request.session.pop(UNDO_SESSION_KEY, None)
+        return
+    request.session[UNDO_SESSION_KEY] = {
+        "review": review.pk,
+        "external_id": item.external_id,
+        "verdict": review.get_verdict_display(),
+        "until": deadline.timestamp(),
+    }
+
+
 def undo_offer(request: HttpRequest) -> dict | None:
     """The reviewer's last decision while it may still be undone by time, else None.
 
     Whether nothing else forbids it is ``review_undo``'s to say when it is asked.
     """
-    review_id = request.session.get(UNDO_SESSION_KEY)
-    if not review_id:
+    offer = request.session.get(UNDO_SESSION_KEY)
+    if not isinstance(offer, dict):
         return None
-    review = (
-        Review.objects.filter(pk=review_id, reviewer=request.user)
-        .select_related("item__project")
-        .only("created_at", "verdict", "item__external_id", "item__project__undo_seconds")
-        .first()
-    )
-    deadline = undo_deadline(review, review.item.project) if review else None
-    left = (deadline - timezone.now()).total_seconds() if deadline else 0
+    left = offer["until"] - timezone.now().timestamp()
     if left <= 0:
         request.session.pop(UNDO_SESSION_KEY, None)
         return None
     return {
-        "url": reverse("admin:reviews_workspace_undo", args=[review.pk]),
-        "external_id": review.item.external_id,
-        "verdict": review.get_verdict_display(),
+        "url": reverse("admin:reviews_workspace_undo", args=[offer["review"]]),
+        "external_id": offer["external_id"],
+        "verdict": offer["verdict"],
         "seconds_left": int(left),
     }
 

@@ -91,8 +91,9 @@ class ShownCandidate:
 
 
 def shown_candidates(assignment) -> list[ShownCandidate]:
-    """The item's candidates in this claim's order, labelled A-D (one query)."""
-    candidates = list(Candidate.objects.filter(item_id=assignment.item_id))
+    """The item's candidates in this claim's order, labelled A-D (one query, none when
+    the review page's selector read them already)."""
+    candidates = list(assignment.item.candidates.all())
     return [
         ShownCandidate(
             label=LABELS[index],
@@ -126,11 +127,10 @@ def render_comparison(
     return TemplateResponse(request, "admin/reviews/workspace/compare.html", context, status=status)
 
 
-def _revealed(assignment) -> str:
+def _revealed(shown: list[ShownCandidate]) -> str:
     """The models behind the labels, for the confirmation once the reviewer decided."""
     return "; ".join(
-        f"{s.label} was {s.candidate.model_name} {s.candidate.model_version}"
-        for s in shown_candidates(assignment)
+        f"{s.label} was {s.candidate.model_name} {s.candidate.model_version}" for s in shown
     )
 
 
@@ -175,13 +175,14 @@ def comparison_post(request, assignment, *, rerender, queue_url, review_url, nar
     if choice == CHOICE_SKIP:
         done = f"Skipped {item.external_id}."
     else:
-        label = {s.candidate.pk: s.label for s in shown_candidates(assignment)}
+        shown = shown_candidates(assignment)
+        label = {s.candidate.pk: s.label for s in shown}
         said = (
             f"you preferred {label.get(review.winner_id, '?')}"
             if review.winner_id
             else ("a tie" if review.preference == CHOICE_TIE else "all bad")
         )
-        done = f"Recorded {item.external_id}: {said}. {_revealed(assignment)}."
+        done = f"Recorded {item.external_id}: {said}. {_revealed(shown)}."
     next_assignment = assignment_claim_next(
         reviewer=request.user, project=item.project, narrowing=narrowing
     )

@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Prefetch
+from django.db.models import Count, Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from adjudication.models import AdjudicationCase
@@ -91,18 +91,21 @@ def queue_overview(*, user, narrowing=None) -> list[QueueRow]:
     ]
 
 
-def _own_assignments(user, assignment_id: int):
-    """The user's claim, while they still review in its project (a removed member's is gone)."""
-    return Assignment.objects.filter(
-        pk=assignment_id,
-        reviewer=user,
-        item__project__in=projects_where(user, Capability.REVIEW).values("pk"),
+def _own_assignment(user, assignment_id: int, *, related: str) -> Assignment | None:
+    """The user's claim (with ``related`` joined), while they still review in its project
+    (a removed member's is gone). The role comes from the access module's per-request
+    read of the user's memberships, not from a join in the claim's query."""
+    assignment = (
+        Assignment.objects.filter(pk=assignment_id, reviewer=user).select_related(related).first()
     )
+    if assignment is None or not may(user, Capability.REVIEW, assignment.item.project_id):
+        return None
+    return assignment
 
 
 def assignment_of(*, assignment_id: int, user) -> Assignment | None:
     """The user's claim with its item and project (one query), or None."""
-    return _own_assignments(user, assignment_id).select_related("item__project").first()
+    return _own_assignment(user, assignment_id, related="item__project")
 
 
 def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None:
@@ -110,12 +113,15 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
 
     Four queries whatever the queue size: the claim with its item and project,
     the item's check results, its judge verdicts (newest first), the project's
-    rubric criteria (in page order).
+    rubric criteria (in page order). A comparison's page reads its candidates
+    instead (its checks are theirs; no judge, no rubric): two queries.
     """
-    return (
-        _own_assignments(user, assignment_id)
-        .select_related("item__project")
-        .prefetch_related(
+    assignment = _own_assignment(user, assignment_id, related="item__project")
+    if assignment is not None and assignment.item.is_comparison:
+        prefetch_related_objects([assignment], "item__candidates")
+    elif assignment is not None:
+        prefetch_related_objects(
+            [assignment],
             Prefetch("item__check_results", queryset=CheckResult.objects.order_by("id")),
             Prefetch(
                 "item__judge_verdicts",
@@ -126,8 +132,7 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
                 queryset=RubricCriterion.objects.order_by("order", "id"),
             ),
         )
-        .first()
-    )
+    return assignment
 
 
 @dataclass

@@ -9,13 +9,14 @@ so concurrent reviewers walk past each other's candidates instead of waiting.
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import BooleanField, Exists, OuterRef
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -36,6 +37,7 @@ from reviews.models import (
     StepVerdict,
     Verdict,
 )
+from reviews.models.items import SUBMITTED_CONTENT_FIELDS
 from reviews.quality.controls import control_review_score, controls_claimable
 from reviews.quality.evaluate import second_review_due
 from reviews.quality.jobs import reviewer_quality_enqueue
@@ -162,6 +164,59 @@ def _return_if_unclaimed(item: ReviewItem, *, now, user, reason: str) -> None:
         item_transition(item=item, to_status=ItemStatus.PENDING_REVIEW, reason=reason, user=user)
 
 
+# Whether an item (the row of the ``reviews_reviewitem`` table in the query around it)
+# may be claimed by %(reviewer)s now: never reviewed by them; not held by them (an
+# unexpired claim) nor skipped by them since %(skip_since)s; and fewer unexpired claims
+# plus trusted reviews than it needs. One SQL condition for the claim's hot path: the
+# ORM form of the same rule (four Exists, compiled on every claim) cost more CPU than
+# the whole claim's SQL. Each NOT EXISTS is an anti-join probing an index per queue row.
+_NOT_MINE = """
+NOT EXISTS (SELECT 1 FROM reviews_review r
+            WHERE r.item_id = reviews_reviewitem.id AND r.reviewer_id = %(reviewer)s)
+AND NOT EXISTS (SELECT 1 FROM reviews_assignment a
+                WHERE a.item_id = reviews_reviewitem.id AND a.reviewer_id = %(reviewer)s
+                  AND ((a.state = 'active' AND a.lease_expires_at > %(now)s)
+                       OR (a.state = 'skipped' AND a.closed_at > %(skip_since)s)))
+"""
+# One review required: nobody holds it, and no trusted review is in unless it was sent
+# to a second blind review. The item's own flag sits inside the sub-select so the
+# planner keeps an anti-join (an OR around an EXISTS becomes a hash of every review).
+_ROOM_FOR_ONE = """
+AND NOT EXISTS (SELECT 1 FROM reviews_assignment a
+                WHERE a.item_id = reviews_reviewitem.id AND a.state = 'active'
+                  AND a.lease_expires_at > %(now)s)
+AND NOT EXISTS (SELECT 1 FROM reviews_review r
+                WHERE r.item_id = reviews_reviewitem.id AND r.quarantine_id IS NULL
+                  AND NOT reviews_reviewitem.second_review)
+"""
+# More reviews required: unexpired claims plus trusted reviews below what the item
+# needs (audit samples need one).
+_ROOM_FOR_MORE = """
+AND (SELECT count(*) FROM reviews_assignment a
+     WHERE a.item_id = reviews_reviewitem.id AND a.state = 'active'
+       AND a.lease_expires_at > %(now)s)
+  + (SELECT count(*) FROM reviews_review r
+     WHERE r.item_id = reviews_reviewitem.id AND r.quarantine_id IS NULL)
+  < CASE WHEN reviews_reviewitem.is_audit THEN 1 ELSE %(required)s END
+"""
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _claimable_condition(*, reviewer, project: Project, now) -> RawSQL:
+    """The claim rule of ``claimable_items`` as one boolean SQL expression."""
+    sql = _NOT_MINE + (_ROOM_FOR_ONE if project.reviews_required == 1 else _ROOM_FOR_MORE)
+    adapt = connection.ops.adapt_datetimefield_value
+    values = {
+        "reviewer": reviewer.pk,
+        "now": adapt(now),
+        "skip_since": adapt(now - SKIP_HIDES_FOR),
+        "required": project.reviews_required,
+    }
+    params = [values[name] for name in _PLACEHOLDER.findall(sql)]
+    # Constant SQL; every value goes as a parameter.
+    return RawSQL(_PLACEHOLDER.sub("%s", sql), params, output_field=BooleanField())  # noqa: S611
+
+
 def claimable_items(
     *, reviewer, project: Project, now=None, narrowing: QueueNarrowing | None = None
 ):
@@ -169,37 +224,19 @@ def claimable_items(
 
     In the queue; never reviewed by this reviewer; not held by them; not
     skipped by them in the last 24 hours; and fewer unexpired claims plus
-    reviews than the item needs (one for audit samples). ``narrowing`` keeps
-    only one model version, routing reason or failed check.
+    trusted reviews than the item needs (one for audit samples; with one review
+    required, an item sent to a second blind review takes one more).
+    ``narrowing`` keeps only one model version, routing reason or failed check.
+
+    The rule is one SQL condition naming the items table by its own name, so
+    run this queryset itself (``first()``, ``exists()``, ``values_list()``),
+    never as a subquery of another query (it would be aliased there).
     """
     now = now or timezone.now()
     queue = ReviewItem.objects.in_queue().filter(project=project)
     if narrowing:
         queue = narrowing.apply(queue)
-    queryset = queue.exclude(
-        Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=reviewer))
-    ).exclude(
-        Exists(
-            Assignment.objects.filter(item=OuterRef("pk"), reviewer=reviewer).filter(
-                Q(state=AssignmentState.ACTIVE, lease_expires_at__gt=now)
-                | Q(state=AssignmentState.SKIPPED, closed_at__gt=now - SKIP_HIDES_FOR)
-            )
-        )
-    )
-    active = Assignment.objects.filter(
-        item=OuterRef("pk"), state=AssignmentState.ACTIVE, lease_expires_at__gt=now
-    )
-    # Quarantined reviews no longer count: their items wait for someone else.
-    reviews = Review.objects.trusted().filter(item=OuterRef("pk"))
-    if project.reviews_required == 1:
-        # An item sent to a second blind review takes one more than the project asks.
-        return queryset.exclude(Exists(active)).exclude(Exists(reviews) & Q(second_review=False))
-    # Two reviews: room while unexpired claims plus reviews stay below what the
-    # item needs (audit samples need one).
-    taken = Coalesce(_count(active), 0) + Coalesce(_count(reviews), 0)
-    return queryset.annotate(taken=taken).filter(
-        Q(is_audit=True, taken__lt=1) | Q(is_audit=False, taken__lt=project.reviews_required)
-    )
+    return queue.filter(_claimable_condition(reviewer=reviewer, project=project, now=now))
 
 
 def _control_due(project: Project) -> bool:
@@ -224,13 +261,6 @@ def _claim_control(*, reviewer, project: Project, now, narrowing) -> Assignment 
     ).exists():
         return None
     return _claim(item=control, project=project, reviewer=reviewer, now=now, stale=False)
-
-
-def _count(queryset) -> Subquery:
-    return Subquery(
-        queryset.order_by().values("item").annotate(n=Count("pk")).values("n"),
-        output_field=IntegerField(),
-    )
 
 
 def lease_for(project: Project) -> timedelta:
@@ -279,6 +309,9 @@ def assignment_claim_next(
         item = (
             claimable_items(reviewer=reviewer, project=project, now=now, narrowing=narrowing)
             .exclude(pk__in=tried)
+            # The claim and the status change's history row need none of the submitted
+            # text (the page reads it); decoding its JSON was a third of the scan's cost.
+            .defer(*SUBMITTED_CONTENT_FIELDS, "review_notes")
             .select_for_update(skip_locked=True, of=("self",))
             .first()
         )
@@ -601,11 +634,11 @@ def review_submit(
         item_transition(
             item=item, to_status=ItemStatus.IN_REVIEW, reason="Review submitted", user=reviewer
         )
-    first = not Review.objects.trusted().filter(item=item).exclude(pk=review.pk).exists()
     if (
-        first
-        and not item.second_review
+        not item.second_review
         and second_review_due(project=project, reviewer=reviewer, item=item)
+        # Only the first review is sent on (asked last: the draw is usually no).
+        and not Review.objects.trusted().filter(item=item).exclude(pk=review.pk).exists()
     ):
         # Blind: the history says another review is needed, never whose or why.
         item.second_review = True
