@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -79,7 +80,6 @@ def ingest_reason_without_channel(reason: str) -> str:
 _RULES_OF_PROJECT = Precompiled(
     lambda project_id: CheckRule.objects.filter(project_id=project_id), sample=[-7_100_000_001]
 )
-_FIELDS = ReviewItem._meta.concrete_fields
 
 
 def _rules_of(project: Project) -> list[CheckRule]:
@@ -90,24 +90,38 @@ def _rules_of(project: Project) -> list[CheckRule]:
 
 
 _PROJECT_FIELD = ReviewItem._meta.get_field("project")
+# Every column's default, by attname: the constant ones copied, the callable ones
+# (a JSON field's list or dict) called for each item, so no two items share one.
+_DEFAULTS = {f.attname: f.get_default() for f in ReviewItem._meta.concrete_fields}
+_DEFAULT_FACTORIES = [
+    (f.attname, f.default)
+    for f in ReviewItem._meta.concrete_fields
+    if f.has_default() and callable(f.default)
+]
 
 
 def _new_item(payload: dict[str, Any], **values: Any) -> ReviewItem:
-    """An unsaved ReviewItem from ``payload`` and ``values``, other fields at their defaults.
+    """An unsaved ReviewItem from ``values`` and ``payload`` (which wins), other fields
+    at their defaults; ``values`` are keyed by attname.
 
-    Built positionally, the way Django loads rows: the keyword path of
-    ``Model.__init__`` costs about three times as much, and at 1,000 items a
-    request it was a fifth of the ingest CPU.
+    Filled in directly, as the instance ``Model.__init__`` would make (the
+    model has no init signals): its per-field walk was a fifth of the CPU of
+    a 1,000-item batch.
     """
+    data = dict(_DEFAULTS)
+    for name, factory in _DEFAULT_FACTORIES:
+        data[name] = factory()
+    data.update(values)
     for name in INGEST_FIELDS:
         if name in payload:
-            values[name] = payload[name]
+            data[name] = payload[name]
     for name in TRANSCRIPT_FIELDS:
         if name in payload:
-            values[name] = payload[name]
-    return ReviewItem(
-        *(values[f.attname] if f.attname in values else f.get_default() for f in _FIELDS)
-    )
+            data[name] = payload[name]
+    item = ReviewItem.__new__(ReviewItem)
+    item._state = ModelState()
+    item.__dict__.update(data)
+    return item
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -142,7 +156,12 @@ class IngestOutcome:
 
 
 def item_ingest(
-    *, project: Project, payloads: list[dict[str, Any]], user=None, via: str = ""
+    *,
+    project: Project,
+    payloads: list[dict[str, Any]],
+    user=None,
+    via: str = "",
+    digests: list[str] | None = None,
 ) -> IngestOutcome:
     """Store a batch of validated payloads for ``project``, all or nothing.
 
@@ -155,12 +174,13 @@ def item_ingest(
     project's tier-1 checks and are routed before they are inserted, so each
     lands in its post-check status with one history row. Two concurrent batches with the same ids
     cannot both insert: the loser hits the unique constraint, rolls back and
-    retries, then finds the winner's rows.
+    retries, then finds the winner's rows. ``digests``: each payload's
+    ``payload_hash``, when the caller has already computed them.
     """
     hashes: dict[str, str] = {}
     unique: list[dict[str, Any]] = []
     for index, payload in enumerate(payloads):
-        digest = payload_hash(payload)
+        digest = payload_hash(payload) if digests is None else digests[index]
         known = hashes.get(payload["external_id"])
         if known is None:
             hashes[payload["external_id"]] = digest
@@ -277,9 +297,12 @@ def _insert_new(
     outcomes_by_id: dict[int, list[Outcome]],
 ) -> dict[str, tuple[ReviewItem, bool]]:
     with transaction.atomic():
+        taken = _taken_external_ids(project, list(hashes))
         existing = {
             item.external_id: item
-            for item in ReviewItem.objects.filter(project=project, external_id__in=list(hashes))
+            for item in (
+                ReviewItem.objects.filter(project=project, external_id__in=taken) if taken else ()
+            )
         }
         conflicts = sorted(
             ext for ext, item in existing.items() if item.payload_hash != hashes[ext]
@@ -344,6 +367,24 @@ def _insert_new(
     stored = {ext: (item, False) for ext, item in existing.items()}
     stored.update({item.external_id: (item, True) for item in new_items})
     return stored
+
+
+def _taken_external_ids(project: Project, external_ids: list[str]) -> list[str]:
+    """Which of ``external_ids`` ``project`` already holds.
+
+    On PostgreSQL one array parameter, not the thousand placeholders of an
+    ``__in`` lookup (five times the app CPU of the query, at 1,000 new items a
+    batch); the stored items are then loaded only when there are any.
+    """
+    if connection.vendor != "postgresql":
+        return external_ids
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT external_id FROM {ReviewItem._meta.db_table} "  # noqa: S608
+            "WHERE project_id = %s AND external_id = ANY(%s)",
+            [project.pk, external_ids],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _build_item(
