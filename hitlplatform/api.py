@@ -22,8 +22,8 @@ from hitlplatform.unavailable import (
     retry_after_headers,
 )
 from reviews.errors import DomainError
-from reviews.selectors import api_key_forget
 from reviews.jsontext import without_surrogates
+from reviews.selectors import api_key_forget
 
 
 def exception_handler(exc, context):
