@@ -526,7 +526,12 @@ def _describe(data: ReviewInput) -> str:
 
 @transaction.atomic
 def review_submit(
-    *, assignment_id: int, reviewer, data: ReviewInput, active_seconds: float | None = None
+    *,
+    assignment_id: int,
+    reviewer,
+    data: ReviewInput,
+    active_seconds: float | None = None,
+    criteria: list | None = None,
 ) -> Review:
     """Record ``reviewer``'s decision on the item of their claim, exactly once.
 
@@ -545,6 +550,9 @@ def review_submit(
     waits blind for the second, and the second hands both to
     ``adjudication.services.reviews_settle`` (final on agreement, a case on
     disagreement). Holds the item's row lock throughout.
+
+    ``criteria`` are the project's rubric criteria when the caller has read them
+    already (the review form did, to parse the scores): one query fewer.
     """
     now = timezone.now()
     item, assignment = _lock_claim(assignment_id=assignment_id, reviewer=reviewer, now=now)
@@ -558,7 +566,9 @@ def review_submit(
             detail={"action": ["Choose the best candidate, a tie or all bad."]},
         )
     errors = review_validate(project=project, item=item, data=data)
-    scores, rubric_errors = rubric_scores_validate(criteria=rubric_of(project), raw=data.rubric)
+    if criteria is None:
+        criteria = rubric_of(project)
+    scores, rubric_errors = rubric_scores_validate(criteria=criteria, raw=data.rubric)
     errors.update(rubric_errors)
     if errors:
         raise ReviewInvalid("Please correct the errors below.", detail=errors)
