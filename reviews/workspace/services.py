@@ -38,6 +38,7 @@ from reviews.models import (
     Verdict,
 )
 from reviews.models.items import SUBMITTED_CONTENT_FIELDS
+from reviews.precompiled import Precompiled
 from reviews.quality.controls import control_review_score, controls_claimable
 from reviews.quality.evaluate import second_review_due
 from reviews.quality.jobs import reviewer_quality_enqueue
@@ -268,6 +269,33 @@ def lease_for(project: Project) -> timedelta:
     return timedelta(minutes=project.lease_minutes or settings.HITL_DEFAULT_LEASE_MINUTES)
 
 
+# The claim's and the submit's lookups by key, compiled once per thread: building and
+# compiling each cost more CPU than PostgreSQL's answer (reviews.precompiled).
+_HELD_CLAIM = Precompiled(
+    lambda reviewer_id, project_id, now: Assignment.objects.filter(
+        reviewer_id=reviewer_id,
+        item__project_id=project_id,
+        state=AssignmentState.ACTIVE,
+        lease_expires_at__gt=now,
+    ).order_by("claimed_at")[:1],
+    sample=[-8001, -8002, timezone.now().replace(year=1999)],
+)
+# Locked: the item of a claim (with its project), then the claim.
+_CLAIM_ITEM_LOCKED = Precompiled(
+    lambda assignment_id: (
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(assignments__pk=assignment_id)
+        .order_by("pk")[:1]
+    ),
+    sample=[-8003],
+)
+_CLAIM_LOCKED = Precompiled(
+    lambda assignment_id: Assignment.objects.select_for_update().filter(pk=assignment_id),
+    sample=[-8004],
+)
+
+
 @transaction.atomic
 def assignment_claim_next(
     *, reviewer, project: Project, narrowing: QueueNarrowing | None = None
@@ -288,18 +316,9 @@ def assignment_claim_next(
     if not user_can_review(user=reviewer, project=project):
         raise NotAllowed("You are not a member of this project.")
     now = timezone.now()
-    held = (
-        Assignment.objects.filter(
-            reviewer=reviewer,
-            item__project=project,
-            state=AssignmentState.ACTIVE,
-            lease_expires_at__gt=now,
-        )
-        .order_by("claimed_at")
-        .first()
-    )
-    if held is not None:
-        return held
+    held = _HELD_CLAIM(reviewer.pk, project.pk, now)
+    if held:
+        return held[0]
     if _control_due(project):
         control = _claim_control(reviewer=reviewer, project=project, now=now, narrowing=narrowing)
         if control is not None:
@@ -421,15 +440,11 @@ def _lock_claim(*, assignment_id: int, reviewer, now) -> tuple[ReviewItem, Assig
     Items are always locked before assignments (claims do the same), so a
     submit and a claim on one item cannot deadlock.
     """
-    item = (
-        ReviewItem.objects.select_for_update(of=("self",))
-        .select_related("project")
-        .filter(assignments__pk=assignment_id)
-        .first()
-    )
-    if item is None:
+    found = _CLAIM_ITEM_LOCKED(assignment_id)
+    if not found:
         raise StaleAssignment("This claim does not exist.")
-    assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+    item = found[0]
+    (assignment,) = _CLAIM_LOCKED(assignment_id)
     if assignment.reviewer_id != reviewer.pk:
         raise StaleAssignment("This item is claimed by another reviewer; nothing was recorded.")
     if assignment.state == AssignmentState.SUBMITTED:
