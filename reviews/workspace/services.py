@@ -205,13 +205,22 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 def _claimable_condition(*, reviewer, project: Project, now) -> RawSQL:
     """The claim rule of ``claimable_items`` as one boolean SQL expression."""
-    sql = _NOT_MINE + (_ROOM_FOR_ONE if project.reviews_required == 1 else _ROOM_FOR_MORE)
+    return _claimable_sql(
+        reviewer_id=reviewer.pk,
+        now=now,
+        skip_since=now - SKIP_HIDES_FOR,
+        required=project.reviews_required,
+    )
+
+
+def _claimable_sql(*, reviewer_id: int, now, skip_since, required: int) -> RawSQL:
+    sql = _NOT_MINE + (_ROOM_FOR_ONE if required == 1 else _ROOM_FOR_MORE)
     adapt = connection.ops.adapt_datetimefield_value
     values = {
-        "reviewer": reviewer.pk,
+        "reviewer": reviewer_id,
         "now": adapt(now),
-        "skip_since": adapt(now - SKIP_HIDES_FOR),
-        "required": project.reviews_required,
+        "skip_since": adapt(skip_since),
+        "required": required,
     }
     params = [values[name] for name in _PLACEHOLDER.findall(sql)]
     # Constant SQL; every value goes as a parameter.
@@ -238,6 +247,63 @@ def claimable_items(
     if narrowing:
         queue = narrowing.apply(queue)
     return queue.filter(_claimable_condition(reviewer=reviewer, project=project, now=now))
+
+
+def _claim_statements(required: int) -> tuple[Precompiled, Precompiled]:
+    """The claim's two statements on an unnarrowed queue, compiled once per thread.
+
+    The first locks the first claimable item (``FOR UPDATE SKIP LOCKED``, without
+    the submitted text: the claim and its history row need none of it); the
+    second re-checks that item in a fresh statement and says whether it has
+    expired claims. ``required`` (1 or more) picks the rule's SQL.
+    """
+
+    def queue(reviewer_id, project_id, now, skip_since, required_value):
+        rule = _claimable_sql(
+            reviewer_id=reviewer_id,
+            now=now,
+            skip_since=skip_since,
+            required=required_value if required > 1 else 1,
+        )
+        return ReviewItem.objects.in_queue().filter(project_id=project_id).filter(rule)
+
+    def candidate(*values):
+        return (
+            queue(*values)
+            .defer(*SUBMITTED_CONTENT_FIELDS, "review_notes")
+            .select_for_update(skip_locked=True, of=("self",))[:1]
+        )
+
+    def recheck(item_id, *values):
+        now = values[2]
+        expired = Assignment.objects.filter(
+            item=OuterRef("pk"), state=AssignmentState.ACTIVE, lease_expires_at__lte=now
+        )
+        return (
+            queue(*values)
+            .filter(pk=item_id)
+            .annotate(stale=Exists(expired))
+            .only("pk")
+            .order_by()[:1]
+        )
+
+    sample_now = timezone.now().replace(year=1999)
+    values = [-9001, -9002, sample_now, sample_now.replace(year=1998)]
+    if required > 1:
+        values.append(-9003)
+    return (
+        Precompiled(
+            (lambda *v: candidate(*v, None)) if required == 1 else candidate, sample=values
+        ),
+        Precompiled(
+            (lambda item_id, *v: recheck(item_id, *v, None)) if required == 1 else recheck,
+            sample=[-9004, *values],
+        ),
+    )
+
+
+_CLAIM_ONE_OF_ONE = _claim_statements(1)
+_CLAIM_ONE_OF_MORE = _claim_statements(2)
 
 
 def _control_due(project: Project) -> bool:
@@ -323,6 +389,8 @@ def assignment_claim_next(
         control = _claim_control(reviewer=reviewer, project=project, now=now, narrowing=narrowing)
         if control is not None:
             return control
+    if not narrowing:
+        return _claim_next_unnarrowed(reviewer=reviewer, project=project, now=now)
     tried: list[int] = []
     for _attempt in range(CLAIM_ATTEMPTS):
         item = (
@@ -354,6 +422,37 @@ def assignment_claim_next(
         )
         if stale is not None:
             return _claim(item=item, project=project, reviewer=reviewer, now=now, stale=stale)
+        tried.append(item.pk)
+    return None
+
+
+def _claim_next_unnarrowed(*, reviewer, project: Project, now) -> Assignment | None:
+    """``assignment_claim_next``'s candidate loop on the whole queue, with its two
+    statements precompiled (the same SQL the querysets there compile to)."""
+    required = project.reviews_required
+    candidate, recheck = _CLAIM_ONE_OF_ONE if required == 1 else _CLAIM_ONE_OF_MORE
+    values = [reviewer.pk, project.pk, now, now - SKIP_HIDES_FOR]
+    if required > 1:
+        values.append(required)
+    tried: list[int] = []
+    for _attempt in range(CLAIM_ATTEMPTS):
+        if tried:  # rare: a concurrent claim took the candidate; the queryset skips them
+            found = list(
+                claimable_items(reviewer=reviewer, project=project, now=now)
+                .exclude(pk__in=tried)
+                .defer(*SUBMITTED_CONTENT_FIELDS, "review_notes")
+                .select_for_update(skip_locked=True, of=("self",))[:1]
+            )
+        else:
+            found = candidate(*values)
+        if not found:
+            return None
+        item = found[0]
+        checked = recheck(item.pk, *values)
+        if checked:
+            return _claim(
+                item=item, project=project, reviewer=reviewer, now=now, stale=checked[0].stale
+            )
         tried.append(item.pk)
     return None
 
