@@ -34,14 +34,13 @@ from reviews.models import (
     Project,
     Review,
     ReviewItem,
-    RubricCriterion,
     StepVerdict,
 )
 from reviews.models.items import FINAL_STATUSES
 from reviews.precompiled import Precompiled
 from reviews.services.ingest import ingest_reason_without_channel
 from reviews.services.review_rules import reason_label
-from reviews.services.rubric import rubric_text
+from reviews.services.rubric import rubric_of, rubric_text
 from reviews.services.transitions import item_shown_awaiting_review
 from reviews.transcripts import MARKABLE_ROLES, transcript_of
 
@@ -140,12 +139,6 @@ _JUDGE_OF_ITEM = Precompiled(
     lambda item_id: JudgeVerdict.objects.filter(item_id=item_id).order_by("-created_at", "-id"),
     sample=[-7004],
 )
-_RUBRIC_OF_PROJECT = Precompiled(
-    lambda project_id: RubricCriterion.objects.filter(project_id=project_id).order_by(
-        "order", "id"
-    ),
-    sample=[-7005],
-)
 _MARKS_OF_CLAIM = Precompiled(
     lambda assignment_id: StepVerdict.objects.filter(assignment_id=assignment_id).order_by(
         "step", "part", "id"
@@ -193,7 +186,7 @@ def assignment_for_review_page(*, assignment_id: int, user) -> Assignment | None
         item = assignment.item
         _prefetched(item, "check_results", _CHECKS_OF_ITEM(item.pk))
         _prefetched(item, "judge_verdicts", _JUDGE_OF_ITEM(item.pk))
-        _prefetched(item.project, "rubric_criteria", _RUBRIC_OF_PROJECT(item.project_id))
+        _prefetched(item.project, "rubric_criteria", rubric_of(item.project))
     return assignment
 
 
