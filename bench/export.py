@@ -13,6 +13,14 @@ clock) and the worker's peak RSS (worker and work horse). Both builds must
 give the same sha256. With ``--repeat N`` each storage is built N times,
 alternating, and the best rows/s counts. ``--keep`` reuses the seeded
 database from a previous run.
+
+Just before each build, the same-run reference: PostgreSQL's own
+``COPY (<the export's row query>) TO STDOUT`` of the same rows, read to the
+end and thrown away (the database's speed at producing what the build reads,
+on the machine as loaded at that moment); each build's rate is printed as a
+share of its reference. CPU is printed beside every clock figure (worker,
+PostgreSQL backends, storage server; per row in microseconds), and the load
+average, since the machine may be shared.
 """
 
 import argparse
@@ -148,16 +156,48 @@ class BackendCpu:
         return sum(used - self.baseline.get(pid, 0.0) for pid, used in self.seen.items())
 
 
+def copy_reference(export, server: str) -> dict:
+    """PostgreSQL's ``COPY (<export's row query>) TO STDOUT``: rows/s and backend CPU."""
+    from django.db import connection
+
+    from datasets.selectors import export_source_rows
+
+    sql, params = export_source_rows(export).query.sql_with_params()
+    with connection.cursor() as cursor:
+        query = cursor.mogrify(sql, params)
+    url = with_path(server, f"/{BENCH_DB}")
+    rows = size = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET jit = off")  # as the build reads
+        backends = BackendCpu(url)
+        started = time.perf_counter()
+        with conn.cursor().copy(f"COPY ({query}) TO STDOUT") as copy:
+            for block in copy:
+                rows += bytes(block).count(b"\n")
+                size += len(block)
+        wall = time.perf_counter() - started
+        pg_cpu = backends.stop()
+    return {
+        "rows": rows,
+        "mb": size / 1e6,
+        "wall_s": wall,
+        "rows_per_s": rows / wall,
+        "pg_cpu_s": pg_cpu,
+    }
+
+
 def build_once(project, env: dict[str, str], server: str, storage_pids: list[int]) -> dict:
     """One export built by a fresh ``rqworker --burst`` with ``env``; its figures.
 
     CPU counts the worker, the PostgreSQL backends and the storage server
-    (``storage_pids``): on a shared machine it says more than the clock.
+    (``storage_pids``): on a shared machine it says more than the clock. The
+    same-run reference (``copy_reference``) is measured just before.
     """
     from datasets.models import DatasetExport
     from datasets.services import export_create
 
     export = export_create(format="sft_chat", projects=[project], filters={}, via="bench")
+    reference = copy_reference(export, server)
     backends = BackendCpu(with_path(server, f"/{BENCH_DB}"))
     storage_cpu = cpu_seconds(storage_pids)
     started = time.perf_counter()
@@ -195,17 +235,28 @@ def build_once(project, env: dict[str, str], server: str, storage_pids: list[int
         "storage_cpu_s": storage_cpu,
         "cpu_s": usage.ru_utime + usage.ru_stime + pg_cpu + storage_cpu,
         "sha256": train["sha256"],
+        "reference": reference,
+        "share_of_copy": (export.row_count / build) / reference["rows_per_s"],
+        "load": os.getloadavg()[0],
     }
 
 
 def report(label: str, run: dict) -> None:
+    ref, rows = run["reference"], run["rows"]
     print(
-        f"{label}: {run['rows']:,} rows ({run['mb']:.0f} MB) in {run['build_s']:.1f} s in the "
-        f"job, {run['wall_s']:.1f} s wall: {run['rows_per_s']:,.0f} rows/s (job), "
-        f"{run['rows_per_s_wall']:,.0f} rows/s (wall); worker peak RSS "
-        f"{run['peak_rss_mb']:.0f} MB; CPU worker {run['worker_cpu_s']:.1f} s, PostgreSQL "
-        f"{run['pg_cpu_s']:.1f} s, storage server {run['storage_cpu_s']:.1f} s; "
-        f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"{label} reference: COPY (the export's row query) TO STDOUT: {ref['rows']:,} rows "
+        f"({ref['mb']:.0f} MB) in {ref['wall_s']:.1f} s: {ref['rows_per_s']:,.0f} rows/s; "
+        f"PostgreSQL CPU {ref['pg_cpu_s']:.1f} s ({ref['pg_cpu_s'] / ref['rows'] * 1e6:.1f} us/row)"
+    )
+    print(
+        f"{label}: {rows:,} rows ({run['mb']:.0f} MB) in {run['build_s']:.1f} s in the "
+        f"job, {run['wall_s']:.1f} s wall: {run['rows_per_s']:,.0f} rows/s (job, "
+        f"{run['share_of_copy']:.0%} of the reference), {run['rows_per_s_wall']:,.0f} rows/s "
+        f"(wall); worker peak RSS {run['peak_rss_mb']:.0f} MB; CPU worker "
+        f"{run['worker_cpu_s']:.1f} s ({run['worker_cpu_s'] / rows * 1e6:.1f} us/row, with its "
+        f"start-up), PostgreSQL {run['pg_cpu_s']:.1f} s ({run['pg_cpu_s'] / rows * 1e6:.1f} "
+        f"us/row), storage server {run['storage_cpu_s']:.1f} s; sha256 {run['sha256'][:16]}…; "
+        f"load {run['load']:.1f} on {os.cpu_count()} cores"
     )
 
 
@@ -279,9 +330,21 @@ def main() -> None:
     hashes = {run["sha256"] for found in runs.values() for run in found}
     if len(hashes) != 1:
         raise SystemExit(f"the builds differ: {sorted(hashes)}")
-    print(f"sha256 (every build, both storages): {hashes.pop()}")
+    sha256 = hashes.pop()
+    print(f"sha256 (every build, both storages): {sha256}")
     share = best["s3"]["rows_per_s"] / best["local"]["rows_per_s"]
-    print(f"export_rows = {best['local']['rows']}")
+    peak_rss = max(run["peak_rss_mb"] for found in runs.values() for run in found)
+    references = [run["reference"]["rows_per_s"] for found in runs.values() for run in found]
+    loads = [run["load"] for found in runs.values() for run in found]
+    local = best["local"]
+    print(f"export_rows = {local['rows']}")
+    print(f"export_rows_per_s = {local['rows_per_s']:.0f}")
+    print(f"export_peak_rss_mb = {peak_rss:.0f}")
+    print(f"export_sha256 = {sha256}")
+    print(f"export_copy_rows_per_s = {max(references):.0f}")
+    print(f"export_share_of_copy = {local['share_of_copy']:.2f}")
+    print(f"export_worker_cpu_us_per_row = {local['worker_cpu_s'] / local['rows'] * 1e6:.1f}")
+    print(f"export_pg_cpu_us_per_row = {local['pg_cpu_s'] / local['rows'] * 1e6:.1f}")
     print(f"export_rows_per_s_local = {best['local']['rows_per_s']:.0f}")
     print(f"export_rows_per_s_s3 = {best['s3']['rows_per_s']:.0f}")
     print(f"export_peak_rss_mb_local = {max(r['peak_rss_mb'] for r in runs['local']):.0f}")
@@ -289,6 +352,7 @@ def main() -> None:
     print(f"export_cpu_s_local = {min(r['cpu_s'] for r in runs['local']):.1f}")
     print(f"export_cpu_s_s3 = {min(r['cpu_s'] for r in runs['s3']):.1f}")
     print(f"s3_share_of_local = {share:.2f}")
+    print(f"load_average = {min(loads):.1f}-{max(loads):.1f}")
 
 
 if __name__ == "__main__":

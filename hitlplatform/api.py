@@ -5,8 +5,10 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import JsonResponse
 from django.views import defaults
+from psycopg.errors import ForeignKeyViolation
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
@@ -20,6 +22,7 @@ from hitlplatform.unavailable import (
     retry_after_headers,
 )
 from reviews.errors import DomainError
+from reviews.selectors import api_key_forget
 from reviews.jsontext import without_surrogates
 
 
@@ -47,6 +50,18 @@ def _error_response(exc, context) -> Response | None:
         database_unavailable_logged(exc)
         return Response(
             dict(BODY), status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry_after_headers()
+        )
+    if isinstance(exc, IntegrityError) and isinstance(exc.__cause__, ForeignKeyViolation):
+        # A row the request refers to was deleted by another process meanwhile, such
+        # as the project behind an API key this process reuses for a few seconds
+        # (HITL_API_KEY_CACHE_SECONDS): nothing was stored; a retry reads afresh.
+        api_key_forget()
+        return Response(
+            {
+                "detail": "A record this request refers to was removed meanwhile; retry.",
+                "code": "conflict",
+            },
+            status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}

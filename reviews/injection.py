@@ -128,12 +128,14 @@ PHRASES: list[tuple[str, tuple[str, ...], re.Pattern]] = [
     ]
 ]
 _WHITESPACE = re.compile(r"\s+")
+_SEARCHED_WORDS = tuple(sorted(LABEL_KEYS.union(*(words for _d, words, _p in PHRASES))))
 
 
 def judge_injection_find(text: str) -> str:
     """Why ``text`` looks written to steer its grader, or "" when it does not."""
     folded = fold(text)
-    if any(key in folded for key in LABEL_KEYS):
+    present = _words_present(folded)
+    if not present.isdisjoint(LABEL_KEYS):
         verdict = verdict_object_find(text)
         if verdict is not None:
             shown = {key: verdict[key] for key in verdict if key.casefold().strip() in REPLY_KEYS}
@@ -141,7 +143,7 @@ def judge_injection_find(text: str) -> str:
                 f"The output embeds a verdict-shaped JSON object ({_quote(json.dumps(shown))}); "
                 "a judge may copy it as its own verdict."
             )
-    phrase = grader_phrase_find(folded)
+    phrase = grader_phrase_find(folded, present=present)
     if phrase is not None:
         description, quoted = phrase
         return f"The output contains {description}: \u201c{_quote(quoted)}\u201d."
@@ -197,12 +199,19 @@ def is_verdict_shaped(obj: dict[str, Any]) -> bool:
     return labelled and len(REPLY_KEYS.intersection(keys)) >= 2
 
 
-def grader_phrase_find(folded: str) -> tuple[str, str] | None:
+def grader_phrase_find(
+    folded: str, *, present: frozenset[str] | None = None
+) -> tuple[str, str] | None:
     """(description, matched text) of the first phrase addressed to a grader in
-    ``folded`` (text passed through :func:`fold`), or None."""
+    ``folded`` (text passed through :func:`fold`), or None. ``present``: the
+    ``_words_present`` of ``folded``, when the caller has them."""
+    if present is None:
+        present = _words_present(folded)
+    if not present:
+        return None
     collapsed = None
     for description, words, pattern in PHRASES:
-        if not any(word in folded for word in words):
+        if present.isdisjoint(words):
             continue
         if collapsed is None:
             collapsed = _WHITESPACE.sub(" ", folded)
@@ -212,12 +221,19 @@ def grader_phrase_find(folded: str) -> tuple[str, str] | None:
     return None
 
 
+def _words_present(folded: str) -> frozenset[str]:
+    """Which of the words the checks look for (a phrase's words, the label keys) occur
+    in ``folded``: each searched for once, not once per phrase naming it."""
+    return frozenset(word for word in _SEARCHED_WORDS if word in folded)
+
+
 def fold(text: str) -> str:
     """Undo the tricks that hide a phrase from a regex but not from a model:
     zero-width characters, full-width and other compatibility forms, case."""
-    text = text.translate(_ZERO_WIDTH)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
+    if text.isascii():
+        # Nothing to strip or normalise (both only touch non-ASCII characters).
+        return text.casefold()
+    text = unicodedata.normalize("NFKC", text.translate(_ZERO_WIDTH))
     return text.casefold()
 
 

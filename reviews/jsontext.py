@@ -64,6 +64,14 @@ def json_value_error(value: Any, *, max_depth: int) -> str | None:
     stack = [(value, 0)]
     while stack:
         node, depth = stack.pop()
+        kind = type(node)
+        if kind is str or kind is int or kind is bool or node is None:
+            # The common leaves, told by their exact type (subclasses take the long way).
+            if kind is str and ("\x00" in node or not node.isascii()):
+                error = text_error(node)
+                if error:
+                    return error
+            continue
         if isinstance(node, str):
             error = text_error(node)
             if error:

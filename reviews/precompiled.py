@@ -5,7 +5,13 @@ several times what PostgreSQL spends answering a lookup by key. The queries
 every single-item POST runs (the API key with its project, the project's
 check rules) are compiled once per thread and reused; the rows become model
 instances the way ``QuerySet`` iteration makes them (``select_related``
-included), through the compiler that produced the SQL.
+included), through the compiler that produced the SQL, with the value
+converters and the related-object populators worked out once as well.
+
+``ModelColumns`` does the same for a hand-written SELECT that joins what the
+ORM cannot in one query (the API key, its project, the project's judge
+configuration and check rules): a model's columns in the SELECT list, and
+those values of a row back into an instance, converted as the ORM converts them.
 """
 
 import threading
@@ -54,11 +60,26 @@ class Precompiled:
             klass_info, select = compiler.klass_info, compiler.select
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             init_list = [column[0].target.attname for column in select[start:end]]
-            compiled = cache[alias] = (compiler, sql, params, slots, start, end, init_list)
+            # What ``results_iter`` and ``QuerySet`` iteration work out on every call.
+            converters = compiler.get_converters([column[0] for column in select])
+            populators = get_related_populators(klass_info, select, alias)
+            compiled = cache[alias] = (
+                compiler,
+                sql,
+                params,
+                slots,
+                start,
+                end,
+                init_list,
+                converters,
+                populators,
+            )
         return compiled
 
     def __call__(self, *values: Any, using: str = "default") -> list[models.Model]:
-        compiler, sql, params, slots, start, end, init_list = self._compiled(using)
+        compiler, sql, params, slots, start, end, init_list, converters, populators = (
+            self._compiled(using)
+        )
         params = list(params)
         for places, value in zip(slots, values, strict=True):
             for place in places:
@@ -66,10 +87,11 @@ class Precompiled:
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
+        if converters:
+            rows = compiler.apply_converters(rows, converters)
         model = compiler.klass_info["model"]
-        populators = get_related_populators(compiler.klass_info, compiler.select, using)
         found = []
-        for row in compiler.results_iter([rows]):
+        for row in rows:
             obj = model.from_db(using, init_list, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)
@@ -77,3 +99,56 @@ class Precompiled:
                 setattr(obj, name, row[index])
             found.append(obj)
         return found
+
+
+class ModelColumns:
+    """``model``'s concrete columns, selected from the table aliased ``table`` in a
+    hand-written query, and a row's values back into an instance.
+
+    The values go through the converters the ORM would apply (JSON, encrypted or
+    custom fields), worked out once per thread and database alias.
+    """
+
+    def __init__(self, model: type[models.Model], table: str) -> None:
+        self.model = model
+        self.table = table
+        self.fields = list(model._meta.concrete_fields)
+        self.names = [f.attname for f in self.fields]
+        self.width = len(self.fields)
+        self._pk_index = self.fields.index(model._meta.pk)
+        self._local = threading.local()
+
+    def select(self, using: str = "default") -> str:
+        """The SELECT list of the columns, in the order ``instance`` reads them."""
+        quote = connections[using].ops.quote_name
+        return ", ".join(f"{self.table}.{quote(f.column)}" for f in self.fields)
+
+    def _converters(self, using: str) -> list[tuple[int, list, Any]]:
+        cache = self._local.__dict__.setdefault("by_alias", {})
+        found = cache.get(using)
+        if found is None:
+            connection = connections[using]
+            found = []
+            for index, field in enumerate(self.fields):
+                column = field.get_col(self.table)
+                converters = connection.ops.get_db_converters(column) + column.get_db_converters(
+                    connection
+                )
+                if converters:
+                    found.append((index, converters, column))
+            cache[using] = found
+        return found
+
+    def instance(self, row: Sequence[Any], start: int, using: str = "default"):
+        """The instance held by ``row[start:start + width]``; None if its key is NULL
+        (an outer join that found nothing)."""
+        values = list(row[start : start + self.width])
+        if values[self._pk_index] is None:
+            return None
+        connection = connections[using]
+        for index, converters, column in self._converters(using):
+            value = values[index]
+            for converter in converters:
+                value = converter(value, column, connection)
+            values[index] = value
+        return self.model.from_db(using, self.names, values)

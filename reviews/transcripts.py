@@ -183,13 +183,14 @@ def _message(raw: Any, limits: Limits) -> list[dict]:
     of ``tool_result`` blocks becomes one ``tool`` message per result)."""
     if not isinstance(raw, dict):
         raise _fail("non_field_errors", "Expected an object with role and content.")
-    unknown = sorted(
-        str(key)
-        for key, child in raw.items()
-        if key not in MESSAGE_KEYS and not (key in EMPTY_RESPONSE_KEYS and not child)
-    )
-    if unknown:
-        raise Invalid({key: ["Unknown field."] for key in unknown[:10]})
+    if not raw.keys() <= MESSAGE_KEYS:
+        unknown = sorted(
+            str(key)
+            for key, child in raw.items()
+            if key not in MESSAGE_KEYS and not (key in EMPTY_RESPONSE_KEYS and not child)
+        )
+        if unknown:
+            raise Invalid({key: ["Unknown field."] for key in unknown[:10]})
     role = raw.get("role")
     if role is None:
         raise _fail("role", "This field is required.")

@@ -5,6 +5,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from reviews.selectors import api_key_forget
 from reviews.services.projects import api_key_create
 from tests import factories
 from tests.datasets.seaweedfs import SeaweedFS
@@ -24,6 +25,14 @@ def pytest_configure(config):
         raise pytest.UsageError(
             "The test suite needs PostgreSQL: run `make test` or set DATABASE_URL."
         )
+
+
+@pytest.fixture(autouse=True)
+def _api_keys_looked_up_afresh():
+    """Each test starts with no API key remembered by ``api_key_recent``."""
+    api_key_forget()
+    yield
+    api_key_forget()
 
 
 @pytest.fixture

@@ -15,13 +15,14 @@ Exports with ``wrong_steps`` "exclude" never see items with marks
 """
 
 from collections.abc import Callable
+from hashlib import blake2b
 from typing import Any
 
 from django.db.models import QuerySet
 from orjson import dumps, loads
 
 from datasets.formats import ExportFormatSpec, Row, SkipRow, register
-from datasets.formats.chat import dedupe_key, openai_message
+from datasets.formats.chat import openai_message
 from datasets.models import DatasetExport
 from datasets.selectors import item_rows, wrong_steps_by_item
 from reviews.models import ItemStatus
@@ -29,6 +30,8 @@ from reviews.models import ItemStatus
 # Chat histories and tools are read as JSON text and decoded here with orjson.
 FIELDS = ("id", "prompt", "messages_json", "final_output", "is_transcript", "tools_json", "output")
 WHOLE_TURN = ""
+# History roles a plain line takes as they are: no weight, no tool calls.
+PLAIN_ROLES = frozenset({"system", "user"})
 
 
 def sft_line(
@@ -42,6 +45,58 @@ def sft_line(
     wrong: dict[int, set[str]] | None = None,
 ) -> bytes:
     """One OpenAI chat fine-tuning line: the conversation, its final turn the gold answer.
+
+    Most lines are plain: a prompt and its gold answer after a history of
+    system and user text turns (each with text content), no transcript, tools
+    or marks. Those are written here directly, as ``conversation_line`` writes
+    them (the same dicts, so the same bytes; ``tests/datasets/
+    test_sft_fast_path.py`` holds the two side by side); every other line is
+    ``conversation_line``'s. This runs once per exported row.
+    """
+    if (
+        not (is_transcript or wrong or tools)
+        and type(prompt) is str
+        and type(gold) is str
+        and type(messages) is list
+    ):
+        turns = []
+        for message in messages:
+            if type(message) is not dict:
+                break
+            role = message.get("role")
+            content = message.get("content")
+            if role not in PLAIN_ROLES or type(content) is not str:
+                break
+            turns.append({"role": role, "content": content})
+        else:
+            if gold and not gold.isspace():
+                turns.append({"role": "user", "content": prompt})
+                turns.append({"role": "assistant", "content": gold})
+                # Copied with its newline: orjson's own result holds a 4 KB buffer,
+                # and a chunk's lines are kept until it is written.
+                return dumps({"messages": turns}) + b"\n"
+    return conversation_line(
+        prompt=prompt,
+        messages=messages,
+        gold=gold,
+        is_transcript=is_transcript,
+        tools=tools,
+        output=output,
+        wrong=wrong,
+    )
+
+
+def conversation_line(
+    *,
+    prompt: str,
+    messages: list,
+    gold: str | None,
+    is_transcript: bool = False,
+    tools: list | None = None,
+    output: str | None = None,
+    wrong: dict[int, set[str]] | None = None,
+) -> bytes:
+    """Any line of ``sft_line``: the conversation, its final turn the gold answer.
 
     ``messages`` as stored: of a transcript the whole conversation (its last
     message the turn under review), else the history before ``prompt``.
@@ -99,18 +154,27 @@ def rows(export: DatasetExport) -> QuerySet:
 
 
 def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:
-    """Reads the chunk's marked steps in one query; each line then takes its item's."""
+    """Reads the chunk's marked steps in one query; each line then takes its item's.
+
+    Histories repeat (a project's system prompt): each distinct one is decoded
+    once per chunk (``sft_line`` only reads them).
+    """
     wrong = wrong_steps_by_item([row[0] for row in chunk])
     line = sft_line
+    decoded: dict[str, Any] = {}
 
     def encode(row: Row) -> bytes:
-        item_id, prompt, messages, gold, is_transcript, tools, output = row[:7]
+        item_id, prompt, messages_json, gold, is_transcript, tools, output = row[:7]
+        try:
+            messages = decoded[messages_json]
+        except KeyError:
+            messages = decoded[messages_json] = loads(messages_json)
         return line(
             prompt=prompt,
-            messages=loads(messages),
+            messages=messages,
             gold=gold,
             is_transcript=is_transcript,
-            tools=loads(tools) if tools else None,
+            tools=loads(tools) if tools and tools != "[]" else None,
             output=output,
             wrong=wrong.get(item_id),
         )
@@ -119,9 +183,14 @@ def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:
 
 
 def repeat_key(row: Row) -> bytes | None:
-    """Prompt, history and gold output: the same pair twice teaches nothing new."""
+    """Prompt, history and gold output: the same pair twice teaches nothing new.
+
+    ``chat.dedupe_key(prompt, messages_json, gold)``, written out: it runs once per row.
+    """
     gold = row[3]
-    return None if gold is None else dedupe_key(row[1], row[2], gold)
+    if gold is None:
+        return None
+    return blake2b(dumps([row[2], row[1], gold]), digest_size=16).digest()
 
 
 SPEC = register(

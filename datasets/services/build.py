@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from datasets.models import DatasetExport, DatasetExportItem, ExportStatus, Spli
 from datasets.selectors import export_source_rows, latest_history_ids, withheld_by_quarantine
 from datasets.services.exports import export_fail
 from datasets.services.pipeline import EntryCopier, Prefetch, SerialSource, batches
+from datasets.services.repeats import SeenKeys
 from datasets.storage import LocalPendingFile, PendingFile, pending_file, scratch_file
 from hitlplatform.metrics.instruments import export_build_observed
 
@@ -80,12 +82,18 @@ def export_build(*, export_id: int, on_progress: ProgressCallback | None = None)
         ):
             outermost = not connection.in_atomic_block
             with transaction.atomic():
-                _begin_snapshot(isolate=outermost)
+                snapshot = _begin_snapshot(isolate=outermost)
                 export.rows_total = export_source_rows(export).count()
                 progress(0, export.rows_total)
                 postgres = connection.vendor == "postgresql"
-                build = _Build(export, prefetch=postgres, copy_entries=postgres and outermost)
+                build = _Build(
+                    export,
+                    prefetch=postgres,
+                    snapshot=snapshot,
+                    copy_entries=postgres and outermost,
+                )
                 build.stream(progress)
+                progress.settle()
             if build.copier is not None:
                 # Committed before the export is marked built; until then (and if
                 # the build fails after all) nothing shows these entries.
@@ -129,17 +137,26 @@ def _export_start(export_id: int) -> DatasetExport:
     return export
 
 
-def _begin_snapshot(*, isolate: bool) -> None:
+def _begin_snapshot(*, isolate: bool) -> str | None:
     """Read everything from one snapshot, without PostgreSQL's JIT (it costs more than
     it saves on one long sequential read). Call first thing in the read transaction;
     ``isolate`` is False inside an enclosing transaction, whose isolation level stays.
+
+    Returns the exported snapshot's id when isolated, so the row source can read
+    the very same snapshot on a connection of its own (``pipeline.Prefetch``).
+    Inside an enclosing transaction there is none: another connection would not
+    see that transaction's own writes.
     """
     if connection.vendor != "postgresql":
-        return
+        return None
     with connection.cursor() as cursor:
         if isolate:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cursor.execute("SET LOCAL jit = off")
+        if not isolate:
+            return None
+        cursor.execute("SELECT pg_export_snapshot()")
+        return cursor.fetchone()[0]
 
 
 class _Progress:
@@ -147,12 +164,16 @@ class _Progress:
 
     The build's transaction stays open until the end, so progress written
     through it would be invisible to everyone else until it no longer matters.
-    Each chunk's progress update beats too, and a helper thread beats every
-    ``HITL_EXPORT_HEARTBEAT_SECONDS`` between them (the count, the manifest and
-    publishing can take a while): the sweep fails a running export whose
-    heartbeat is older than ``HITL_EXPORT_HEARTBEAT_TIMEOUT``. Every write
-    names the build attempt, so a build whose export is no longer its own
-    (failed by the sweep, or retried meanwhile) finds out and stops.
+    A helper thread does the writing: it writes the latest progress as soon as
+    a chunk reports it (the build does not wait for the database; reports that
+    come faster than it writes are folded into the next write), and beats
+    every ``HITL_EXPORT_HEARTBEAT_SECONDS`` between them (the count, the
+    manifest and publishing can take a while): the sweep fails a running
+    export whose heartbeat is older than ``HITL_EXPORT_HEARTBEAT_TIMEOUT``.
+    Every write names the build attempt, so a build whose export is no longer
+    its own (failed by the sweep, or retried meanwhile) finds out and stops:
+    at the next chunk after the write that saw it, and at the latest at
+    ``settle()``, which writes the final count and waits for it.
     """
 
     def __init__(self, export_id: int, build_id: str, callback: ProgressCallback | None) -> None:
@@ -162,6 +183,9 @@ class _Progress:
         self.connection = None
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.pending: tuple[int, int] | None = None
+        self.pending_lock = threading.Lock()
         self.lost = False
         self.thread: threading.Thread | None = None
 
@@ -180,6 +204,7 @@ class _Progress:
 
     def __exit__(self, *exc_info) -> None:
         self.stop.set()
+        self.wake.set()
         if self.thread is not None:
             self.thread.join()
         if self.connection is not None:
@@ -191,8 +216,15 @@ class _Progress:
             self.callback(done, total)
         if self.connection is None:
             return
-        progress = min(done / total, 1.0) if total else 0.0
-        self._write("rows_done = %s, rows_total = %s, progress = %s", [done, total, progress])
+        self.check()
+        with self.pending_lock:
+            self.pending = (done, total)
+        self.wake.set()
+
+    def settle(self) -> None:
+        """Write the last reported progress now, and raise if the export was taken."""
+        if self.connection is not None:
+            self._write_pending()
         self.check()
 
     def check(self) -> None:
@@ -204,11 +236,28 @@ class _Progress:
             )
 
     def _beat(self) -> None:
-        while not self.stop.wait(settings.HITL_EXPORT_HEARTBEAT_SECONDS):
+        while not self.stop.is_set():
+            woken = self.wake.wait(settings.HITL_EXPORT_HEARTBEAT_SECONDS)
+            self.wake.clear()
+            if self.stop.is_set():
+                return
             try:
-                self._write("", [])
-            except Exception:  # the next chunk's update raises it in the build
+                if woken:
+                    self._write_pending()
+                else:
+                    self._write("", [])
+            except Exception:  # the next write raises it in the build (settle)
                 logger.exception("Export %s: heartbeat failed", self.export_id)
+
+    def _write_pending(self) -> None:
+        with self.pending_lock:
+            pending, self.pending = self.pending, None
+        if pending is None:
+            self._write("", [])
+            return
+        done, total = pending
+        progress = min(done / total, 1.0) if total else 0.0
+        self._write("rows_done = %s, rows_total = %s, progress = %s", [done, total, progress])
 
     def _write(self, assignments: str, params: list) -> None:
         table = DatasetExport._meta.db_table
@@ -229,14 +278,24 @@ class _Build:
     What to read and how to write it is the format's (``datasets.formats``).
     """
 
-    def __init__(self, export: DatasetExport, *, prefetch: bool, copy_entries: bool) -> None:
-        """``prefetch``: fetch rows in a helper thread (PostgreSQL). ``copy_entries``:
-        COPY the exported items on a connection of their own, in a helper thread (only
-        when the build is not inside an enclosing transaction, which could not see them).
+    def __init__(
+        self,
+        export: DatasetExport,
+        *,
+        prefetch: bool,
+        snapshot: str | None = None,
+        copy_entries: bool,
+    ) -> None:
+        """``prefetch``: fetch rows in a helper thread (PostgreSQL), on a connection of
+        its own reading the exported ``snapshot`` when there is one (else on the
+        build's). ``copy_entries``: COPY the exported items on a connection of their
+        own, in a helper thread (only when the build is not inside an enclosing
+        transaction, which could not see them).
         """
         self.export = export
         self.spec = formats.get(export.format)
         self.prefetch = prefetch
+        self.snapshot = snapshot
         self.copier: EntryCopier | None = None
         build_id = export.build_id
         splits = [Split.TRAIN.value]
@@ -268,7 +327,7 @@ class _Build:
         self.skipped: Counter[str] = Counter()
         self.duplicates = 0
         self.item_count = 0
-        self._seen: set[bytes] = set()
+        self._seen = SeenKeys()
         self._last_item: int | None = None
         if self.spec.header:
             for pending in self.files.values():
@@ -289,7 +348,9 @@ class _Build:
         done = 0
         rows, history = export_source_rows(export), latest_history_ids(export)
         if self.prefetch:
-            source = Prefetch(rows, history, chunk=chunk, name=f"export_{export.pk}")
+            source = Prefetch(
+                rows, history, chunk=chunk, name=f"export_{export.pk}", snapshot=self.snapshot
+            )
         else:
             source = SerialSource(rows, history, chunk=chunk)
         with source:
@@ -306,29 +367,42 @@ class _Build:
                 progress(done, max(total, done))
 
     def _record(self, entries: list[tuple[int, int | None, str]]) -> None:
+        """The chunk's new items: COPY text rows for the database (NULL is \\N) and
+        elements of the manifest's item list (NULL is null)."""
         if not entries:
             return
-        export_id, null = self.export.pk, "\\N"  # COPY text format's NULL
-        copy_rows = "".join(
-            f"{export_id}\t{item}\t{null if history is None else history}\t{split}\n"
-            for item, history, split in entries
-        ).encode()
-        if self.copier is not None:
-            self.copier.write(copy_rows)
+        copy_prefix = f"{self.export.pk}\t"
+        if self._splitter() is None:
+            # One split: each item formatted once, the rest done on the whole chunk.
+            pairs = "\n".join([f"{item}\t{history}" for item, history, _split in entries])
+            split = entries[0][2]
+            row_end = f"\t{split}\n"
+            copy_rows = copy_prefix + pairs.replace("\n", row_end + copy_prefix) + row_end
+            item_end = f',"{split}"]'
+            items = pairs.replace("\t", ",").replace("\n", item_end + ",\n    [")
+            items = "\n    [" + items + item_end
         else:
-            self.entries.write(copy_rows)
-        items = ",".join(
-            f'\n    [{item},{"null" if history is None else history},"{split}"]'
-            for item, history, split in entries
-        )
+            copy_rows = "".join(
+                [f"{copy_prefix}{item}\t{history}\t{split}\n" for item, history, split in entries]
+            )
+            items = ",".join(
+                [f'\n    [{item},{history},"{split}"]' for item, history, split in entries]
+            )
+        if "\tNone\t" in copy_rows:  # an item without a history row
+            copy_rows = copy_rows.replace("\tNone\t", "\t\\N\t")
+            items = items.replace(",None,", ",null,")
+        if self.copier is not None:
+            self.copier.write(copy_rows.encode())
+        else:
+            self.entries.write(copy_rows.encode())
         self.manifest_items.write(("," if self.item_count else "").encode() + items.encode())
         self.item_count += len(entries)
 
-    def _splitter(self) -> Callable[[int], str]:
+    def _splitter(self) -> Callable[[int], str] | None:
+        """The split of an item id; None when every item goes to train."""
         seed, ratio = self.export.seed, self.export.validation_ratio
         if ratio <= 0:
-            train = Split.TRAIN.value  # read once: an enum's .value is a property
-            return lambda _item_id: train
+            return None
         return lambda item_id: split_of(seed=seed, item_id=item_id, validation_ratio=ratio)
 
     def _encode(self, batch, lines, entries) -> None:
@@ -340,32 +414,44 @@ class _Build:
         This loop runs once per exported row, so it keeps to local names.
         """
         encode = self.spec.encoder(batch)
-        repeat_key = self.spec.dedupe_key if self.export.deduplicate else None
-        seen = self._seen
         skipped = self.skipped
-        split_of = self._splitter()
+        splitter = self._splitter()
+        train = Split.TRAIN.value  # read once: an enum's .value is a property
+        split = train
+        train_lines = lines[train]
         last_item = self._last_item
-        for row in batch:
-            item_id = row[0]
-            key = None
-            if repeat_key is not None:
-                key = repeat_key(row)
-                if key is not None and key in seen:
-                    self.duplicates += 1
-                    continue
+        duplicates = 0
+        # Each row with its repeat key and whether that key was written in an earlier chunk.
+        repeat_key = self.spec.dedupe_key if self.export.deduplicate else None
+        if repeat_key is None:
+            keyed = zip(batch, repeat(None), repeat(False))
+        else:
+            keys = [repeat_key(row) for row in batch]
+            keyed = zip(batch, keys, self._seen.contains(keys), strict=True)
+        written: set[bytes] = set()  # the keys written in this chunk
+        for row, key, earlier in keyed:
+            if key is not None and (earlier or key in written):
+                duplicates += 1
+                continue
             try:
                 line = encode(row)
             except SkipRow as skip:
                 skipped[skip.reason] += 1
                 continue
             if key is not None:
-                seen.add(key)
-            split = split_of(item_id)
-            lines[split].append(line)
+                written.add(key)
+            item_id = row[0]
+            if splitter is None:
+                train_lines.append(line)
+            else:
+                split = splitter(item_id)
+                lines[split].append(line)
             if item_id != last_item:
                 entries.append((item_id, row[-1], split))
                 last_item = item_id
         self._last_item = last_item
+        self.duplicates += duplicates
+        self._seen.add(list(written))
 
     def counts(self) -> dict[str, Any]:
         return {

@@ -9,12 +9,14 @@ while it waits for the server, so the threads cost little Python time.
 """
 
 import itertools
+import operator
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import QuerySet
+from psycopg import sql
 
 from datasets.models import DatasetExportItem
 
@@ -27,36 +29,88 @@ def batches(rows: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def with_history(rows: Iterable[tuple], history: Iterable[tuple]) -> Iterator[tuple]:
-    """Append each row's latest history id; both streams are ordered by item id."""
-    history = iter(history)
-    current = next(history, None)
-    for row in rows:
-        item_id = row[0]
-        while current is not None and current[0] < item_id:
-            current = next(history, None)
-        yield (*row, current[1] if current is not None and current[0] == item_id else None)
+class HistoryIds:
+    """Each row's latest history id, from a stream of ``(item id, history id)`` rows.
 
+    Both streams are ordered by item id; ``attach(batch)`` returns the batch's
+    rows, each with its item's history id appended (None when it has none).
+    ``fetch(n)`` returns up to ``n`` more history rows (none at the end).
+    """
 
-def _fetch(cursor, size: int) -> Iterator[tuple]:
-    while rows := cursor.fetchmany(size):
-        yield from rows
+    def __init__(self, fetch: Callable[[int], list[tuple]], size: int) -> None:
+        self.fetch = fetch
+        self.size = size
+        self.buffer: list[tuple] = []
+        self.pos = 0
+        self.exhausted = False
+
+    def _ensure(self, count: int) -> None:
+        """At least ``count`` unread history rows in the buffer, unless the stream ended."""
+        if len(self.buffer) - self.pos >= count or self.exhausted:
+            return
+        rest = self.buffer[self.pos :]
+        while len(rest) < count and not self.exhausted:
+            more = self.fetch(max(self.size, count - len(rest)))
+            self.exhausted = not more
+            rest.extend(more)
+        self.buffer, self.pos = rest, 0
+
+    def attach(self, batch: list[tuple]) -> list[tuple]:
+        if not batch:
+            return []
+        self._latest(batch[0][0])  # past the items before this batch
+        count = len(batch)
+        self._ensure(count)
+        window = self.buffer[self.pos : self.pos + count]
+        # Item formats read one row per item, and every item has history: the
+        # next ``count`` history rows are the batch's items, in order.
+        if len(window) == count and [h[0] for h in window] == [row[0] for row in batch]:
+            self.pos += count - 1  # the last stays: the next batch may go on with its item
+            return list(map(operator.add, batch, [(h[1],) for h in window]))
+        return [(*row, self._latest(row[0])) for row in batch]
+
+    def _latest(self, item_id: int) -> int | None:
+        while True:
+            if self.pos == len(self.buffer):
+                self._ensure(1)
+                if self.pos == len(self.buffer):
+                    return None
+            found, latest = self.buffer[self.pos]
+            if found == item_id:
+                return latest  # not consumed: the item's next row (triplets) takes it too
+            if found > item_id:
+                return None
+            self.pos += 1
 
 
 class Prefetch:
-    """Batches of ``with_history(rows, history)``, fetched one chunk ahead in a thread.
+    """Batches of rows with their history ids (``HistoryIds``), fetched one chunk ahead
+    in a thread.
 
-    Uses two named (server-side) cursors on the build's own psycopg connection,
-    inside its open transaction, so the rows come from the build's snapshot.
+    Uses two named (server-side) cursors, so the rows come from the build's
+    snapshot: with ``snapshot`` (the id of the build's exported snapshot) on a
+    connection of its own that imports it, so the build's own queries per chunk
+    (a format's marks or reviews) never wait behind a fetch; without, on the
+    build's psycopg connection, inside its open transaction.
     Use as a context manager: leaving it stops the thread and closes the cursors.
     """
 
-    def __init__(self, rows: QuerySet, history: QuerySet, *, chunk: int, name: str) -> None:
+    def __init__(
+        self, rows: QuerySet, history: QuerySet, *, chunk: int, name: str, snapshot: str | None
+    ) -> None:
         self.queries = [rows.query.sql_with_params(), history.query.sql_with_params()]
-        connection.ensure_connection()
-        # The calling thread's psycopg connection: ``django.db.connection`` is
-        # per thread, and the cursors must live in the caller's transaction.
-        self.raw = connection.connection
+        self.snapshot = snapshot
+        self.own = None
+        if snapshot is not None:
+            self.own = connections.create_connection(DEFAULT_DB_ALIAS)
+            self.own.inc_thread_sharing()  # opened here, used by the thread, closed here
+            self.own.ensure_connection()
+            self.raw = self.own.connection
+        else:
+            connection.ensure_connection()
+            # The calling thread's psycopg connection: ``django.db.connection`` is
+            # per thread, and the cursors must live in the caller's transaction.
+            self.raw = connection.connection
         self.chunk = chunk
         self.name = name
         self.queue: queue.Queue = queue.Queue(maxsize=2)
@@ -76,6 +130,9 @@ class Prefetch:
             except queue.Empty:
                 continue
         self.thread.join()
+        if self.own is not None:
+            self.own.dec_thread_sharing()
+            self.own.close()
 
     def __iter__(self) -> Iterator[list]:
         while (batch := self.queue.get()) is not _DONE:
@@ -85,16 +142,24 @@ class Prefetch:
 
     def _run(self) -> None:
         try:
+            if self.snapshot is not None:
+                # The build's snapshot, read only, without JIT (see build._begin_snapshot).
+                self.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                self.raw.execute(
+                    sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot))
+                )
+                self.raw.execute("SET LOCAL jit = off")
             cursors = [self.raw.cursor(name=f"{self.name}_{n}") for n in range(2)]
             try:
-                for cursor, (sql, params) in zip(cursors, self.queries, strict=True):
+                for cursor, (query, params) in zip(cursors, self.queries, strict=True):
                     cursor.itersize = self.chunk
-                    cursor.execute(sql, params)
-                rows = with_history(_fetch(cursors[0], self.chunk), _fetch(cursors[1], self.chunk))
-                for batch in batches(rows, self.chunk):
+                    cursor.execute(query, params)
+                rows, history = cursors
+                attached = HistoryIds(history.fetchmany, self.chunk)
+                while batch := rows.fetchmany(self.chunk):
                     if self.stop.is_set():
                         return
-                    self.queue.put(batch)
+                    self.queue.put(attached.attach(batch))
             finally:
                 for cursor in cursors:
                     cursor.close()
@@ -179,4 +244,7 @@ class SerialSource:
         self.history.close()
 
     def __iter__(self) -> Iterator[list]:
-        return batches(with_history(self.rows, self.history), self.chunk)
+        history = self.history
+        attached = HistoryIds(lambda n: list(itertools.islice(history, n)), self.chunk)
+        for batch in batches(self.rows, self.chunk):
+            yield attached.attach(batch)

@@ -1,5 +1,6 @@
 """Who is calling, and whether they may knock: API keys, the role gate, throttles."""
 
+from django.conf import settings
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
@@ -8,21 +9,9 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from hitlplatform.degraded import degraded_record
 from reviews import access
 from reviews.errors import NotAllowed
-from reviews.models import ApiKey
 from reviews.models.projects import hash_api_key
-from reviews.precompiled import Precompiled
 from reviews.principals import ApiClient
-
-# The key with its project and the project's judge configuration (None without
-# one): every request with a key runs this, and ingest needs all three.
-_KEY_BY_HASH = Precompiled(
-    lambda hashed: (
-        ApiKey.objects.select_related("project", "project__judge_config")
-        .filter(hashed_key=hashed, revoked_at__isnull=True)
-        .order_by("pk")[:1]
-    ),
-    sample=["precompiled-sample-hash"],
-)
+from reviews.selectors import api_key_recent
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -42,8 +31,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 raw = parts[1].decode()
             except UnicodeDecodeError as exc:
                 raise exceptions.AuthenticationFailed(_("Malformed API key header.")) from exc
-        found = _KEY_BY_HASH(hash_api_key(raw))
-        key = found[0] if found else None
+        # With its project, judge configuration and check rules (what ingest needs),
+        # reused for a few seconds: revocation reaches other processes within that.
+        key = api_key_recent(hash_api_key(raw), max_age=settings.HITL_API_KEY_CACHE_SECONDS)
         if key is None:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
         return ApiClient(key=key), key

@@ -40,7 +40,8 @@ def comparison_form(raw: Any) -> bool:
 def string_error(value: Any, *, allow_blank: bool, limit: int) -> str | None:
     if not isinstance(value, str):
         return NOT_STRING
-    if not allow_blank and not value.strip():
+    # Blank as ``not value.strip()`` tells it, without copying the text.
+    if not allow_blank and (not value or value.isspace()):
         return BLANK
     if len(value) > limit:
         return f"Ensure this field has no more than {limit} characters."

@@ -26,9 +26,10 @@ from reviews.jsontext import NOT_FINITE, too_deep
 ENVELOPE_DEPTH = 3
 TOO_LONG_INTEGER = "Integer has too many digits."
 
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# Every byte but a quote and the four brackets, for bytes.translate to delete.
+_NOT_MARK = bytes(set(range(256)) - set(b'"[]{}'))
 _STRUCTURE = re.compile(r'[\[\]{}",]')
-_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 Path = list[str | int | None]
 
@@ -75,10 +76,18 @@ def _max_depth(text: str) -> int:
     Without escaped backslashes and escaped quotes, every quote left opens or
     closes a string, so every other piece between quotes is structure. Exact for
     valid JSON and for the valid start of invalid JSON, which is as far as the
-    parser gets before it stops.
+    parser gets before it stops. Done on the UTF-8 bytes (a backslash, a quote
+    or a bracket is one byte there, never part of another character), keeping
+    only quotes and brackets before the split, in C: splitting a 1,000-item
+    batch at every quote was half of its parse.
     """
-    unescaped = text.replace("\\\\", "").replace('\\"', "")
-    brackets = _NOT_BRACKET.sub("", "".join(unescaped.split('"')[::2]))
+    data = text.encode("utf-8", "surrogatepass")
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # A pair of adjacent quotes encloses no bracket of the structure: dropping it
+    # keeps every other quote's parity, and leaves almost nothing to split.
+    marks = data.translate(None, _NOT_MARK).replace(b'""', b"")
+    brackets = b"".join(marks.split(b'"')[::2])
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 

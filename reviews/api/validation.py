@@ -73,28 +73,24 @@ def _context(value: Any, text_limit: int) -> tuple[list | None, Any]:
     return documents, None
 
 
-def transcript_limits() -> transcripts.Limits:
-    return transcripts.Limits(
-        text_chars=settings.HITL_MAX_TEXT_CHARS, json_depth=settings.HITL_MAX_JSON_DEPTH
-    )
-
-
 def validate_item(raw: Any) -> tuple[dict | None, dict]:
     """(clean payload, {}) for a valid item, (None, {field: [messages]}) otherwise."""
     if not isinstance(raw, dict):
         return None, {"non_field_errors": ["Invalid data. Expected a dictionary."]}
-    text_limit = settings.HITL_MAX_TEXT_CHARS
+    # Read once an item (settings are looked up through a lazy object).
+    text_limit, depth = settings.HITL_MAX_TEXT_CHARS, settings.HITL_MAX_JSON_DEPTH
+    limits = transcripts.Limits(text_chars=text_limit, json_depth=depth)
     errors: dict[str, Any] = {}
     clean: dict[str, Any] = {}
     compared = comparison_form(raw)
     if compared:
         # Candidates instead of one output: reviews.api.candidates.
         whole = "prompt" not in raw
-        conversation, problems = comparison_errors(raw, limits=transcript_limits())
+        conversation, problems = comparison_errors(raw, limits=limits)
     else:
         # The conversation (messages, tools; a transcript's prompt and output): reviews.transcripts.
         whole = transcripts.transcript_form(raw)
-        conversation, problems = transcripts.conversation_clean(raw, limits=transcript_limits())
+        conversation, problems = transcripts.conversation_clean(raw, limits=limits)
     clean.update(conversation)
     errors.update(problems)
     for name, (required, allow_blank, limit) in STRING_FIELDS.items():
@@ -145,7 +141,7 @@ def validate_item(raw: Any) -> tuple[dict | None, dict]:
         errors["metadata"] = [
             f'Expected a dictionary of items but got type "{type(metadata).__name__}".'
         ]
-    elif error := json_value_error(metadata, max_depth=settings.HITL_MAX_JSON_DEPTH):
+    elif error := json_value_error(metadata, max_depth=depth):
         errors["metadata"] = [error]
     else:
         clean["metadata"] = metadata

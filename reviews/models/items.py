@@ -243,7 +243,12 @@ class ReviewItem(models.Model):
     # otherwise copy the prompt, output and context again, several KB an item
     # over its life, and half the WAL of an ingest.
     # review_notes copies Review.note, which has its own history.
-    history = HistoricalRecords(excluded_fields=[*SUBMITTED_CONTENT_FIELDS, "review_notes"])
+    # History is read by item (id) and by time (history_date); the indexes the
+    # item's own columns have would only cost every history row five more entries.
+    history = HistoricalRecords(
+        excluded_fields=[*SUBMITTED_CONTENT_FIELDS, "review_notes"],
+        no_db_index=["project", "model_version", "created_at", "final_candidate"],
+    )
     objects = ReviewItemQuerySet.as_manager()
 
     class Meta:

@@ -227,6 +227,7 @@ def _store(
                 payloads=[payloads[external_id][0] for external_id in chunk],
                 user=user,
                 via=via,
+                digests=[hashes[external_id] for external_id in chunk],
             )
         except Conflict as exc:
             refused = set(exc.detail["conflicting_external_ids"])

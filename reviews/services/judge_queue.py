@@ -91,8 +91,23 @@ def judge_retry_enqueue(*, item_ids: list[int], attempt: int) -> int:
 
 
 def judge_chunks(ids: list[int]) -> list[list[int]]:
+    """``ids`` in as few chunks of at most ``HITL_JUDGE_CHUNK_SIZE`` as fit, of even size.
+
+    A job's calls are bounded by its project's ``max_concurrency``, so a batch
+    is judged in as many waves as its largest chunk holds: 600 items go as two
+    jobs of 300 (6 waves of 50 each, on two workers at once), not 500 and 100.
+    """
     size = max(1, settings.HITL_JUDGE_CHUNK_SIZE)
-    return [ids[start : start + size] for start in range(0, len(ids), size)]
+    count = -(-len(ids) // size)
+    if count <= 1:
+        return [ids] if ids else []
+    base, extra = divmod(len(ids), count)
+    chunks, start = [], 0
+    for index in range(count):
+        end = start + base + (1 if index < extra else 0)
+        chunks.append(ids[start:end])
+        start = end
+    return chunks
 
 
 def judge_enqueue(*, config: JudgeConfig, item_ids: list[int]) -> int:

@@ -73,6 +73,12 @@ def webhook_payload(
     }
 
 
+def webhook_deliveries_due(*, project: Project, items: list[ReviewItem]) -> bool:
+    """Whether ``webhook_deliveries_create`` writes a row for any of these final items:
+    the project has a webhook URL and one of them is not a control."""
+    return bool(project.webhook_url) and any(not item.is_control for item in items)
+
+
 def webhook_deliveries_create(
     *, project: Project, items: list[ReviewItem], now: datetime | None = None
 ) -> list[str]:
@@ -85,7 +91,7 @@ def webhook_deliveries_create(
     fast. Returns the delivery ids.
     """
     items = [item for item in items if not item.is_control]  # never sent to clients
-    if not project.webhook_url or not items:
+    if not webhook_deliveries_due(project=project, items=items):
         return []
     now = now or timezone.now()
     # An audit sample made final again (an override) may hold its audit already.

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from reviews.models import ApiKey, Project
 from reviews.models.projects import new_webhook_secret
+from reviews.selectors import api_key_forget
 
 
 @transaction.atomic
@@ -23,7 +24,8 @@ def api_key_create(*, project: Project, name: str, user=None) -> tuple[ApiKey, s
 
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, user=None) -> ApiKey:
-    """Revoke ``key`` at once; requests with it fail from now on. Revoking twice is a no-op."""
+    """Revoke ``key``: requests with it fail from the commit on in this process, and
+    within ``HITL_API_KEY_CACHE_SECONDS`` in the others. Revoking twice is a no-op."""
     key = ApiKey.objects.select_for_update().get(pk=key.pk)
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
@@ -31,6 +33,10 @@ def api_key_revoke(*, key: ApiKey, user=None) -> ApiKey:
         if user is not None:
             key._history_user = user
         key.save(update_fields=["revoked_at"])
+    # This process stops accepting it now (and once more at commit, in case a request
+    # read it again meanwhile); the others within HITL_API_KEY_CACHE_SECONDS.
+    api_key_forget(key.hashed_key)
+    transaction.on_commit(lambda: api_key_forget(key.hashed_key))
     return key
 
 

@@ -3,10 +3,12 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from reviews import selectors
 from reviews.api.auth import ApiKeyRateThrottle
-from reviews.models import ReviewItem
+from reviews.models import ApiKey, ReviewItem
 from reviews.services.projects import api_key_create, api_key_revoke
 from tests.factories import ingest, item_payload, make_project
 
@@ -197,6 +199,51 @@ def test_missing_or_revoked_key_is_refused(project):
     assert post(client, item_payload()).status_code == 201
     api_key_revoke(key=key)
     response = post(client, item_payload())
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid or revoked API key."
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_seconds(
+    project, monkeypatch, settings
+):
+    settings.HITL_API_KEY_CACHE_SECONDS = 5
+    now = [1000.0]
+    monkeypatch.setattr(selectors, "_clock", lambda: now[0])
+    key, raw = api_key_create(project=project, name="elsewhere")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    assert client.get(URL).status_code == 200
+    # Revoked as another web process or a shell would: this process is not told.
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    now[0] += 4.9
+    assert client.get(URL).status_code == 200
+    now[0] += 0.2
+    response = client.get(URL)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid or revoked API key."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_post_with_the_cached_key_of_a_project_deleted_elsewhere_is_not_a_500(
+    project, monkeypatch, settings
+):
+    """The key's rows are reused for a few seconds; its project deleted meanwhile by
+    another process makes the INSERT's foreign key fail (checked at commit, hence a
+    transactional test): a 409 to retry, then a 401."""
+    settings.HITL_API_KEY_CACHE_SECONDS = 5
+    monkeypatch.setattr(selectors, "_clock", lambda: 1000.0)
+    doomed = make_project(slug="doomed")
+    _, raw = api_key_create(project=doomed, name="soon gone")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    assert client.get(URL).status_code == 200
+    # Deleted as the admin in another web process would: this process is not told.
+    type(doomed).objects.filter(pk=doomed.pk).delete()
+    response = post(client, item_payload(external_id="gone-1"))
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "conflict"
+    assert not ReviewItem.objects.filter(external_id="gone-1").exists()
+    response = post(client, item_payload(external_id="gone-1"))
     assert response.status_code == 401
     assert response.json()["detail"] == "Invalid or revoked API key."
 

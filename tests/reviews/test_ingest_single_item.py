@@ -24,9 +24,9 @@ from reviews.services.projects import api_key_create
 from reviews.services.search import SEARCH_INDEX_JOB
 from tests import factories
 
-# The API key with its project and judge configuration, the check rules, the
-# transaction (BEGIN / COMMIT; SAVEPOINT / RELEASE under test) and one INSERT
-# make five; the room left is for the webhook outbox row of an item final at once.
+# The API key with its project, judge configuration and check rules (one query),
+# the transaction (BEGIN / COMMIT; SAVEPOINT / RELEASE under test) and one INSERT
+# make four; the room left is for the webhook outbox row of an item final at once.
 MAX_STATEMENTS = 8
 QUEUE_REDIS_DB = 3
 
@@ -200,10 +200,66 @@ def test_a_different_resubmit_of_one_item_is_a_conflict_and_stores_nothing(check
     assert CheckResult.objects.filter(item=item).count() == 4
 
 
-def test_the_statement_budget_counts_the_insert(checked_project, django_assert_num_queries):
+def test_the_statement_budget_counts_the_insert(
+    checked_project, django_assert_num_queries, settings
+):
     """The budget would mean nothing if the writes escaped the count."""
+    settings.HITL_API_KEY_CACHE_SECONDS = 0  # the key looked up on every request
     client = client_for(checked_project)
     client.post("/api/v1/items/", factories.item_payload(), format="json")
-    with django_assert_num_queries(5) as captured:
+    with django_assert_num_queries(4) as captured:
         client.post("/api/v1/items/", factories.item_payload(), format="json")
     assert any("INSERT INTO" in q["sql"] for q in captured.captured_queries)
+
+
+def test_a_key_seen_a_moment_ago_is_not_looked_up_again(checked_project, django_assert_num_queries):
+    client = client_for(checked_project)
+    client.post("/api/v1/items/", factories.item_payload(), format="json")
+    with django_assert_num_queries(3) as captured:  # SAVEPOINT, INSERT, RELEASE
+        response = client.post("/api/v1/items/", factories.item_payload(), format="json")
+    assert response.status_code == 201
+    assert not any("reviews_apikey" in q["sql"] for q in captured.captured_queries)
+    # The rules came with the key: all four ran on the item.
+    assert len(response.json()["checks"]) == 4
+
+
+def _statements(captured) -> list[str]:
+    return [q["sql"].split()[0].upper() for q in captured.captured_queries]
+
+
+def test_outside_a_transaction_an_item_is_one_statement_without_begin_or_commit(
+    transactional_db, queue_redis, django_assert_num_queries
+):
+    project = factories.make_project(slug="autocommit", mode="gate")
+    factories.make_rule(project, kind="min_length", limit=10)
+    client = client_for(project)
+    client.post("/api/v1/items/", factories.item_payload(), format="json")  # key remembered
+
+    with django_assert_num_queries(1) as captured:
+        response = client.post("/api/v1/items/", factories.item_payload(), format="json")
+
+    assert _statements(captured) == ["WITH"]
+    assert response.status_code == 201
+    item = ReviewItem.objects.get(pk=response.json()["id"])
+    assert item.status == ItemStatus.PENDING_REVIEW
+    assert item.history.count() == 1
+    assert CheckResult.objects.filter(item=item).count() == 1
+    assert SearchPending.objects.filter(item_id=item.pk).exists()
+
+
+def test_outside_a_transaction_a_released_item_commits_with_its_webhook_row(
+    transactional_db, queue_redis, django_assert_max_num_queries
+):
+    project = factories.make_project(
+        slug="released-at-once", mode="monitor", webhook_url="https://hooks.example.com/hitl"
+    )
+    client = client_for(project)
+    client.post("/api/v1/items/", factories.item_payload(), format="json")
+
+    with django_assert_max_num_queries(MAX_STATEMENTS) as captured:
+        response = client.post("/api/v1/items/", factories.item_payload(), format="json")
+
+    assert response.json()["status"] == ItemStatus.AUTO_APPROVED
+    statements = _statements(captured)
+    assert statements[0] == "BEGIN" and statements[-1] == "COMMIT", statements
+    assert WebhookDelivery.objects.filter(item_id=response.json()["id"]).count() == 1
