@@ -8,6 +8,9 @@ class ReviewsConfig(AppConfig):
 
     def ready(self) -> None:
         # Models are importable only once the registry is ready: Django's documented place.
+        from reviews.history_manager import history_manager_cached
         from reviews.roles import roles_sync_after_migrate
+
+        history_manager_cached()
 
         post_migrate.connect(roles_sync_after_migrate, sender=self)

@@ -27,9 +27,11 @@ class Precompiled:
 
     ``sample`` holds one value per parameter of ``build``, distinct from any
     other parameter of the query: the compiled query's parameters are found by
-    them, so later calls can put their own values in their places. Only plain
-    filters belong here (``field=value``): a value the lookup transforms
-    (``__in``, ``__contains``) would not be found.
+    them (a value the query uses several times fills each of its places), so
+    later calls can put their own values in their places. Only plain filters
+    and raw SQL parameters belong here (``field=value``): a value the lookup
+    transforms (``__in``, ``__contains``) would not be found. Annotations
+    become attributes of the instances, as in a queryset.
     """
 
     def __init__(self, build: Callable[..., models.QuerySet], *, sample: Sequence[Any]) -> None:
@@ -47,10 +49,14 @@ class Precompiled:
             params = list(params)
             slots = []
             for value in self._sample:
-                matches = [i for i, param in enumerate(params) if param == value]
-                if len(matches) != 1:
-                    raise ValueError(f"Sample value {value!r} is not one parameter of the query.")
-                slots.append(matches[0])
+                matches = [
+                    i
+                    for i, param in enumerate(params)
+                    if type(param) is type(value) and param == value
+                ]
+                if not matches:
+                    raise ValueError(f"Sample value {value!r} is not a parameter of the query.")
+                slots.append(matches)
             klass_info, select = compiler.klass_info, compiler.select
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             init_list = [column[0].target.attname for column in select[start:end]]
@@ -75,8 +81,9 @@ class Precompiled:
             self._compiled(using)
         )
         params = list(params)
-        for slot, value in zip(slots, values, strict=True):
-            params[slot] = value
+        for places, value in zip(slots, values, strict=True):
+            for place in places:
+                params[place] = value
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -88,6 +95,8 @@ class Precompiled:
             obj = model.from_db(using, init_list, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)
+            for name, index in compiler.annotation_col_map.items():
+                setattr(obj, name, row[index])
             found.append(obj)
         return found
 

@@ -9,15 +9,25 @@ options, a boolean one yes or no. Scores are stored on the review
 from typing import Any
 
 from reviews.models import CriterionKind, Project, RubricCriterion
+from reviews.precompiled import Precompiled
 
 FIELD_PREFIX = "rubric_"
 TRUE_WORDS = frozenset({"1", "true", "yes", "y"})
 FALSE_WORDS = frozenset({"0", "false", "no", "n"})
 
 
+# Read on every review page and submit: compiled once per thread (reviews.precompiled).
+_CRITERIA_OF_PROJECT = Precompiled(
+    lambda project_id: RubricCriterion.objects.filter(project_id=project_id).order_by(
+        "order", "id"
+    ),
+    sample=[-7005],
+)
+
+
 def rubric_of(project: Project) -> list[RubricCriterion]:
     """The project's criteria in page order (one query)."""
-    return list(RubricCriterion.objects.filter(project=project).order_by("order", "id"))
+    return _CRITERIA_OF_PROJECT(project.pk)
 
 
 def field_name(criterion: RubricCriterion) -> str:

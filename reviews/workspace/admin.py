@@ -294,6 +294,7 @@ def review_view(request: HttpRequest, assignment_id: int, *, admin_site) -> Http
                     rubric=form.rubric(),
                 ),
                 active_seconds=data["active_seconds"],
+                criteria=form.criteria,
             )
             undo_remember(request, review=review, item=item)
     except ReviewInvalid as exc:

@@ -38,6 +38,7 @@ from reviews.models import (
     Verdict,
 )
 from reviews.models.items import SUBMITTED_CONTENT_FIELDS
+from reviews.precompiled import Precompiled
 from reviews.quality.controls import control_review_score, controls_claimable
 from reviews.quality.evaluate import second_review_due
 from reviews.quality.jobs import reviewer_quality_enqueue
@@ -204,13 +205,22 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 def _claimable_condition(*, reviewer, project: Project, now) -> RawSQL:
     """The claim rule of ``claimable_items`` as one boolean SQL expression."""
-    sql = _NOT_MINE + (_ROOM_FOR_ONE if project.reviews_required == 1 else _ROOM_FOR_MORE)
+    return _claimable_sql(
+        reviewer_id=reviewer.pk,
+        now=now,
+        skip_since=now - SKIP_HIDES_FOR,
+        required=project.reviews_required,
+    )
+
+
+def _claimable_sql(*, reviewer_id: int, now, skip_since, required: int) -> RawSQL:
+    sql = _NOT_MINE + (_ROOM_FOR_ONE if required == 1 else _ROOM_FOR_MORE)
     adapt = connection.ops.adapt_datetimefield_value
     values = {
-        "reviewer": reviewer.pk,
+        "reviewer": reviewer_id,
         "now": adapt(now),
-        "skip_since": adapt(now - SKIP_HIDES_FOR),
-        "required": project.reviews_required,
+        "skip_since": adapt(skip_since),
+        "required": required,
     }
     params = [values[name] for name in _PLACEHOLDER.findall(sql)]
     # Constant SQL; every value goes as a parameter.
@@ -237,6 +247,63 @@ def claimable_items(
     if narrowing:
         queue = narrowing.apply(queue)
     return queue.filter(_claimable_condition(reviewer=reviewer, project=project, now=now))
+
+
+def _claim_statements(required: int) -> tuple[Precompiled, Precompiled]:
+    """The claim's two statements on an unnarrowed queue, compiled once per thread.
+
+    The first locks the first claimable item (``FOR UPDATE SKIP LOCKED``, without
+    the submitted text: the claim and its history row need none of it); the
+    second re-checks that item in a fresh statement and says whether it has
+    expired claims. ``required`` (1 or more) picks the rule's SQL.
+    """
+
+    def queue(reviewer_id, project_id, now, skip_since, required_value):
+        rule = _claimable_sql(
+            reviewer_id=reviewer_id,
+            now=now,
+            skip_since=skip_since,
+            required=required_value if required > 1 else 1,
+        )
+        return ReviewItem.objects.in_queue().filter(project_id=project_id).filter(rule)
+
+    def candidate(*values):
+        return (
+            queue(*values)
+            .defer(*SUBMITTED_CONTENT_FIELDS, "review_notes")
+            .select_for_update(skip_locked=True, of=("self",))[:1]
+        )
+
+    def recheck(item_id, *values):
+        now = values[2]
+        expired = Assignment.objects.filter(
+            item=OuterRef("pk"), state=AssignmentState.ACTIVE, lease_expires_at__lte=now
+        )
+        return (
+            queue(*values)
+            .filter(pk=item_id)
+            .annotate(stale=Exists(expired))
+            .only("pk")
+            .order_by()[:1]
+        )
+
+    sample_now = timezone.now().replace(year=1999)
+    values = [-9001, -9002, sample_now, sample_now.replace(year=1998)]
+    if required > 1:
+        values.append(-9003)
+    return (
+        Precompiled(
+            (lambda *v: candidate(*v, None)) if required == 1 else candidate, sample=values
+        ),
+        Precompiled(
+            (lambda item_id, *v: recheck(item_id, *v, None)) if required == 1 else recheck,
+            sample=[-9004, *values],
+        ),
+    )
+
+
+_CLAIM_ONE_OF_ONE = _claim_statements(1)
+_CLAIM_ONE_OF_MORE = _claim_statements(2)
 
 
 def _control_due(project: Project) -> bool:
@@ -268,6 +335,33 @@ def lease_for(project: Project) -> timedelta:
     return timedelta(minutes=project.lease_minutes or settings.HITL_DEFAULT_LEASE_MINUTES)
 
 
+# The claim's and the submit's lookups by key, compiled once per thread: building and
+# compiling each cost more CPU than PostgreSQL's answer (reviews.precompiled).
+_HELD_CLAIM = Precompiled(
+    lambda reviewer_id, project_id, now: Assignment.objects.filter(
+        reviewer_id=reviewer_id,
+        item__project_id=project_id,
+        state=AssignmentState.ACTIVE,
+        lease_expires_at__gt=now,
+    ).order_by("claimed_at")[:1],
+    sample=[-8001, -8002, timezone.now().replace(year=1999)],
+)
+# Locked: the item of a claim (with its project), then the claim.
+_CLAIM_ITEM_LOCKED = Precompiled(
+    lambda assignment_id: (
+        ReviewItem.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(assignments__pk=assignment_id)
+        .order_by("pk")[:1]
+    ),
+    sample=[-8003],
+)
+_CLAIM_LOCKED = Precompiled(
+    lambda assignment_id: Assignment.objects.select_for_update().filter(pk=assignment_id),
+    sample=[-8004],
+)
+
+
 @transaction.atomic
 def assignment_claim_next(
     *, reviewer, project: Project, narrowing: QueueNarrowing | None = None
@@ -288,22 +382,15 @@ def assignment_claim_next(
     if not user_can_review(user=reviewer, project=project):
         raise NotAllowed("You are not a member of this project.")
     now = timezone.now()
-    held = (
-        Assignment.objects.filter(
-            reviewer=reviewer,
-            item__project=project,
-            state=AssignmentState.ACTIVE,
-            lease_expires_at__gt=now,
-        )
-        .order_by("claimed_at")
-        .first()
-    )
-    if held is not None:
-        return held
+    held = _HELD_CLAIM(reviewer.pk, project.pk, now)
+    if held:
+        return held[0]
     if _control_due(project):
         control = _claim_control(reviewer=reviewer, project=project, now=now, narrowing=narrowing)
         if control is not None:
             return control
+    if not narrowing:
+        return _claim_next_unnarrowed(reviewer=reviewer, project=project, now=now)
     tried: list[int] = []
     for _attempt in range(CLAIM_ATTEMPTS):
         item = (
@@ -335,6 +422,37 @@ def assignment_claim_next(
         )
         if stale is not None:
             return _claim(item=item, project=project, reviewer=reviewer, now=now, stale=stale)
+        tried.append(item.pk)
+    return None
+
+
+def _claim_next_unnarrowed(*, reviewer, project: Project, now) -> Assignment | None:
+    """``assignment_claim_next``'s candidate loop on the whole queue, with its two
+    statements precompiled (the same SQL the querysets there compile to)."""
+    required = project.reviews_required
+    candidate, recheck = _CLAIM_ONE_OF_ONE if required == 1 else _CLAIM_ONE_OF_MORE
+    values = [reviewer.pk, project.pk, now, now - SKIP_HIDES_FOR]
+    if required > 1:
+        values.append(required)
+    tried: list[int] = []
+    for _attempt in range(CLAIM_ATTEMPTS):
+        if tried:  # rare: a concurrent claim took the candidate; the queryset skips them
+            found = list(
+                claimable_items(reviewer=reviewer, project=project, now=now)
+                .exclude(pk__in=tried)
+                .defer(*SUBMITTED_CONTENT_FIELDS, "review_notes")
+                .select_for_update(skip_locked=True, of=("self",))[:1]
+            )
+        else:
+            found = candidate(*values)
+        if not found:
+            return None
+        item = found[0]
+        checked = recheck(item.pk, *values)
+        if checked:
+            return _claim(
+                item=item, project=project, reviewer=reviewer, now=now, stale=checked[0].stale
+            )
         tried.append(item.pk)
     return None
 
@@ -421,15 +539,11 @@ def _lock_claim(*, assignment_id: int, reviewer, now) -> tuple[ReviewItem, Assig
     Items are always locked before assignments (claims do the same), so a
     submit and a claim on one item cannot deadlock.
     """
-    item = (
-        ReviewItem.objects.select_for_update(of=("self",))
-        .select_related("project")
-        .filter(assignments__pk=assignment_id)
-        .first()
-    )
-    if item is None:
+    found = _CLAIM_ITEM_LOCKED(assignment_id)
+    if not found:
         raise StaleAssignment("This claim does not exist.")
-    assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+    item = found[0]
+    (assignment,) = _CLAIM_LOCKED(assignment_id)
     if assignment.reviewer_id != reviewer.pk:
         raise StaleAssignment("This item is claimed by another reviewer; nothing was recorded.")
     if assignment.state == AssignmentState.SUBMITTED:
@@ -526,7 +640,12 @@ def _describe(data: ReviewInput) -> str:
 
 @transaction.atomic
 def review_submit(
-    *, assignment_id: int, reviewer, data: ReviewInput, active_seconds: float | None = None
+    *,
+    assignment_id: int,
+    reviewer,
+    data: ReviewInput,
+    active_seconds: float | None = None,
+    criteria: list | None = None,
 ) -> Review:
     """Record ``reviewer``'s decision on the item of their claim, exactly once.
 
@@ -545,6 +664,9 @@ def review_submit(
     waits blind for the second, and the second hands both to
     ``adjudication.services.reviews_settle`` (final on agreement, a case on
     disagreement). Holds the item's row lock throughout.
+
+    ``criteria`` are the project's rubric criteria when the caller has read them
+    already (the review form did, to parse the scores): one query fewer.
     """
     now = timezone.now()
     item, assignment = _lock_claim(assignment_id=assignment_id, reviewer=reviewer, now=now)
@@ -558,7 +680,9 @@ def review_submit(
             detail={"action": ["Choose the best candidate, a tie or all bad."]},
         )
     errors = review_validate(project=project, item=item, data=data)
-    scores, rubric_errors = rubric_scores_validate(criteria=rubric_of(project), raw=data.rubric)
+    if criteria is None:
+        criteria = rubric_of(project)
+    scores, rubric_errors = rubric_scores_validate(criteria=criteria, raw=data.rubric)
     errors.update(rubric_errors)
     if errors:
         raise ReviewInvalid("Please correct the errors below.", detail=errors)

@@ -62,5 +62,21 @@ def test_each_thread_compiles_for_its_own_connection(transactional_db):
 
 def test_a_sample_value_that_is_not_a_parameter_is_refused(db):
     query = Precompiled(lambda pk: CheckRule.objects.filter(project_id=pk + 1), sample=[5])
-    with pytest.raises(ValueError, match="not one parameter"):
+    with pytest.raises(ValueError, match="not a parameter"):
         query(5)
+
+
+def test_a_value_used_twice_fills_both_places_and_annotations_are_attributes(db):
+    from django.db.models import Q, Value
+
+    project = factories.make_project(slug="twice")
+    factories.make_rule(project, kind="min_length", limit=3)
+    query = Precompiled(
+        lambda pk: CheckRule.objects.filter(Q(project_id=pk) | Q(project_id=pk)).annotate(
+            tag=Value("x")
+        ),
+        sample=[-77],
+    )
+    (rule,) = query(project.pk)
+    assert rule.project_id == project.pk and rule.tag == "x"
+    assert query(-1) == []

@@ -45,6 +45,19 @@ def test_my_queue_shows_waiting_items_and_my_reviews_today(rita, project, review
     assert b"Start reviewing" in response.content
 
 
+def test_my_queue_caps_the_waiting_count(rita, project, monkeypatch):
+    monkeypatch.setattr("reviews.workspace.selectors.WAITING_SHOWN_UP_TO", 2)
+    queue(project, 2)
+    page = rita.get(QUEUE_URL)
+    assert page.context["rows"][0].waiting == 2
+    assert re.search(rb'class="num waiting">2<', page.content)
+    queue(project, 3)
+    page = rita.get(QUEUE_URL)
+    # Counted no further than one past the cap, whatever the queue's size.
+    assert page.context["rows"][0].waiting == 3
+    assert re.search(rb'class="num waiting">2\+<', page.content)
+
+
 def test_start_reviewing_claims_and_opens_the_review_page(rita, project, reviewer):
     (item,) = queue(project, 1)
     response = rita.post(claim_url(project))
