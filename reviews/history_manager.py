@@ -11,6 +11,9 @@ the manager instance (bound to ``instance``) is still new on every access.
 
 from simple_history.manager import HistoryDescriptor
 
+# Kept so a test can check an upgrade of django-simple-history did not change it.
+ORIGINAL_GET = HistoryDescriptor.__get__
+
 
 def _history_get(self, instance, owner):
     manager_cls = self.__dict__.get("_manager_cls")
