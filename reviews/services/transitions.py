@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from reviews.history_sql import update_with_history
 from reviews.models import ItemStatus, Review, ReviewItem
 from reviews.models.items import FINAL_STATUSES
 from reviews.services.outbox import (
@@ -110,7 +111,7 @@ def item_transition(
     item._change_reason = reason
     if user is not None:
         item._history_user = user
-    item.save(update_fields=sorted(fields))
+    update_with_history(item, sorted(fields))
     # The webhook outbox row commits with the status change; sent after commit.
     items_became_final(items=[item])
     return item

@@ -24,6 +24,7 @@ from adjudication.services import reviews_settle
 from reviews.access import Capability, may
 from reviews.diffing import correction_triplets
 from reviews.errors import Conflict, DomainError, NotAllowed
+from reviews.history_sql import insert_with_history, update_with_history
 from reviews.models import (
     Assignment,
     AssignmentState,
@@ -135,7 +136,7 @@ def _close(assignment: Assignment, *, state: str, user, reason: str, now) -> Non
     assignment.state = state
     assignment.closed_at = now
     _history(assignment, user=user, reason=reason)
-    assignment.save(update_fields=["state", "closed_at"])
+    update_with_history(assignment, ["state", "closed_at"])
 
 
 def _active_claims(item: ReviewItem, now):
@@ -483,7 +484,7 @@ def _claim(
         who = f"{reviewer.get_username()} by {by.get_username()}"
         reason = why = f"Assigned to {who}"
     _history(assignment, user=actor, reason=reason)
-    assignment.save()
+    insert_with_history(assignment)
     # A control is claimed by many reviewers and never moves: it has no status to change.
     if item.status == ItemStatus.PENDING_REVIEW and not item.is_control:
         item_transition(item=item, to_status=ItemStatus.IN_REVIEW, reason=why, user=actor)
@@ -714,7 +715,7 @@ def review_submit(
     try:
         # No savepoint needed: on a violation nothing else runs, the whole
         # transaction rolls back with the exception.
-        review.save()
+        insert_with_history(review)
     except IntegrityError as exc:
         raise StaleAssignment(
             "You already reviewed this item; it was recorded once and this submit was ignored."
