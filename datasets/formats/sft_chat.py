@@ -149,6 +149,33 @@ def conversation_line(
     return dumps(line) + b"\n"
 
 
+# The end of a plain line after its head (``plain_head``): the prompt, then the gold.
+PLAIN_GOLD = b'},{"role":"assistant","content":'
+PLAIN_END = b"}]}\n"
+
+
+def plain_head(messages: Any) -> bytes | None:
+    """A plain line's bytes up to its prompt's text, for this history; None if not plain.
+
+    The encoder writes a plain line (``sft_line``'s shortcut) as this head, the
+    prompt and the gold answer as JSON strings, and ``PLAIN_GOLD`` and
+    ``PLAIN_END`` between and after them: the bytes ``sft_line`` writes (orjson
+    writes no spaces), with the history's turns written once per chunk.
+    """
+    if type(messages) is not list:
+        return None
+    turns = []
+    for message in messages:
+        if type(message) is not dict:
+            return None
+        role = message.get("role")
+        content = message.get("content")
+        if role not in PLAIN_ROLES or type(content) is not str:
+            return None
+        turns.append(dumps({"role": role, "content": content}) + b",")
+    return b'{"messages":[' + b"".join(turns) + b'{"role":"user","content":'
+
+
 def rows(export: DatasetExport) -> QuerySet:
     return item_rows(export, FIELDS)
 
@@ -161,14 +188,28 @@ def encoder(chunk: list[Row]) -> Callable[[Row], bytes]:
     """
     wrong = wrong_steps_by_item([row[0] for row in chunk])
     line = sft_line
-    decoded: dict[str, Any] = {}
+    decoded: dict[str, tuple[Any, bytes | None]] = {}  # JSON text -> (history, its plain head)
+    gold_turn, end = PLAIN_GOLD, PLAIN_END
 
     def encode(row: Row) -> bytes:
         item_id, prompt, messages_json, gold, is_transcript, tools, output = row[:7]
         try:
-            messages = decoded[messages_json]
+            messages, head = decoded[messages_json]
         except KeyError:
-            messages = decoded[messages_json] = loads(messages_json)
+            messages = loads(messages_json)
+            head = plain_head(messages)
+            decoded[messages_json] = (messages, head)
+        if (
+            head is not None
+            and not is_transcript
+            and (not tools or tools == "[]")
+            and type(prompt) is str
+            and type(gold) is str
+            and gold
+            and not gold.isspace()
+            and not (wrong and wrong.get(item_id))
+        ):
+            return head + dumps(prompt) + gold_turn + dumps(gold) + end
         return line(
             prompt=prompt,
             messages=messages,

@@ -47,6 +47,7 @@ def test_a_build_beats_while_one_chunk_takes_long(project, settings, monkeypatch
         return real_line(**kwargs)
 
     monkeypatch.setattr(sft_chat, "sft_line", slow_line)
+    monkeypatch.setattr(sft_chat, "plain_head", lambda messages: None)  # every line by sft_line
     built = export_build(export_id=export.pk)
 
     assert built.status == ExportStatus.SUCCEEDED

@@ -264,6 +264,7 @@ def test_failing_build_marks_export_failed_and_leaves_no_file(
         return real_line(**kwargs)
 
     monkeypatch.setattr(sft_chat, "sft_line", flaky_line)
+    monkeypatch.setattr(sft_chat, "plain_head", lambda messages: None)  # every line by sft_line
     export = export_create(format="sft_chat", projects=[project], filters={}, enqueue=False)
     progress = []
     with pytest.raises(OSError, match="No space left"):

@@ -14,7 +14,7 @@ import pytest
 
 from datasets.formats import SkipRow, sft_chat
 from datasets.formats.chat import dedupe_key
-from datasets.formats.sft_chat import conversation_line, repeat_key, sft_line
+from datasets.formats.sft_chat import conversation_line, plain_head, repeat_key, sft_line
 
 TEXTS = [
     "Max dose of paracetamol?",
@@ -112,3 +112,57 @@ def test_the_sft_repeat_key_is_the_chat_formats_fingerprint():
     row = (7, "Max dose?", '[{"role": "system", "content": "S"}]', "4 g", False, "[]", "8 g", 3)
     assert repeat_key(row) == dedupe_key(row[1], row[2], row[3])
     assert repeat_key((*row[:3], None, *row[4:])) is None
+
+
+@pytest.mark.parametrize("is_transcript", [False, True])
+def test_the_chunk_encoders_plain_lines_are_the_full_writers_lines(is_transcript, monkeypatch):
+    """The encoder writes plain lines from a head per history (``plain_head``), without
+    ``sft_line``: each of its lines, from database rows, is ``conversation_line``'s."""
+    handed_on = []
+
+    def counted(**kwargs):
+        handed_on.append(1)
+        return sft_line(**kwargs)
+
+    monkeypatch.setattr(sft_chat, "sft_line", counted)
+    cases = itertools.product(HISTORIES, TEXTS, GOLDS, TOOLS, WRONG)
+    compared = plain = 0
+    for item_id, (history, prompt, gold, tools, wrong) in enumerate(cases, start=1):
+        if is_transcript and isinstance(history, list):
+            history = [*history, {"role": "assistant", "content": "the model's turn"}]
+        marks = {item_id: wrong} if wrong else {}
+        monkeypatch.setattr(sft_chat, "wrong_steps_by_item", lambda ids, marks=marks: marks)
+        # As the row query gives them: JSON text (PostgreSQL's, with spaces), then the history id.
+        messages_json = orjson.dumps(history).decode().replace('":', '": ').replace(',"', ', "')
+        tools_json = orjson.dumps(tools if tools is not None else []).decode()
+        output = "the model's turn"
+        row = (item_id, prompt, messages_json, gold, is_transcript, tools_json, output, 9)
+        before = len(handed_on)
+        try:
+            encoded = sft_chat.encoder([row])(row)
+        except SkipRow as skip:
+            encoded = f"skip:{skip.reason}"
+        full = _written(
+            conversation_line,
+            prompt=prompt,
+            messages=orjson.loads(messages_json),
+            gold=gold,
+            is_transcript=is_transcript,
+            tools=tools or None,
+            output="the model's turn",
+            wrong=wrong,
+        )
+        assert encoded == full, row
+        compared += 1
+        plain += len(handed_on) == before
+    assert compared == len(HISTORIES) * len(TEXTS) * len(GOLDS) * len(TOOLS) * len(WRONG)
+    if is_transcript:
+        assert plain == 0
+    else:
+        assert plain > 100  # written from the head, not by sft_line
+
+
+def test_a_plain_head_is_none_for_a_history_sft_line_does_not_write_itself():
+    assert plain_head([{"role": "assistant", "content": "Hi"}]) is None
+    assert plain_head(None) is None
+    assert plain_head([]) == b'{"messages":[{"role":"user","content":'
