@@ -11,8 +11,9 @@ sent) in one data-modifying CTE::
     WITH saved AS (UPDATE t SET ... WHERE id = %s RETURNING id)
     INSERT INTO historical_t (...) SELECT ... FROM saved RETURNING history_id
 
-PostgreSQL only. Django's ``pre_save`` and ``post_save`` signals are not sent:
-the project connects no receiver to the models written this way besides
+On PostgreSQL; elsewhere (SQLite, the ``make run`` default) they are
+``save()``. Django's ``pre_save`` and ``post_save`` signals are not sent: the
+project connects no receiver to the models written this way besides
 simple-history's (a test checks it). With history disabled (the setting, or
 ``skip_history_when_saving``) or a model with history m2m fields, they fall
 back to ``save()``.
@@ -53,9 +54,11 @@ def foreign_receivers(model: type[models.Model]) -> list:
     ]
 
 
-def _plain(instance: models.Model, records: HistoricalRecords) -> bool:
+def _plain(instance: models.Model, records: HistoricalRecords, using: str) -> bool:
+    # SQLite (the embedded default of ``make run``) has no data-modifying CTEs.
     return (
-        not getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
+        connections[using].vendor != "postgresql"
+        or not getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
         or hasattr(instance, "skip_history_when_saving")
         or bool(records.m2m_fields)
     )
@@ -125,7 +128,7 @@ def insert_with_history(instance: models.Model, using: str = "default") -> None:
     """``instance.save()`` of a new row with its "+" history row, one statement."""
     model = type(instance)
     records = records_of(model)
-    if _plain(instance, records):
+    if _plain(instance, records, using):
         instance.save(using=using)
         return
     connection = connections[using]
@@ -161,7 +164,7 @@ def update_with_history(instance: models.Model, update_fields, using: str = "def
     """``instance.save(update_fields=...)`` with its "~" history row, one statement."""
     model = type(instance)
     records = records_of(model)
-    if _plain(instance, records):
+    if _plain(instance, records, using):
         instance.save(update_fields=update_fields, using=using)
         return
     connection = connections[using]

@@ -65,6 +65,9 @@ def normalise(text: str, *, item) -> str:
     text = re.sub(r"/workspace/review/\d+/", "/workspace/review/CLAIM/", text)
     # Django masks the CSRF token afresh on every page.
     text = re.sub(r'value="\w{64}" \.value="\w{64}"', 'value="TOKEN"', text)
+    # The two pages load a moment apart: a minute may turn between them.
+    text = re.sub(r"Your claim expires at \d\d:\d\d", "Your claim expires at HH:MM", text)
+    text = re.sub(r"\b\d+:\d\d left", "MM:SS left", text)
     return re.sub(r'data-lease-seconds="\d+"', 'data-lease-seconds="LEASE"', text)
 
 
