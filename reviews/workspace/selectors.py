@@ -10,14 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import (
+    Count,
     Exists,
     Func,
     IntegerField,
     OuterRef,
     Prefetch,
+    Subquery,
     prefetch_related_objects,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from adjudication.models import AdjudicationCase
@@ -84,14 +88,24 @@ def queue_overview(*, user, narrowing=None) -> list[QueueRow]:
         .order_by()
         .values("pk")[: WAITING_SHOWN_UP_TO + 1]
     )
-    projects = list(
-        projects_where(user, Capability.REVIEW)
-        .annotate(
-            waiting=Func(
-                ArraySubquery(first_waiting), function="cardinality", output_field=IntegerField()
-            )
+    if connection.vendor == "postgresql":
+        waiting_count = Func(
+            ArraySubquery(first_waiting), function="cardinality", output_field=IntegerField()
         )
-        .order_by("name")
+    else:
+        # SQLite (the ``make run`` demo, a small queue): a plain count of the same items.
+        waiting_count = Coalesce(
+            Subquery(
+                queue.exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=user)))
+                .order_by()
+                .values("project_id")
+                .annotate(n=Count("pk"))
+                .values("n")
+            ),
+            0,
+        )
+    projects = list(
+        projects_where(user, Capability.REVIEW).annotate(waiting=waiting_count).order_by("name")
     )
     ids = [project.pk for project in projects]
     waiting = {project.pk: project.waiting for project in projects}
