@@ -83,25 +83,18 @@ def queue_overview(*, user, narrowing=None) -> list[QueueRow]:
     queue = ReviewItem.objects.filter(in_queue=True, project_id=OuterRef("pk"))
     if narrowing:
         queue = narrowing.apply(queue)
-    first_waiting = (
-        queue.exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=user)))
-        .order_by()
-        .values("pk")[: WAITING_SHOWN_UP_TO + 1]
-    )
+    unreviewed = queue.exclude(
+        Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=user))
+    ).order_by()
     if connection.vendor == "postgresql":
+        first_waiting = unreviewed.values("pk")[: WAITING_SHOWN_UP_TO + 1]
         waiting_count = Func(
             ArraySubquery(first_waiting), function="cardinality", output_field=IntegerField()
         )
     else:
         # SQLite (the ``make run`` demo, a small queue): a plain count of the same items.
         waiting_count = Coalesce(
-            Subquery(
-                queue.exclude(Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=user)))
-                .order_by()
-                .values("project_id")
-                .annotate(n=Count("pk"))
-                .values("n")
-            ),
+            Subquery(unreviewed.values("project_id").annotate(n=Count("pk")).values("n")),
             0,
         )
     projects = list(
